@@ -1,0 +1,37 @@
+// dgclust: deep graph clustering for TypeScript on a native (C++ CPU / CUDA) backend.
+export { native, packageRoot } from './native';
+export { Tensor, DgcError, tidy, keep, dispose, memory, resetPeakMemory } from './tensor';
+export type { DType, Device, GradNode } from './tensor';
+export * from './ops';
+export { backward, noGrad, isRecording, zeroGrad, record } from './autograd/tape';
+export { Generator, xavierUniform, xavierNormal, linearDefault } from './random';
+export { SparseMatrix } from './sparse';
+export type { FromEdgesOptions, Normalization } from './sparse';
+export { Module, parameter } from './nn/module';
+export { Linear } from './nn/linear';
+export type { LinearOptions } from './nn/linear';
+export { GraphConv } from './nn/gcn';
+export type { GraphConvOptions, Activation } from './nn/gcn';
+export { Optimizer } from './optim/optimizer';
+export { Adam } from './optim/adam';
+export type { AdamOptions } from './optim/adam';
+export { SGD } from './optim/sgd';
+export type { SgdOptions } from './optim/sgd';
+export { saveState, loadState } from './io/state';
+
+import { native } from './native';
+import type { BackendInfo } from '../types/native';
+
+/** The compute backends of this build, and why one is unavailable. */
+export function backends(): BackendInfo[] {
+  return native.backends();
+}
+
+/** Threads the CPU backend uses (default: DGCLUST_NUM_THREADS, else all cores). */
+export function numThreads(): number {
+  return native.numThreads();
+}
+
+export function setNumThreads(n: number): void {
+  native.setNumThreads(n);
+}

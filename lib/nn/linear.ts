@@ -1,0 +1,41 @@
+// Linear layer y = x Wᵀ + b, with W stored [out, in] as PyTorch stores it (checkpoints load as they are).
+import { Module } from './module';
+import { Generator, linearDefault, xavierUniform } from '../random';
+import { biasAdd, matmul } from '../ops';
+import { Device, Tensor } from '../tensor';
+
+export interface LinearOptions {
+  bias?: boolean;
+  /** 'pytorch': nn.Linear's default U(±1/√in) for W and b; 'xavier': Xavier-uniform W, zero b. */
+  init?: 'pytorch' | 'xavier';
+  generator?: Generator;
+  device?: Device;
+}
+
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number, options: LinearOptions = {}) {
+    super();
+    const gen = options.generator ?? new Generator(0);
+    const device = options.device ?? 'cpu';
+    const w = options.init === 'xavier'
+      ? xavierUniform(gen, [outFeatures, inFeatures], inFeatures, outFeatures, 1, device)
+      : linearDefault(gen, [outFeatures, inFeatures], inFeatures, device);
+    this.weight = this.registerParameter('weight', w);
+    if (options.bias ?? true) {
+      const b = options.init === 'xavier'
+        ? gen.uniform([outFeatures], 0, 0, device)
+        : linearDefault(gen, [outFeatures], inFeatures, device);
+      this.bias = this.registerParameter('bias', b);
+    } else {
+      this.bias = null;
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    const y = matmul(x, this.weight, { transB: true });
+    return this.bias ? biasAdd(y, this.bias) : y;
+  }
+}

@@ -1,0 +1,368 @@
+// The differentiable ops: each runs one native op and, when an input requires grad, records its backward.
+// Backward rules are written next to each forward, with the formula they implement.
+import { native } from './native';
+import { record } from './autograd/tape';
+import { DgcError, Device, DType, Tensor, wrap } from './tensor';
+import type { NativeCsr, UnaryName } from '../types/native';
+
+// ---- creation -----------------------------------------------------------------------------------------
+
+export interface TensorOptions {
+  dtype?: DType;
+  device?: Device;
+}
+
+/** A tensor from a typed array or (nested) number array. Shape defaults to the data's own. */
+export function tensor(
+  data: Float32Array | Int32Array | ArrayLike<number> | ArrayLike<ArrayLike<number>>,
+  shape?: readonly number[],
+  options: TensorOptions = {},
+): Tensor {
+  let flat: Float32Array | Int32Array;
+  let inferred: number[];
+  if (data instanceof Float32Array || data instanceof Int32Array) {
+    const dtype = options.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
+    flat = (data instanceof Float32Array) === (dtype === 'float32') ? data : dtype === 'float32' ? Float32Array.from(data) : Int32Array.from(data);
+    inferred = [data.length];
+  } else {
+    const rows = Array.from(data as ArrayLike<number | ArrayLike<number>>);
+    const nested = rows.length > 0 && typeof rows[0] === 'object';
+    const dtype = options.dtype ?? 'float32';
+    const Ctor = dtype === 'float32' ? Float32Array : Int32Array;
+    if (nested) {
+      const width = (rows[0] as ArrayLike<number>).length;
+      flat = new Ctor(rows.length * width);
+      rows.forEach((r, i) => {
+        const row = r as ArrayLike<number>;
+        if (typeof row !== 'object' || row.length !== width) {
+          throw new DgcError('DGC_SHAPE', `tensor: row ${i} has ${typeof row === 'object' ? row.length : 'no'} entries, row 0 has ${width}`);
+        }
+        for (let j = 0; j < width; j++) flat[i * width + j] = row[j];
+      });
+      inferred = [rows.length, width];
+    } else {
+      flat = Ctor.from(rows as number[]);
+      inferred = [rows.length];
+    }
+  }
+  return wrap(native.fromTypedArray(flat, (shape ?? inferred).slice(), options.device));
+}
+
+export function scalar(value: number, options: TensorOptions = {}): Tensor {
+  return full([], value, options);
+}
+
+export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+  return wrap(native.full(shape.slice(), value, options.dtype ?? 'float32', options.device));
+}
+
+export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  return full(shape, 0, options);
+}
+
+export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  return full(shape, 1, options);
+}
+
+/** A copy that does not take part in autograd. */
+export function detach(x: Tensor): Tensor {
+  return wrap(native.clone(x.handle));
+}
+
+export function clone(x: Tensor): Tensor {
+  return record(wrap(native.clone(x.handle)), 'clone', [x], (g) => [wrap(native.clone(g.handle))]);
+}
+
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const from = x.shape.slice();
+  return record(wrap(native.reshape(x.handle, shape.slice())), 'reshape', [x], (g) => [wrap(native.reshape(g.handle, from))]);
+}
+
+/** The same values on another device (a copy). */
+export function to(x: Tensor, device: Device): Tensor {
+  const from = x.device;
+  return record(wrap(native.to(x.handle, device)), 'to', [x], (g) => [wrap(native.to(g.handle, from))]);
+}
+
+// ---- linear algebra -----------------------------------------------------------------------------------
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+}
+
+/**
+ * C = op(A) · op(B). Backward, with G = dC:
+ *   NN: dA = G Bᵀ,   dB = Aᵀ G        TN: dA = B Gᵀ,   dB = A G
+ *   NT: dA = G B,    dB = Gᵀ A        TT: dA = Bᵀ Gᵀ,  dB = Gᵀ Aᵀ
+ */
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  const ta = options.transA ?? false;
+  const tb = options.transB ?? false;
+  const out = wrap(native.matmul(a.handle, b.handle, ta, tb));
+  return record(out, 'matmul', [a, b], (g) => {
+    const G = g.handle;
+    const A = a.handle;
+    const B = b.handle;
+    let da: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (a.requiresGrad) {
+      da = wrap(
+        !ta ? (!tb ? native.matmul(G, B, false, true) : native.matmul(G, B, false, false))
+          : !tb ? native.matmul(B, G, false, true) : native.matmul(B, G, true, true),
+      );
+    }
+    if (b.requiresGrad) {
+      db = wrap(
+        !tb ? (!ta ? native.matmul(A, G, true, false) : native.matmul(A, G, false, false))
+          : !ta ? native.matmul(G, A, true, false) : native.matmul(G, A, true, true),
+      );
+    }
+    return [da, db];
+  });
+}
+
+export function transpose(x: Tensor): Tensor {
+  return record(wrap(native.transpose(x.handle)), 'transpose', [x], (g) => [wrap(native.transpose(g.handle))]);
+}
+
+/** Sparse × dense: A·H, or Aᵀ·H with `transpose`. Backward: dH = Aᵀ·G (resp. A·G). */
+export function spmm(a: { readonly handle: NativeCsr }, h: Tensor, transpose = false): Tensor {
+  const out = wrap(native.spmm(a.handle, h.handle, transpose));
+  return record(out, 'spmm', [h], (g) => [wrap(native.spmm(a.handle, g.handle, !transpose))]);
+}
+
+// ---- elementwise --------------------------------------------------------------------------------------
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  return record(wrap(native.binary('add', a.handle, b.handle)), 'add', [a, b], (g) => [g, g]);
+}
+
+export function sub(a: Tensor, b: Tensor): Tensor {
+  return record(wrap(native.binary('sub', a.handle, b.handle)), 'sub', [a, b], (g) => [
+    a.requiresGrad ? g : null,
+    b.requiresGrad ? wrap(native.affine(g.handle, -1, 0)) : null,
+  ]);
+}
+
+/** Elementwise product. d(a∘b) = (g∘b, g∘a). */
+export function mul(a: Tensor, b: Tensor): Tensor {
+  return record(wrap(native.binary('mul', a.handle, b.handle)), 'mul', [a, b], (g) => [
+    a.requiresGrad ? wrap(native.binary('mul', g.handle, b.handle)) : null,
+    b.requiresGrad ? wrap(native.binary('mul', g.handle, a.handle)) : null,
+  ]);
+}
+
+/** Elementwise quotient. d(a/b) = (g/b, −g·a/b²). */
+export function div(a: Tensor, b: Tensor): Tensor {
+  const out = wrap(native.binary('div', a.handle, b.handle));
+  return record(out, 'div', [a, b], (g) => {
+    const da = a.requiresGrad ? wrap(native.binary('div', g.handle, b.handle)) : null;
+    let db: Tensor | null = null;
+    if (b.requiresGrad) {
+      const q = native.binary('div', out.handle, b.handle); // a/b²
+      const t = native.binary('mul', g.handle, q);
+      db = wrap(native.affine(t, -1, 0));
+      q.dispose();
+      t.dispose();
+    }
+    return [da, db];
+  });
+}
+
+/** alpha·x + beta. */
+export function affine(x: Tensor, alpha: number, beta = 0): Tensor {
+  return record(wrap(native.affine(x.handle, alpha, beta)), 'affine', [x], (g) => [wrap(native.affine(g.handle, alpha, 0))]);
+}
+
+export function scale(x: Tensor, alpha: number): Tensor {
+  return affine(x, alpha, 0);
+}
+
+export function neg(x: Tensor): Tensor {
+  return affine(x, -1, 0);
+}
+
+/** alpha·a + beta·b. */
+export function axpby(alpha: number, a: Tensor, beta: number, b: Tensor): Tensor {
+  return record(wrap(native.axpby(alpha, a.handle, beta, b.handle)), 'axpby', [a, b], (g) => [
+    a.requiresGrad ? wrap(native.affine(g.handle, alpha, 0)) : null,
+    b.requiresGrad ? wrap(native.affine(g.handle, beta, 0)) : null,
+  ]);
+}
+
+/** x · s for a one-element tensor s. ds = Σ x∘g. */
+export function mulScalar(x: Tensor, s: Tensor): Tensor {
+  return record(wrap(native.mulScalar(x.handle, s.handle)), 'mulScalar', [x, s], (g) => {
+    const dx = x.requiresGrad ? wrap(native.mulScalar(g.handle, s.handle)) : null;
+    let ds: Tensor | null = null;
+    if (s.requiresGrad) {
+      const p = native.binary('mul', x.handle, g.handle);
+      const total = native.sumAll(p);
+      ds = wrap(native.reshape(total, s.shape.slice()));
+      p.dispose();
+      total.dispose();
+    }
+    return [dx, ds];
+  });
+}
+
+/** x[n×d] + b[d] on every row. db = Σ_rows g. */
+export function biasAdd(x: Tensor, b: Tensor): Tensor {
+  return record(wrap(native.addRowVector(x.handle, b.handle)), 'biasAdd', [x, b], (g) => [
+    x.requiresGrad ? g : null,
+    b.requiresGrad ? wrap(native.colSum(g.handle)) : null,
+  ]);
+}
+
+/** x[n×d] ∘ v[d] (column scaling). dx = g∘v, dv = Σ_rows x∘g. */
+export function mulRowVector(x: Tensor, v: Tensor): Tensor {
+  return record(wrap(native.mulRowVector(x.handle, v.handle)), 'mulRowVector', [x, v], (g) => {
+    const dx = x.requiresGrad ? wrap(native.mulRowVector(g.handle, v.handle)) : null;
+    let dv: Tensor | null = null;
+    if (v.requiresGrad) {
+      const p = native.binary('mul', x.handle, g.handle);
+      dv = wrap(native.colSum(p));
+      p.dispose();
+    }
+    return [dx, dv];
+  });
+}
+
+/** x[n×d] ∘ v[n] (row scaling). dx = g∘v, dv = Σ_cols x∘g. */
+export function mulColVector(x: Tensor, v: Tensor): Tensor {
+  return record(wrap(native.mulColVector(x.handle, v.handle)), 'mulColVector', [x, v], (g) => {
+    const dx = x.requiresGrad ? wrap(native.mulColVector(g.handle, v.handle)) : null;
+    let dv: Tensor | null = null;
+    if (v.requiresGrad) {
+      const p = native.binary('mul', x.handle, g.handle);
+      dv = wrap(native.rowSum(p));
+      p.dispose();
+    }
+    return [dx, dv];
+  });
+}
+
+function unary(name: UnaryName, x: Tensor, param = 0): Tensor {
+  const out = wrap(native.unary(name, x.handle, param));
+  const usesOutput = name === 'tanh' || name === 'sigmoid' || name === 'exp';
+  return record(out, name, [x], (g) => [wrap(native.unaryGrad(name, (usesOutput ? out : x).handle, g.handle, param))]);
+}
+
+export const relu = (x: Tensor): Tensor => unary('relu', x);
+/** x > 0 ? x : slope·x (PyTorch's default slope is 0.01; DFCN uses 0.2). */
+export const leakyRelu = (x: Tensor, slope = 0.01): Tensor => unary('leakyRelu', x, slope);
+export const tanh = (x: Tensor): Tensor => unary('tanh', x);
+export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
+export const exp = (x: Tensor): Tensor => unary('exp', x);
+export const log = (x: Tensor): Tensor => unary('log', x);
+export const square = (x: Tensor): Tensor => unary('square', x);
+
+// ---- reductions and softmax ---------------------------------------------------------------------------
+
+/** Row sums, shape [n]. dx[i,j] = g[i]. */
+export function rowSum(x: Tensor): Tensor {
+  const cols = x.shape[1];
+  return record(wrap(native.rowSum(x.handle)), 'rowSum', [x], (g) => [wrap(native.expandCols(g.handle, cols))]);
+}
+
+/** Column sums, shape [d]. dx[i,j] = g[j]. */
+export function colSum(x: Tensor): Tensor {
+  const rows = x.shape[0];
+  return record(wrap(native.colSum(x.handle)), 'colSum', [x], (g) => [wrap(native.expandRows(g.handle, rows))]);
+}
+
+/** Sum of all elements, shape []. */
+export function sum(x: Tensor): Tensor {
+  const shape = x.shape.slice();
+  return record(wrap(native.sumAll(x.handle)), 'sum', [x], (g) => [wrap(native.expandScalar(g.handle, shape))]);
+}
+
+/** Mean of all elements, shape []. */
+export function mean(x: Tensor): Tensor {
+  const n = x.size;
+  if (n === 0) throw new DgcError('DGC_SHAPE', 'mean: the tensor is empty');
+  const shape = x.shape.slice();
+  const s = native.sumAll(x.handle);
+  const out = wrap(native.affine(s, 1 / n, 0));
+  s.dispose();
+  return record(out, 'mean', [x], (g) => {
+    const gs = native.affine(g.handle, 1 / n, 0);
+    const dx = wrap(native.expandScalar(gs, shape));
+    gs.dispose();
+    return [dx];
+  });
+}
+
+/** Index of the largest entry of each row (int32 [n]). Not differentiable. */
+export function argmaxRows(x: Tensor): Tensor {
+  return wrap(native.argmaxRows(x.handle));
+}
+
+/** Row softmax. dx = y∘(g − Σ_j g∘y). */
+export function softmax(x: Tensor): Tensor {
+  const out = wrap(native.softmaxRows(x.handle, false));
+  return record(out, 'softmax', [x], (g) => [wrap(native.softmaxRowsGrad(out.handle, g.handle, false))]);
+}
+
+/** Row log-softmax. dx = g − exp(y)·Σ_j g. */
+export function logSoftmax(x: Tensor): Tensor {
+  const out = wrap(native.softmaxRows(x.handle, true));
+  return record(out, 'logSoftmax', [x], (g) => [wrap(native.softmaxRowsGrad(out.handle, g.handle, true))]);
+}
+
+// ---- shape and indexing -------------------------------------------------------------------------------
+
+/** [x₁ | x₂ | …] along columns. Backward: the matching column slices of g. */
+export function concatCols(xs: readonly Tensor[]): Tensor {
+  const out = wrap(native.concatCols(xs.map((x) => x.handle)));
+  return record(out, 'concatCols', xs, (g) => {
+    let start = 0;
+    return xs.map((x) => {
+      const w = x.shape[1];
+      const s = x.requiresGrad ? wrap(native.sliceCols(g.handle, start, start + w)) : null;
+      start += w;
+      return s;
+    });
+  });
+}
+
+/** Columns [start, end) of x. Backward: g placed in those columns of a zero matrix. */
+export function sliceCols(x: Tensor, start: number, end: number): Tensor {
+  const cols = x.shape[1];
+  return record(wrap(native.sliceCols(x.handle, start, end)), 'sliceCols', [x], (g) => [wrap(native.padCols(g.handle, start, cols))]);
+}
+
+/** Rows idx[0], idx[1], … of x (idx int32 [m]). Backward: scatter-add of g into x's rows. */
+export function gatherRows(x: Tensor, idx: Tensor): Tensor {
+  const rows = x.shape[0];
+  return record(wrap(native.gatherRows(x.handle, idx.handle)), 'gatherRows', [x], (g) => [wrap(native.scatterAddRows(g.handle, idx.handle, rows))]);
+}
+
+// ---- losses -------------------------------------------------------------------------------------------
+
+/** mean((a − b)²). da = 2(a − b)·g/n, db = −da. */
+export function mse(a: Tensor, b: Tensor): Tensor {
+  return record(wrap(native.mse(a.handle, b.handle)), 'mse', [a, b], (g) => {
+    const da = native.mseGrad(a.handle, b.handle, g.handle);
+    const db = b.requiresGrad ? wrap(native.affine(da, -1, 0)) : null;
+    if (a.requiresGrad) return [wrap(da), db];
+    da.dispose();
+    return [null, db];
+  });
+}
+
+/** mean(BCE(σ(logits), target)), stable. dlogits = (σ(x) − t)·g/n; dtarget = −x·g/n. */
+export function bceWithLogits(logits: Tensor, target: Tensor): Tensor {
+  const n = logits.size;
+  return record(wrap(native.bceWithLogits(logits.handle, target.handle)), 'bceWithLogits', [logits, target], (g) => {
+    const dl = logits.requiresGrad ? wrap(native.bceWithLogitsGrad(logits.handle, target.handle, g.handle)) : null;
+    let dt: Tensor | null = null;
+    if (target.requiresGrad) {
+      const gx = native.mulScalar(logits.handle, g.handle);
+      dt = wrap(native.affine(gx, -1 / n, 0));
+      gx.dispose();
+    }
+    return [dl, dt];
+  });
+}

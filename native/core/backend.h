@@ -1,0 +1,122 @@
+// The op table: one interface, one implementation per device (native/cpu now, cuda/ later).
+//
+// Backends receive tensors that ops.cc has already validated (dtypes, shapes, devices) and outputs it has
+// already allocated, so a kernel only computes. Every method has the same semantics on every backend; the
+// comments here are the contract the CPU↔CUDA parity tests check.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "tensor.h"
+
+namespace dgc {
+
+// A sparse matrix in CSR form with its buffers on one device. Built once (ops::csrFromEdges) and kept.
+struct CsrMatrix {
+  int64_t rows = 0, cols = 0, nnz = 0;
+  Tensor indptr;   // int32[rows + 1]
+  Tensor indices;  // int32[nnz], sorted and unique within each row
+  Tensor values;   // float32[nnz]
+  Device device() const { return values.defined() ? values.device() : Device::CPU; }
+};
+
+enum class Unary {
+  Relu,       // max(x, 0)
+  LeakyRelu,  // x > 0 ? x : param * x
+  Tanh,
+  Sigmoid,    // 1 / (1 + exp(-x)), computed without overflow for large |x|
+  Exp,
+  Log,        // natural log; log(0) = -inf, log(<0) = NaN as in IEEE
+  Square,
+};
+// Which value a unary op's gradient needs: the op's input x or its output y.
+inline bool unaryGradUsesOutput(Unary op) { return op == Unary::Tanh || op == Unary::Sigmoid || op == Unary::Exp; }
+
+enum class Binary { Add, Sub, Mul, Div };
+
+struct AdamParams {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weightDecay = 0.0f;
+  int64_t step = 1;   // 1-based step count used for bias correction
+  bool decoupled = false;  // false: L2 added to the gradient (torch.optim.Adam); true: AdamW
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual const char* name() const = 0;
+
+  // ---- memory ------------------------------------------------------------------------------------------
+  virtual void copyFromHost(Tensor& dst, const void* src) = 0;  // dst.nbytes() bytes
+  virtual void copyToHost(void* dst, const Tensor& src) = 0;    // synchronizes with pending work
+  virtual void copy(Tensor& dst, const Tensor& src) = 0;        // same numel and dtype
+  virtual void fill(Tensor& out, double value) = 0;             // cast to out's dtype
+  virtual void synchronize() {}
+
+  // ---- dense linear algebra ----------------------------------------------------------------------------
+  // c = alpha · op(a) · op(b) + beta · c, a and b rank 2.
+  virtual void gemm(bool transA, bool transB, float alpha, const Tensor& a, const Tensor& b, float beta,
+                    Tensor& c) = 0;
+  virtual void transpose(const Tensor& x, Tensor& out) = 0;  // rank 2
+
+  // ---- sparse ------------------------------------------------------------------------------------------
+  virtual void spmm(const CsrMatrix& a, const Tensor& h, Tensor& out) = 0;  // out = a · h
+
+  // ---- elementwise -------------------------------------------------------------------------------------
+  virtual void unary(Unary op, const Tensor& x, float param, Tensor& out) = 0;
+  // dx = dy · f'(·); `xy` is x or y as unaryGradUsesOutput(op) says.
+  virtual void unaryGrad(Unary op, const Tensor& xy, const Tensor& dy, float param, Tensor& dx) = 0;
+  virtual void binary(Binary op, const Tensor& a, const Tensor& b, Tensor& out) = 0;  // same shapes
+  virtual void affine(const Tensor& x, float alpha, float beta, Tensor& out) = 0;     // alpha·x + beta
+  virtual void axpby(float alpha, const Tensor& a, float beta, const Tensor& b, Tensor& out) = 0;
+  virtual void mulScalar(const Tensor& x, const Tensor& s, Tensor& out) = 0;  // x · s, s a 1-element tensor
+  // x[n×d] with a vector broadcast over rows (v[d], "bias add" / column scaling) or columns (v[n], row scaling).
+  virtual void addRowVector(const Tensor& x, const Tensor& v, Tensor& out) = 0;  // out[i,j] = x[i,j] + v[j]
+  virtual void mulRowVector(const Tensor& x, const Tensor& v, Tensor& out) = 0;  // out[i,j] = x[i,j] · v[j]
+  virtual void mulColVector(const Tensor& x, const Tensor& v, Tensor& out) = 0;  // out[i,j] = x[i,j] · v[i]
+  virtual void expandRows(const Tensor& v, Tensor& out) = 0;  // out[i,j] = v[j]
+  virtual void expandCols(const Tensor& v, Tensor& out) = 0;  // out[i,j] = v[i]
+  virtual void expandScalar(const Tensor& s, Tensor& out) = 0;  // out[...] = s[0]
+
+  // ---- reductions (deterministic: fixed chunking, ordered combine) ---------------------------------------
+  virtual void rowSum(const Tensor& x, Tensor& out) = 0;  // out[i] = Σ_j x[i,j]
+  virtual void colSum(const Tensor& x, Tensor& out) = 0;  // out[j] = Σ_i x[i,j]
+  virtual void sumAll(const Tensor& x, Tensor& out) = 0;  // out[0] = Σ x, accumulated in double
+  virtual void argmaxRows(const Tensor& x, Tensor& out) = 0;  // int32; first index on ties; NaN counts as max
+
+  // ---- row softmax -------------------------------------------------------------------------------------
+  virtual void softmaxRows(const Tensor& x, bool log, Tensor& out) = 0;
+  // dx for y = softmax(x) (log=false) or y = log_softmax(x) (log=true), given y.
+  virtual void softmaxRowsGrad(const Tensor& y, const Tensor& dy, bool log, Tensor& dx) = 0;
+
+  // ---- shape and indexing ------------------------------------------------------------------------------
+  virtual void concatCols(const std::vector<Tensor>& xs, Tensor& out) = 0;
+  virtual void sliceCols(const Tensor& x, int64_t start, Tensor& out) = 0;  // out = x[:, start:start+w]
+  virtual void addIntoCols(const Tensor& src, int64_t start, Tensor& out) = 0;  // out[:, start:+w] += src
+  virtual void gatherRows(const Tensor& x, const Tensor& idx, Tensor& out) = 0;  // out[r] = x[idx[r]]
+  virtual void scatterAddRows(const Tensor& src, const Tensor& idx, Tensor& out) = 0;  // out[idx[r]] += src[r]
+
+  // ---- losses (mean over all elements; the gradient takes the upstream scalar g on the device) ----------
+  virtual void mse(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  virtual void mseGrad(const Tensor& a, const Tensor& b, const Tensor& g, Tensor& da) = 0;  // 2(a−b)g/n
+  virtual void bceWithLogits(const Tensor& logits, const Tensor& target, Tensor& out) = 0;
+  virtual void bceWithLogitsGrad(const Tensor& logits, const Tensor& target, const Tensor& g, Tensor& dl) = 0;
+
+  // ---- optimizers (in place, fused) --------------------------------------------------------------------
+  virtual void adamStep(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p) = 0;
+  // velocity may be undefined when momentum == 0.
+  virtual void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum,
+                       float weightDecay) = 0;
+
+  // ---- random (counter-based Philox: element i of stream s under seed k is the same on every backend) ----
+  virtual void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t stream) = 0;
+  virtual void randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t stream) = 0;
+};
+
+// The backend for a device; DGC_DEVICE if that device is not available.
+Backend& backendFor(Device device);
+// Called by a backend's translation unit at start-up.
+void registerBackend(Device device, Backend* backend);
+bool hasBackend(Device device);
+
+}  // namespace dgc

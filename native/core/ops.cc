@@ -1,0 +1,537 @@
+#include "ops.h"
+
+#include <cmath>
+#include <limits>
+
+#include "../cpu/sparse.h"
+
+namespace dgc {
+namespace ops {
+namespace {
+
+// ---- argument checks: each names the op and the argument --------------------------------------------
+void requireDefined(const char* op, const char* arg, const Tensor& t) {
+  DGC_CHECK(t.defined(), Disposed, op, ": argument '", arg, "' is a disposed tensor");
+}
+
+void requireF32(const char* op, const char* arg, const Tensor& t) {
+  requireDefined(op, arg, t);
+  DGC_CHECK(t.dtype() == DType::F32, DType, op, ": argument '", arg, "' must be float32, got ", t.describe());
+}
+
+void requireI32(const char* op, const char* arg, const Tensor& t) {
+  requireDefined(op, arg, t);
+  DGC_CHECK(t.dtype() == DType::I32, DType, op, ": argument '", arg, "' must be int32, got ", t.describe());
+}
+
+void requireRank(const char* op, const char* arg, const Tensor& t, int rank) {
+  DGC_CHECK(t.rank() == rank, Shape, op, ": argument '", arg, "' must have rank ", rank, ", got shape ",
+            shapeStr(t.shape()));
+}
+
+void requireMatrix(const char* op, const char* arg, const Tensor& t) {
+  requireF32(op, arg, t);
+  requireRank(op, arg, t, 2);
+}
+
+void requireScalar(const char* op, const char* arg, const Tensor& t) {
+  requireF32(op, arg, t);
+  DGC_CHECK(t.numel() == 1, Shape, op, ": argument '", arg, "' must hold exactly one element, got shape ",
+            shapeStr(t.shape()));
+}
+
+void requireSameDevice(const char* op, const char* argA, const Tensor& a, const char* argB, const Tensor& b) {
+  DGC_CHECK(a.device() == b.device(), Device, op, ": '", argA, "' is on ", deviceName(a.device()), " but '", argB,
+            "' is on ", deviceName(b.device()));
+}
+
+void requireSameShape(const char* op, const char* argA, const Tensor& a, const char* argB, const Tensor& b) {
+  requireSameDevice(op, argA, a, argB, b);
+  DGC_CHECK(a.shape() == b.shape(), Shape, op, ": '", argA, "' ", shapeStr(a.shape()), " and '", argB, "' ",
+            shapeStr(b.shape()), " must have the same shape");
+}
+
+void requireFinite(const char* op, const char* arg, double v) {
+  DGC_CHECK(std::isfinite(v), Value, op, ": argument '", arg, "' must be finite, got ", v);
+}
+
+Tensor like(const Tensor& x) { return Tensor::empty(x.shape(), x.dtype(), x.device()); }
+
+int32_t checkedInt32(const char* op, const char* what, int64_t v) {
+  DGC_CHECK(v >= 0 && v <= std::numeric_limits<int32_t>::max(), Shape, op, ": ", what, " = ", v,
+            " does not fit the int32 indices CSR uses (at most 2^31 - 1)");
+  return static_cast<int32_t>(v);
+}
+
+CsrMatrix upload(const cpu::CsrHost& h, Device device) {
+  CsrMatrix m;
+  m.rows = h.rows;
+  m.cols = h.cols;
+  m.nnz = h.nnz();
+  m.indptr = fromHost(h.indptr.data(), {h.rows + 1}, DType::I32, device);
+  m.indices = fromHost(h.indices.data(), {m.nnz}, DType::I32, device);
+  m.values = fromHost(h.values.data(), {m.nnz}, DType::F32, device);
+  return m;
+}
+
+cpu::CsrHost download(const CsrMatrix& a) {
+  cpu::CsrHost h;
+  h.rows = a.rows;
+  h.cols = a.cols;
+  h.indptr.resize(static_cast<size_t>(a.rows + 1));
+  h.indices.resize(static_cast<size_t>(a.nnz));
+  h.values.resize(static_cast<size_t>(a.nnz));
+  toHost(a.indptr, h.indptr.data());
+  toHost(a.indices, h.indices.data());
+  toHost(a.values, h.values.data());
+  return h;
+}
+
+}  // namespace
+
+// ---- creation and transfer ---------------------------------------------------------------------------
+Tensor fromHost(const void* data, const Shape& shape, DType dtype, Device device) {
+  Tensor t = Tensor::empty(shape, dtype, device);
+  if (t.numel() > 0) backendFor(device).copyFromHost(t, data);
+  return t;
+}
+
+void toHost(const Tensor& t, void* dst) {
+  requireDefined("toHost", "tensor", t);
+  if (t.numel() > 0) backendFor(t.device()).copyToHost(dst, t);
+}
+
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = Tensor::empty(shape, dtype, device);
+  if (t.numel() > 0) backendFor(device).fill(t, value);
+  return t;
+}
+
+Tensor clone(const Tensor& x) {
+  requireDefined("clone", "x", x);
+  Tensor out = like(x);
+  if (x.numel() > 0) backendFor(x.device()).copy(out, x);
+  return out;
+}
+
+Tensor to(const Tensor& x, Device device) {
+  requireDefined("to", "x", x);
+  if (x.device() == device) return clone(x);
+  std::vector<char> host(x.nbytes());
+  toHost(x, host.data());
+  return fromHost(host.data(), x.shape(), x.dtype(), device);
+}
+
+// ---- dense linear algebra ----------------------------------------------------------------------------
+Tensor matmul(const Tensor& a, const Tensor& b, bool transA, bool transB, float alpha) {
+  requireMatrix("matmul", "a", a);
+  requireMatrix("matmul", "b", b);
+  requireSameDevice("matmul", "a", a, "b", b);
+  requireFinite("matmul", "alpha", alpha);
+  const int64_t m = transA ? a.dim(1) : a.dim(0), ka = transA ? a.dim(0) : a.dim(1);
+  const int64_t kb = transB ? b.dim(1) : b.dim(0), n = transB ? b.dim(0) : b.dim(1);
+  DGC_CHECK(ka == kb, Shape, "matmul: inner dimensions differ: op(a) is ", m, "x", ka, " (a ", shapeStr(a.shape()),
+            transA ? ", transposed" : "", ") but op(b) is ", kb, "x", n, " (b ", shapeStr(b.shape()),
+            transB ? ", transposed" : "", ")");
+  Tensor c = Tensor::empty({m, n}, DType::F32, a.device());
+  if (c.numel() > 0) backendFor(a.device()).gemm(transA, transB, alpha, a, b, 0.0f, c);
+  return c;
+}
+
+Tensor transpose(const Tensor& x) {
+  requireMatrix("transpose", "x", x);
+  Tensor out = Tensor::empty({x.dim(1), x.dim(0)}, DType::F32, x.device());
+  if (x.numel() > 0) backendFor(x.device()).transpose(x, out);
+  return out;
+}
+
+// ---- sparse ------------------------------------------------------------------------------------------
+CsrMatrix csrFromEdges(int64_t n, const int32_t* src, const int32_t* dst, const float* weights, int64_t nEdges,
+                       const GraphOptions& opts, Device device) {
+  checkedInt32("csrFromEdges", "n", n);
+  DGC_CHECK(nEdges >= 0, Arg, "csrFromEdges: negative edge count ", nEdges);
+  for (int64_t e = 0; e < nEdges; ++e) {
+    DGC_CHECK(src[e] >= 0 && src[e] < n, Index, "csrFromEdges: edge ", e, " has source ", src[e],
+              " outside [0, ", n, ")");
+    DGC_CHECK(dst[e] >= 0 && dst[e] < n, Index, "csrFromEdges: edge ", e, " has target ", dst[e],
+              " outside [0, ", n, ")");
+    if (weights) {
+      DGC_CHECK(std::isfinite(weights[e]), Value, "csrFromEdges: edge ", e, " has a non-finite weight ", weights[e]);
+    }
+  }
+  // Worst case after symmetrization and self loops: 2 · nEdges + n entries.
+  checkedInt32("csrFromEdges", "the number of nonzeros (2 · edges + n, worst case)", 2 * nEdges + n);
+  cpu::GraphOptions o;
+  o.symmetrize = opts.symmetrize;
+  o.selfLoops = opts.selfLoops;
+  o.norm = opts.norm == Normalization::Row ? cpu::Normalization::Row
+           : opts.norm == Normalization::Sym ? cpu::Normalization::Sym
+                                              : cpu::Normalization::None;
+  return upload(cpu::csrFromEdges(n, src, dst, weights, nEdges, o), device);
+}
+
+CsrMatrix csrFromArrays(int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices,
+                        const float* values, int64_t nnz, Device device) {
+  checkedInt32("csrFromArrays", "rows", rows);
+  checkedInt32("csrFromArrays", "cols", cols);
+  checkedInt32("csrFromArrays", "nnz", nnz);
+  std::string problem = cpu::csrValidate(rows, cols, indptr, indices, nnz);
+  DGC_CHECK(problem.empty(), Index, "csrFromArrays: ", problem);
+  for (int64_t e = 0; e < nnz; ++e) {
+    DGC_CHECK(std::isfinite(values[e]), Value, "csrFromArrays: values[", e, "] = ", values[e], " is not finite");
+  }
+  CsrMatrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.nnz = nnz;
+  m.indptr = fromHost(indptr, {rows + 1}, DType::I32, device);
+  m.indices = fromHost(indices, {nnz}, DType::I32, device);
+  m.values = fromHost(values, {nnz}, DType::F32, device);
+  return m;
+}
+
+CsrMatrix csrTranspose(const CsrMatrix& a) {
+  // Built once per graph on the host (O(nnz)), then kept on the device: not a per-step cost.
+  return upload(cpu::csrTranspose(download(a)), a.device());
+}
+
+Tensor spmm(const CsrMatrix& a, const Tensor& h) {
+  requireMatrix("spmm", "h", h);
+  DGC_CHECK(a.values.defined(), Disposed, "spmm: the sparse matrix was disposed");
+  DGC_CHECK(a.device() == h.device(), Device, "spmm: the sparse matrix is on ", deviceName(a.device()),
+            " but 'h' is on ", deviceName(h.device()));
+  DGC_CHECK(h.dim(0) == a.cols, Shape, "spmm: the sparse matrix is ", a.rows, "x", a.cols, " but 'h' is ",
+            shapeStr(h.shape()), " (needs ", a.cols, " rows)");
+  Tensor out = Tensor::empty({a.rows, h.dim(1)}, DType::F32, h.device());
+  if (out.numel() > 0) backendFor(h.device()).spmm(a, h, out);
+  return out;
+}
+
+// ---- elementwise -------------------------------------------------------------------------------------
+Tensor unary(Unary op, const Tensor& x, float param) {
+  requireF32("unary", "x", x);
+  requireFinite("unary", "param", param);
+  Tensor out = like(x);
+  if (x.numel() > 0) backendFor(x.device()).unary(op, x, param, out);
+  return out;
+}
+
+Tensor unaryGrad(Unary op, const Tensor& xy, const Tensor& dy, float param) {
+  requireF32("unaryGrad", "xy", xy);
+  requireF32("unaryGrad", "dy", dy);
+  requireSameShape("unaryGrad", "xy", xy, "dy", dy);
+  Tensor dx = like(dy);
+  if (dy.numel() > 0) backendFor(dy.device()).unaryGrad(op, xy, dy, param, dx);
+  return dx;
+}
+
+Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
+  requireF32("binary", "a", a);
+  requireF32("binary", "b", b);
+  requireSameShape("binary", "a", a, "b", b);
+  Tensor out = like(a);
+  if (a.numel() > 0) backendFor(a.device()).binary(op, a, b, out);
+  return out;
+}
+
+Tensor affine(const Tensor& x, float alpha, float beta) {
+  requireF32("affine", "x", x);
+  requireFinite("affine", "alpha", alpha);
+  requireFinite("affine", "beta", beta);
+  Tensor out = like(x);
+  if (x.numel() > 0) backendFor(x.device()).affine(x, alpha, beta, out);
+  return out;
+}
+
+Tensor axpby(float alpha, const Tensor& a, float beta, const Tensor& b) {
+  requireF32("axpby", "a", a);
+  requireF32("axpby", "b", b);
+  requireSameShape("axpby", "a", a, "b", b);
+  requireFinite("axpby", "alpha", alpha);
+  requireFinite("axpby", "beta", beta);
+  Tensor out = like(a);
+  if (a.numel() > 0) backendFor(a.device()).axpby(alpha, a, beta, b, out);
+  return out;
+}
+
+Tensor mulScalar(const Tensor& x, const Tensor& s) {
+  requireF32("mulScalar", "x", x);
+  requireScalar("mulScalar", "s", s);
+  requireSameDevice("mulScalar", "x", x, "s", s);
+  Tensor out = like(x);
+  if (x.numel() > 0) backendFor(x.device()).mulScalar(x, s, out);
+  return out;
+}
+
+namespace {
+void checkRowVector(const char* op, const Tensor& x, const Tensor& v, bool alongRows) {
+  requireMatrix(op, "x", x);
+  requireF32(op, "v", v);
+  requireRank(op, "v", v, 1);
+  requireSameDevice(op, "x", x, "v", v);
+  const int64_t want = alongRows ? x.dim(1) : x.dim(0);
+  DGC_CHECK(v.dim(0) == want, Shape, op, ": 'v' has ", v.dim(0), " elements but 'x' ", shapeStr(x.shape()),
+            " needs ", want, alongRows ? " (one per column)" : " (one per row)");
+}
+}  // namespace
+
+Tensor addRowVector(const Tensor& x, const Tensor& v) {
+  checkRowVector("addRowVector", x, v, true);
+  Tensor out = like(x);
+  if (x.numel() > 0) backendFor(x.device()).addRowVector(x, v, out);
+  return out;
+}
+
+Tensor mulRowVector(const Tensor& x, const Tensor& v) {
+  checkRowVector("mulRowVector", x, v, true);
+  Tensor out = like(x);
+  if (x.numel() > 0) backendFor(x.device()).mulRowVector(x, v, out);
+  return out;
+}
+
+Tensor mulColVector(const Tensor& x, const Tensor& v) {
+  checkRowVector("mulColVector", x, v, false);
+  Tensor out = like(x);
+  if (x.numel() > 0) backendFor(x.device()).mulColVector(x, v, out);
+  return out;
+}
+
+Tensor expandRows(const Tensor& v, int64_t rows) {
+  requireF32("expandRows", "v", v);
+  requireRank("expandRows", "v", v, 1);
+  DGC_CHECK(rows >= 0, Arg, "expandRows: rows must be >= 0, got ", rows);
+  Tensor out = Tensor::empty({rows, v.dim(0)}, DType::F32, v.device());
+  if (out.numel() > 0) backendFor(v.device()).expandRows(v, out);
+  return out;
+}
+
+Tensor expandCols(const Tensor& v, int64_t cols) {
+  requireF32("expandCols", "v", v);
+  requireRank("expandCols", "v", v, 1);
+  DGC_CHECK(cols >= 0, Arg, "expandCols: cols must be >= 0, got ", cols);
+  Tensor out = Tensor::empty({v.dim(0), cols}, DType::F32, v.device());
+  if (out.numel() > 0) backendFor(v.device()).expandCols(v, out);
+  return out;
+}
+
+Tensor expandScalar(const Tensor& s, const Shape& shape) {
+  requireScalar("expandScalar", "s", s);
+  Tensor out = Tensor::empty(shape, DType::F32, s.device());
+  if (out.numel() > 0) backendFor(s.device()).expandScalar(s, out);
+  return out;
+}
+
+// ---- reductions --------------------------------------------------------------------------------------
+Tensor rowSum(const Tensor& x) {
+  requireMatrix("rowSum", "x", x);
+  Tensor out = Tensor::empty({x.dim(0)}, DType::F32, x.device());
+  if (out.numel() > 0) backendFor(x.device()).rowSum(x, out);
+  return out;
+}
+
+Tensor colSum(const Tensor& x) {
+  requireMatrix("colSum", "x", x);
+  Tensor out = Tensor::empty({x.dim(1)}, DType::F32, x.device());
+  if (out.numel() > 0) backendFor(x.device()).colSum(x, out);
+  return out;
+}
+
+Tensor sumAll(const Tensor& x) {
+  requireF32("sumAll", "x", x);
+  Tensor out = Tensor::empty({}, DType::F32, x.device());
+  backendFor(x.device()).sumAll(x, out);
+  return out;
+}
+
+Tensor argmaxRows(const Tensor& x) {
+  requireMatrix("argmaxRows", "x", x);
+  DGC_CHECK(x.dim(1) > 0 || x.dim(0) == 0, Shape, "argmaxRows: 'x' ", shapeStr(x.shape()), " has no columns");
+  Tensor out = Tensor::empty({x.dim(0)}, DType::I32, x.device());
+  if (out.numel() > 0) backendFor(x.device()).argmaxRows(x, out);
+  return out;
+}
+
+Tensor softmaxRows(const Tensor& x, bool log) {
+  const char* op = log ? "logSoftmaxRows" : "softmaxRows";
+  requireMatrix(op, "x", x);
+  Tensor out = like(x);
+  if (x.numel() > 0) backendFor(x.device()).softmaxRows(x, log, out);
+  return out;
+}
+
+Tensor softmaxRowsGrad(const Tensor& y, const Tensor& dy, bool log) {
+  const char* op = log ? "logSoftmaxRowsGrad" : "softmaxRowsGrad";
+  requireMatrix(op, "y", y);
+  requireMatrix(op, "dy", dy);
+  requireSameShape(op, "y", y, "dy", dy);
+  Tensor dx = like(y);
+  if (y.numel() > 0) backendFor(y.device()).softmaxRowsGrad(y, dy, log, dx);
+  return dx;
+}
+
+// ---- shape and indexing ------------------------------------------------------------------------------
+Tensor concatCols(const std::vector<Tensor>& xs) {
+  DGC_CHECK(!xs.empty(), Arg, "concatCols: needs at least one tensor");
+  int64_t cols = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const std::string arg = str("xs[", i, "]");
+    requireMatrix("concatCols", arg.c_str(), xs[i]);
+    requireSameDevice("concatCols", "xs[0]", xs[0], arg.c_str(), xs[i]);
+    DGC_CHECK(xs[i].dim(0) == xs[0].dim(0), Shape, "concatCols: ", arg, " has ", xs[i].dim(0),
+              " rows but xs[0] has ", xs[0].dim(0));
+    cols += xs[i].dim(1);
+  }
+  Tensor out = Tensor::empty({xs[0].dim(0), cols}, DType::F32, xs[0].device());
+  if (out.numel() > 0) backendFor(out.device()).concatCols(xs, out);
+  return out;
+}
+
+Tensor sliceCols(const Tensor& x, int64_t start, int64_t end) {
+  requireMatrix("sliceCols", "x", x);
+  DGC_CHECK(0 <= start && start <= end && end <= x.dim(1), Index, "sliceCols: columns [", start, ", ", end,
+            ") are not a range inside the ", x.dim(1), " columns of 'x' ", shapeStr(x.shape()));
+  Tensor out = Tensor::empty({x.dim(0), end - start}, DType::F32, x.device());
+  if (out.numel() > 0) backendFor(x.device()).sliceCols(x, start, out);
+  return out;
+}
+
+Tensor padCols(const Tensor& src, int64_t start, int64_t cols) {
+  requireMatrix("padCols", "src", src);
+  DGC_CHECK(start >= 0 && start + src.dim(1) <= cols, Index, "padCols: 'src' ", shapeStr(src.shape()),
+            " placed at column ", start, " does not fit in ", cols, " columns");
+  Tensor out = full({src.dim(0), cols}, 0.0, DType::F32, src.device());
+  if (src.numel() > 0) backendFor(src.device()).addIntoCols(src, start, out);
+  return out;
+}
+
+namespace {
+void checkIndices(const char* op, const Tensor& idx, int64_t limit) {
+  requireI32(op, "idx", idx);
+  requireRank(op, "idx", idx, 1);
+  Tensor host = idx.device() == Device::CPU ? idx : to(idx, Device::CPU);
+  const int32_t* p = host.i32();
+  for (int64_t i = 0; i < host.numel(); ++i) {
+    DGC_CHECK(p[i] >= 0 && p[i] < limit, Index, op, ": idx[", i, "] = ", p[i], " is outside [0, ", limit, ")");
+  }
+}
+}  // namespace
+
+Tensor gatherRows(const Tensor& x, const Tensor& idx) {
+  requireMatrix("gatherRows", "x", x);
+  checkIndices("gatherRows", idx, x.dim(0));
+  requireSameDevice("gatherRows", "x", x, "idx", idx);
+  Tensor out = Tensor::empty({idx.dim(0), x.dim(1)}, DType::F32, x.device());
+  if (out.numel() > 0) backendFor(x.device()).gatherRows(x, idx, out);
+  return out;
+}
+
+Tensor scatterAddRows(const Tensor& src, const Tensor& idx, int64_t rows) {
+  requireMatrix("scatterAddRows", "src", src);
+  DGC_CHECK(rows >= 0, Arg, "scatterAddRows: rows must be >= 0, got ", rows);
+  checkIndices("scatterAddRows", idx, rows);
+  requireSameDevice("scatterAddRows", "src", src, "idx", idx);
+  DGC_CHECK(idx.dim(0) == src.dim(0), Shape, "scatterAddRows: 'idx' has ", idx.dim(0), " entries but 'src' has ",
+            src.dim(0), " rows");
+  Tensor out = full({rows, src.dim(1)}, 0.0, DType::F32, src.device());
+  if (src.numel() > 0) backendFor(src.device()).scatterAddRows(src, idx, out);
+  return out;
+}
+
+// ---- losses ------------------------------------------------------------------------------------------
+Tensor mse(const Tensor& a, const Tensor& b) {
+  requireF32("mse", "a", a);
+  requireF32("mse", "b", b);
+  requireSameShape("mse", "a", a, "b", b);
+  DGC_CHECK(a.numel() > 0, Shape, "mse: the mean of an empty tensor is undefined (a is ", shapeStr(a.shape()), ")");
+  Tensor out = Tensor::empty({}, DType::F32, a.device());
+  backendFor(a.device()).mse(a, b, out);
+  return out;
+}
+
+Tensor mseGrad(const Tensor& a, const Tensor& b, const Tensor& g) {
+  requireF32("mseGrad", "a", a);
+  requireSameShape("mseGrad", "a", a, "b", b);
+  requireScalar("mseGrad", "g", g);
+  requireSameDevice("mseGrad", "a", a, "g", g);
+  Tensor da = like(a);
+  if (a.numel() > 0) backendFor(a.device()).mseGrad(a, b, g, da);
+  return da;
+}
+
+Tensor bceWithLogits(const Tensor& logits, const Tensor& target) {
+  requireF32("bceWithLogits", "logits", logits);
+  requireF32("bceWithLogits", "target", target);
+  requireSameShape("bceWithLogits", "logits", logits, "target", target);
+  DGC_CHECK(logits.numel() > 0, Shape, "bceWithLogits: the mean of an empty tensor is undefined");
+  Tensor out = Tensor::empty({}, DType::F32, logits.device());
+  backendFor(logits.device()).bceWithLogits(logits, target, out);
+  return out;
+}
+
+Tensor bceWithLogitsGrad(const Tensor& logits, const Tensor& target, const Tensor& g) {
+  requireF32("bceWithLogitsGrad", "logits", logits);
+  requireF32("bceWithLogitsGrad", "target", target);
+  requireSameShape("bceWithLogitsGrad", "logits", logits, "target", target);
+  requireScalar("bceWithLogitsGrad", "g", g);
+  requireSameDevice("bceWithLogitsGrad", "logits", logits, "g", g);
+  Tensor dl = like(logits);
+  if (logits.numel() > 0) backendFor(logits.device()).bceWithLogitsGrad(logits, target, g, dl);
+  return dl;
+}
+
+// ---- optimizers --------------------------------------------------------------------------------------
+void adamStep(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p) {
+  requireF32("adamStep", "param", param);
+  requireF32("adamStep", "grad", grad);
+  requireSameShape("adamStep", "param", param, "grad", grad);
+  requireSameShape("adamStep", "param", param, "m", m);
+  requireSameShape("adamStep", "param", param, "v", v);
+  requireF32("adamStep", "m", m);
+  requireF32("adamStep", "v", v);
+  DGC_CHECK(std::isfinite(p.lr) && p.lr >= 0, Value, "adamStep: lr must be finite and >= 0, got ", p.lr);
+  DGC_CHECK(p.beta1 >= 0 && p.beta1 < 1, Value, "adamStep: beta1 must be in [0, 1), got ", p.beta1);
+  DGC_CHECK(p.beta2 >= 0 && p.beta2 < 1, Value, "adamStep: beta2 must be in [0, 1), got ", p.beta2);
+  DGC_CHECK(p.eps > 0 && std::isfinite(p.eps), Value, "adamStep: eps must be > 0, got ", p.eps);
+  DGC_CHECK(std::isfinite(p.weightDecay) && p.weightDecay >= 0, Value, "adamStep: weightDecay must be >= 0, got ",
+            p.weightDecay);
+  DGC_CHECK(p.step >= 1, Value, "adamStep: step must be >= 1 (1-based), got ", p.step);
+  if (param.numel() > 0) backendFor(param.device()).adamStep(param, grad, m, v, p);
+}
+
+void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum, float weightDecay) {
+  requireF32("sgdStep", "param", param);
+  requireF32("sgdStep", "grad", grad);
+  requireSameShape("sgdStep", "param", param, "grad", grad);
+  DGC_CHECK(std::isfinite(lr) && lr >= 0, Value, "sgdStep: lr must be finite and >= 0, got ", lr);
+  DGC_CHECK(momentum >= 0 && momentum < 1, Value, "sgdStep: momentum must be in [0, 1), got ", momentum);
+  DGC_CHECK(std::isfinite(weightDecay) && weightDecay >= 0, Value, "sgdStep: weightDecay must be >= 0, got ",
+            weightDecay);
+  if (momentum > 0) {
+    DGC_CHECK(velocity != nullptr && velocity->defined(), Arg, "sgdStep: momentum > 0 needs a velocity tensor");
+    requireF32("sgdStep", "velocity", *velocity);
+    requireSameShape("sgdStep", "param", param, "velocity", *velocity);
+  }
+  if (param.numel() > 0) backendFor(param.device()).sgdStep(param, grad, momentum > 0 ? velocity : nullptr, lr,
+                                                             momentum, weightDecay);
+}
+
+// ---- random ------------------------------------------------------------------------------------------
+Tensor randomUniform(const Shape& shape, float low, float high, uint64_t seed, uint64_t stream, Device device) {
+  requireFinite("randomUniform", "low", low);
+  requireFinite("randomUniform", "high", high);
+  DGC_CHECK(low <= high, Value, "randomUniform: low ", low, " > high ", high);
+  Tensor out = Tensor::empty(shape, DType::F32, device);
+  if (out.numel() > 0) backendFor(device).randomUniform(out, low, high, seed, stream);
+  return out;
+}
+
+Tensor randomNormal(const Shape& shape, float mean, float std, uint64_t seed, uint64_t stream, Device device) {
+  requireFinite("randomNormal", "mean", mean);
+  DGC_CHECK(std::isfinite(std) && std >= 0, Value, "randomNormal: std must be finite and >= 0, got ", std);
+  Tensor out = Tensor::empty(shape, DType::F32, device);
+  if (out.numel() > 0) backendFor(device).randomNormal(out, mean, std, seed, stream);
+  return out;
+}
+
+}  // namespace ops
+}  // namespace dgc

@@ -1,0 +1,87 @@
+// The op front: every op's argument checks, output allocation and dispatch to the device's backend.
+//
+// The N-API layer converts JS values and calls these; C++ tests call them directly. A check that fails
+// throws dgc::Error naming the op, the argument and the sizes, before any kernel runs.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+
+namespace dgc {
+namespace ops {
+
+// ---- creation and transfer ---------------------------------------------------------------------------
+Tensor fromHost(const void* data, const Shape& shape, DType dtype, Device device);
+void toHost(const Tensor& t, void* dst);  // t.nbytes() bytes
+Tensor full(const Shape& shape, double value, DType dtype, Device device);
+Tensor clone(const Tensor& x);
+Tensor to(const Tensor& x, Device device);
+
+// ---- dense linear algebra ------------------------------------------------------------------------------
+Tensor matmul(const Tensor& a, const Tensor& b, bool transA, bool transB, float alpha = 1.0f);
+Tensor transpose(const Tensor& x);
+
+// ---- sparse --------------------------------------------------------------------------------------------
+enum class Normalization { None, Row, Sym };
+struct GraphOptions {
+  bool symmetrize = true;
+  bool selfLoops = true;
+  Normalization norm = Normalization::Row;
+};
+// n×n graph from directed edges src[e] → dst[e] (int32 host arrays, validated here) on `device`.
+CsrMatrix csrFromEdges(int64_t n, const int32_t* src, const int32_t* dst, const float* weights, int64_t nEdges,
+                       const GraphOptions& opts, Device device);
+// A user-given CSR (validated: monotone indptr, indices in range, sorted and unique per row).
+CsrMatrix csrFromArrays(int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices,
+                        const float* values, int64_t nnz, Device device);
+CsrMatrix csrTranspose(const CsrMatrix& a);
+Tensor spmm(const CsrMatrix& a, const Tensor& h);
+
+// ---- elementwise ---------------------------------------------------------------------------------------
+Tensor unary(Unary op, const Tensor& x, float param = 0.0f);
+Tensor unaryGrad(Unary op, const Tensor& xy, const Tensor& dy, float param = 0.0f);
+Tensor binary(Binary op, const Tensor& a, const Tensor& b);
+Tensor affine(const Tensor& x, float alpha, float beta);
+Tensor axpby(float alpha, const Tensor& a, float beta, const Tensor& b);
+Tensor mulScalar(const Tensor& x, const Tensor& s);
+Tensor addRowVector(const Tensor& x, const Tensor& v);
+Tensor mulRowVector(const Tensor& x, const Tensor& v);
+Tensor mulColVector(const Tensor& x, const Tensor& v);
+Tensor expandRows(const Tensor& v, int64_t rows);
+Tensor expandCols(const Tensor& v, int64_t cols);
+Tensor expandScalar(const Tensor& s, const Shape& shape);
+
+// ---- reductions ----------------------------------------------------------------------------------------
+Tensor rowSum(const Tensor& x);  // [n]
+Tensor colSum(const Tensor& x);  // [d]
+Tensor sumAll(const Tensor& x);  // []
+Tensor argmaxRows(const Tensor& x);  // int32 [n]
+Tensor softmaxRows(const Tensor& x, bool log);
+Tensor softmaxRowsGrad(const Tensor& y, const Tensor& dy, bool log);
+
+// ---- shape and indexing --------------------------------------------------------------------------------
+Tensor concatCols(const std::vector<Tensor>& xs);
+Tensor sliceCols(const Tensor& x, int64_t start, int64_t end);
+// A zero n×cols matrix with src added into columns [start, start + src.cols): the gradient of sliceCols.
+Tensor padCols(const Tensor& src, int64_t start, int64_t cols);
+Tensor gatherRows(const Tensor& x, const Tensor& idx);
+Tensor scatterAddRows(const Tensor& src, const Tensor& idx, int64_t rows);
+
+// ---- losses --------------------------------------------------------------------------------------------
+Tensor mse(const Tensor& a, const Tensor& b);
+Tensor mseGrad(const Tensor& a, const Tensor& b, const Tensor& g);
+Tensor bceWithLogits(const Tensor& logits, const Tensor& target);
+Tensor bceWithLogitsGrad(const Tensor& logits, const Tensor& target, const Tensor& g);
+
+// ---- optimizers ----------------------------------------------------------------------------------------
+void adamStep(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p);
+void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum, float weightDecay);
+
+// ---- random --------------------------------------------------------------------------------------------
+Tensor randomUniform(const Shape& shape, float low, float high, uint64_t seed, uint64_t stream, Device device);
+Tensor randomNormal(const Shape& shape, float mean, float std, uint64_t seed, uint64_t stream, Device device);
+
+}  // namespace ops
+}  // namespace dgc

@@ -1,0 +1,109 @@
+#include "tensor.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+namespace dgc {
+namespace {
+
+// 64-byte alignment: a cache line, and what AVX-512 loads like.
+class CpuAllocator : public Allocator {
+ public:
+  void* allocate(size_t bytes) override {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    return std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  }
+  void release(void* p, size_t) override { std::free(p); }
+};
+
+struct Counters {
+  std::atomic<int64_t> buffers{0}, bytes{0}, peak{0};
+};
+
+CpuAllocator cpuAllocator;
+Allocator* allocators[2] = {&cpuAllocator, nullptr};
+Counters counters[2];
+
+Counters& countersFor(Device d) { return counters[static_cast<int>(d)]; }
+
+}  // namespace
+
+std::string shapeStr(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+int64_t shapeNumel(const Shape& s) {
+  DGC_CHECK(s.size() <= 4, Shape, "tensor rank ", s.size(), " is over the maximum of 4 (shape ", shapeStr(s), ")");
+  int64_t n = 1;
+  for (int64_t d : s) {
+    DGC_CHECK(d >= 0, Shape, "negative dimension in shape ", shapeStr(s));
+    DGC_CHECK(d == 0 || n <= (int64_t(1) << 62) / d, Shape, "shape ", shapeStr(s), " has too many elements");
+    n *= d;
+  }
+  return n;
+}
+
+void registerAllocator(Device device, Allocator* allocator) { allocators[static_cast<int>(device)] = allocator; }
+bool hasAllocator(Device device) { return allocators[static_cast<int>(device)] != nullptr; }
+
+Buffer::Buffer(Device device, size_t bytes) : bytes_(bytes), device_(device) {
+  Allocator* a = allocators[static_cast<int>(device)];
+  DGC_CHECK(a != nullptr, Device, "no ", deviceName(device), " device is available to allocate ", bytes, " bytes");
+  data_ = a->allocate(bytes);
+  if (!data_) fail(ErrorCode::OOM, "out of ", deviceName(device), " memory allocating ", bytes, " bytes");
+  Counters& c = countersFor(device);
+  c.buffers.fetch_add(1);
+  int64_t now = c.bytes.fetch_add(static_cast<int64_t>(bytes)) + static_cast<int64_t>(bytes);
+  int64_t peak = c.peak.load();
+  while (now > peak && !c.peak.compare_exchange_weak(peak, now)) {
+  }
+}
+
+Buffer::~Buffer() {
+  allocators[static_cast<int>(device_)]->release(data_, bytes_);
+  Counters& c = countersFor(device_);
+  c.buffers.fetch_sub(1);
+  c.bytes.fetch_sub(static_cast<int64_t>(bytes_));
+}
+
+MemoryStats memoryStats(Device device) {
+  Counters& c = countersFor(device);
+  return MemoryStats{c.buffers.load(), c.bytes.load(), c.peak.load()};
+}
+
+void resetPeakBytes(Device device) {
+  Counters& c = countersFor(device);
+  c.peak.store(c.bytes.load());
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  Tensor t;
+  t.numel_ = shapeNumel(shape);
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.buffer_ = std::make_shared<Buffer>(device, t.nbytes());
+  return t;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  int64_t n = shapeNumel(shape);
+  DGC_CHECK(n == numel_, Shape, "reshape: cannot view ", describe(), " (", numel_, " elements) as ",
+            shapeStr(shape), " (", n, " elements)");
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+std::string Tensor::describe() const {
+  return str(dtypeName(dtype_), shapeStr(shape_), " on ", deviceName(device()));
+}
+
+}  // namespace dgc

@@ -1,0 +1,70 @@
+// CPU backend: memory, dense and sparse products, registration.
+#include "cpu_backend.h"
+
+#include <cstring>
+
+#include "gemm.h"
+#include "sparse.h"
+
+namespace dgc {
+namespace cpu {
+
+void CpuBackend::copyFromHost(Tensor& dst, const void* src) { std::memcpy(dst.raw(), src, dst.nbytes()); }
+void CpuBackend::copyToHost(void* dst, const Tensor& src) { std::memcpy(dst, src.raw(), src.nbytes()); }
+void CpuBackend::copy(Tensor& dst, const Tensor& src) { std::memcpy(dst.raw(), src.raw(), src.nbytes()); }
+
+void CpuBackend::fill(Tensor& out, double value) {
+  const int64_t n = out.numel();
+  if (out.dtype() == DType::I32) {
+    int32_t* p = out.i32();
+    const int32_t v = static_cast<int32_t>(value);
+    forRange(n, 1, [&](int64_t b, int64_t e) { std::fill(p + b, p + e, v); });
+  } else {
+    float* p = out.f32();
+    const float v = static_cast<float>(value);
+    forRange(n, 1, [&](int64_t b, int64_t e) { std::fill(p + b, p + e, v); });
+  }
+}
+
+void CpuBackend::gemm(bool transA, bool transB, float alpha, const Tensor& a, const Tensor& b, float beta,
+                      Tensor& c) {
+  const int64_t m = c.dim(0), n = c.dim(1);
+  const int64_t k = transA ? a.dim(0) : a.dim(1);
+  sgemm(transA, transB, m, n, k, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), beta, c.f32(), n);
+}
+
+void CpuBackend::transpose(const Tensor& x, Tensor& out) {
+  // Blocked so both the reads and the writes stay within a few cache lines per tile.
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  const float* src = x.f32();
+  float* dst = out.f32();
+  constexpr int64_t kTile = 32;
+  const int64_t rowTiles = (rows + kTile - 1) / kTile;
+  forRange(rowTiles, kTile * cols, [&](int64_t tb, int64_t te) {
+    for (int64_t t = tb; t < te; ++t) {
+      const int64_t i0 = t * kTile, i1 = std::min(rows, i0 + kTile);
+      for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+        const int64_t j1 = std::min(cols, j0 + kTile);
+        for (int64_t i = i0; i < i1; ++i)
+          for (int64_t j = j0; j < j1; ++j) dst[j * rows + i] = src[i * cols + j];
+      }
+    }
+  });
+}
+
+void CpuBackend::spmm(const CsrMatrix& a, const Tensor& h, Tensor& out) {
+  cpu::spmm(a.rows, a.cols, a.indptr.i32(), a.indices.i32(), a.values.f32(), h.f32(), h.dim(1), out.f32());
+}
+
+namespace {
+// Registers the CPU backend when the library loads.
+struct Registrar {
+  Registrar() {
+    static CpuBackend backend;
+    registerBackend(Device::CPU, &backend);
+  }
+} registrar;
+}  // namespace
+
+}  // namespace cpu
+}  // namespace dgc

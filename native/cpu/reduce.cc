@@ -1,0 +1,126 @@
+// CPU reductions and row softmax. Sums accumulate in double; every reduction uses fixed chunking and
+// combines partials in chunk order, so results do not depend on the thread count.
+#include <cmath>
+#include <limits>
+
+#include "cpu_backend.h"
+
+namespace dgc {
+namespace cpu {
+
+void CpuBackend::rowSum(const Tensor& x, Tensor& out) {
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  const float* px = x.f32();
+  float* po = out.f32();
+  forRange(rows, cols, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      double s = 0.0;
+      const float* r = px + i * cols;
+      for (int64_t j = 0; j < cols; ++j) s += r[j];
+      po[i] = static_cast<float>(s);
+    }
+  });
+}
+
+void CpuBackend::colSum(const Tensor& x, Tensor& out) {
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  const float* px = x.f32();
+  // Row blocks of a size fixed by `cols` alone; one partial row of sums per block.
+  const int64_t grain = std::max<int64_t>(64, kReduceGrain / std::max<int64_t>(1, cols));
+  const int64_t chunks = numChunks(rows, grain);
+  std::vector<double> partial(static_cast<size_t>(std::max<int64_t>(1, chunks) * cols), 0.0);
+  parallelFor(rows, grain, [&](int64_t b, int64_t e) {
+    double* acc = partial.data() + (b / grain) * cols;
+    for (int64_t i = b; i < e; ++i) {
+      const float* r = px + i * cols;
+      for (int64_t j = 0; j < cols; ++j) acc[j] += r[j];
+    }
+  });
+  float* po = out.f32();
+  for (int64_t j = 0; j < cols; ++j) {
+    double s = 0.0;
+    for (int64_t c = 0; c < chunks; ++c) s += partial[static_cast<size_t>(c * cols + j)];
+    po[j] = static_cast<float>(s);
+  }
+}
+
+void CpuBackend::sumAll(const Tensor& x, Tensor& out) {
+  const float* px = x.f32();
+  out.f32()[0] = static_cast<float>(deterministicSum(x.numel(), [px](int64_t i) { return double(px[i]); }));
+}
+
+void CpuBackend::argmaxRows(const Tensor& x, Tensor& out) {
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  const float* px = x.f32();
+  int32_t* po = out.i32();
+  forRange(rows, cols, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float* r = px + i * cols;
+      int64_t best = 0;
+      for (int64_t j = 1; j < cols; ++j) {
+        if (std::isnan(r[best])) break;  // NaN wins, first NaN kept (as numpy/torch)
+        if (r[j] > r[best] || std::isnan(r[j])) best = j;
+      }
+      po[i] = static_cast<int32_t>(best);
+    }
+  });
+}
+
+// softmax(x)_j = exp(x_j − m) / Σ_k exp(x_k − m) with m = max_k x_k, so no exp overflows;
+// log_softmax(x)_j = x_j − m − log Σ_k exp(x_k − m).
+void CpuBackend::softmaxRows(const Tensor& x, bool log, Tensor& out) {
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  const float* px = x.f32();
+  float* po = out.f32();
+  forRange(rows, 20 * cols, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float* r = px + i * cols;
+      float* o = po + i * cols;
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < cols; ++j) m = std::max(m, r[j]);
+      if (std::isinf(m) && m < 0) m = 0.0f;  // a row of -inf: avoid (-inf) - (-inf)
+      double s = 0.0;
+      if (log) {
+        for (int64_t j = 0; j < cols; ++j) s += std::exp(r[j] - m);
+        const float lse = m + static_cast<float>(std::log(s));
+        for (int64_t j = 0; j < cols; ++j) o[j] = r[j] - lse;
+      } else {
+        for (int64_t j = 0; j < cols; ++j) {
+          o[j] = std::exp(r[j] - m);
+          s += o[j];
+        }
+        const float inv = static_cast<float>(1.0 / s);
+        for (int64_t j = 0; j < cols; ++j) o[j] *= inv;
+      }
+    }
+  });
+}
+
+// softmax:     dx_j = y_j (dy_j − Σ_k dy_k y_k)
+// log_softmax: dx_j = dy_j − exp(y_j) Σ_k dy_k
+void CpuBackend::softmaxRowsGrad(const Tensor& y, const Tensor& dy, bool log, Tensor& dx) {
+  const int64_t rows = y.dim(0), cols = y.dim(1);
+  const float* py = y.f32();
+  const float* pg = dy.f32();
+  float* po = dx.f32();
+  forRange(rows, 4 * cols, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float* yr = py + i * cols;
+      const float* gr = pg + i * cols;
+      float* o = po + i * cols;
+      double s = 0.0;
+      if (log) {
+        for (int64_t j = 0; j < cols; ++j) s += gr[j];
+        const float sf = static_cast<float>(s);
+        for (int64_t j = 0; j < cols; ++j) o[j] = gr[j] - std::exp(yr[j]) * sf;
+      } else {
+        for (int64_t j = 0; j < cols; ++j) s += double(gr[j]) * yr[j];
+        const float sf = static_cast<float>(s);
+        for (int64_t j = 0; j < cols; ++j) o[j] = yr[j] * (gr[j] - sf);
+      }
+    }
+  });
+}
+
+}  // namespace cpu
+}  // namespace dgc

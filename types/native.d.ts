@@ -1,0 +1,144 @@
+// The native module (build/Release/dgclust.node or prebuilds/<platform>/*.node), as seen from TypeScript.
+// Every function validates its arguments and throws an Error with a `code` ("DGC_SHAPE", "DGC_ARG", ...).
+
+export type NativeDevice = 'cpu' | 'cuda';
+export type NativeDType = 'float32' | 'int32';
+export type UnaryName = 'relu' | 'leakyRelu' | 'tanh' | 'sigmoid' | 'exp' | 'log' | 'square';
+export type BinaryName = 'add' | 'sub' | 'mul' | 'div';
+
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: NativeDType;
+  readonly device: NativeDevice;
+  readonly disposed: boolean;
+  readonly nbytes: number;
+  toTypedArray(): Float32Array | Int32Array;
+  dispose(): void;
+}
+
+export interface NativeCsr {
+  readonly rows: number;
+  readonly cols: number;
+  readonly nnz: number;
+  readonly disposed: boolean;
+  readonly device: NativeDevice;
+  toArrays(transposed?: boolean): {
+    rows: number;
+    cols: number;
+    indptr: Int32Array;
+    indices: Int32Array;
+    values: Float32Array;
+  };
+  dispose(): void;
+}
+
+export interface GraphBuildOptions {
+  symmetrize?: boolean;
+  selfLoops?: boolean;
+  normalization?: 'none' | 'row' | 'sym';
+}
+
+export interface AdamOptions {
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  step?: number;
+  decoupled?: boolean;
+}
+
+export interface BackendInfo {
+  name: NativeDevice;
+  available: boolean;
+  reason?: string;
+  threads?: number;
+}
+
+export interface MemoryInfo {
+  tensors: number;
+  bytes: number;
+  peakBytes: number;
+}
+
+export interface NativeModule {
+  readonly abiVersion: number;
+
+  fromTypedArray(data: Float32Array | Int32Array, shape: number[], device?: NativeDevice): NativeTensor;
+  full(shape: number[], value: number, dtype: NativeDType, device?: NativeDevice): NativeTensor;
+  reshape(x: NativeTensor, shape: number[]): NativeTensor;
+  clone(x: NativeTensor): NativeTensor;
+  to(x: NativeTensor, device: NativeDevice): NativeTensor;
+  copyInto(dst: NativeTensor, src: NativeTensor): void;
+
+  matmul(a: NativeTensor, b: NativeTensor, transA?: boolean, transB?: boolean, alpha?: number): NativeTensor;
+  transpose(x: NativeTensor): NativeTensor;
+
+  csrFromEdges(
+    n: number,
+    src: Int32Array,
+    dst: Int32Array,
+    weights: Float32Array | null,
+    options: GraphBuildOptions,
+    device?: NativeDevice,
+  ): NativeCsr;
+  csrFromArrays(
+    rows: number,
+    cols: number,
+    indptr: Int32Array,
+    indices: Int32Array,
+    values: Float32Array,
+    device?: NativeDevice,
+  ): NativeCsr;
+  spmm(a: NativeCsr, h: NativeTensor, transpose?: boolean): NativeTensor;
+
+  unary(name: UnaryName, x: NativeTensor, param?: number): NativeTensor;
+  unaryGrad(name: UnaryName, xy: NativeTensor, dy: NativeTensor, param?: number): NativeTensor;
+  binary(name: BinaryName, a: NativeTensor, b: NativeTensor): NativeTensor;
+  affine(x: NativeTensor, alpha: number, beta: number): NativeTensor;
+  axpby(alpha: number, a: NativeTensor, beta: number, b: NativeTensor): NativeTensor;
+  mulScalar(x: NativeTensor, s: NativeTensor): NativeTensor;
+  addRowVector(x: NativeTensor, v: NativeTensor): NativeTensor;
+  mulRowVector(x: NativeTensor, v: NativeTensor): NativeTensor;
+  mulColVector(x: NativeTensor, v: NativeTensor): NativeTensor;
+  expandRows(v: NativeTensor, rows: number): NativeTensor;
+  expandCols(v: NativeTensor, cols: number): NativeTensor;
+  expandScalar(s: NativeTensor, shape: number[]): NativeTensor;
+
+  rowSum(x: NativeTensor): NativeTensor;
+  colSum(x: NativeTensor): NativeTensor;
+  sumAll(x: NativeTensor): NativeTensor;
+  argmaxRows(x: NativeTensor): NativeTensor;
+  softmaxRows(x: NativeTensor, log?: boolean): NativeTensor;
+  softmaxRowsGrad(y: NativeTensor, dy: NativeTensor, log?: boolean): NativeTensor;
+
+  concatCols(xs: NativeTensor[]): NativeTensor;
+  sliceCols(x: NativeTensor, start: number, end: number): NativeTensor;
+  padCols(src: NativeTensor, start: number, cols: number): NativeTensor;
+  gatherRows(x: NativeTensor, idx: NativeTensor): NativeTensor;
+  scatterAddRows(src: NativeTensor, idx: NativeTensor, rows: number): NativeTensor;
+
+  mse(a: NativeTensor, b: NativeTensor): NativeTensor;
+  mseGrad(a: NativeTensor, b: NativeTensor, g: NativeTensor): NativeTensor;
+  bceWithLogits(logits: NativeTensor, target: NativeTensor): NativeTensor;
+  bceWithLogitsGrad(logits: NativeTensor, target: NativeTensor, g: NativeTensor): NativeTensor;
+
+  adamStep(param: NativeTensor, grad: NativeTensor, m: NativeTensor, v: NativeTensor, options: AdamOptions): void;
+  sgdStep(
+    param: NativeTensor,
+    grad: NativeTensor,
+    velocity: NativeTensor | null,
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+  ): void;
+
+  randomUniform(shape: number[], low: number, high: number, seed: number, stream: number, device?: NativeDevice): NativeTensor;
+  randomNormal(shape: number[], mean: number, std: number, seed: number, stream: number, device?: NativeDevice): NativeTensor;
+
+  memory(device?: NativeDevice): MemoryInfo;
+  resetPeakMemory(device?: NativeDevice): void;
+  numThreads(): number;
+  setNumThreads(n: number): void;
+  backends(): BackendInfo[];
+}
