@@ -1,0 +1,62 @@
+// Timing utilities shared by the benchmarks: warm-up, repeated runs, median and min–max, machine description.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export interface Timing {
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  runs: number;
+}
+
+/** Runs fn `warmup` times untimed, then `runs` times timed (or until `budgetMs` is spent, at least 3 runs). */
+export function time(fn: () => void, options: { warmup?: number; runs?: number; budgetMs?: number } = {}): Timing {
+  const warmup = options.warmup ?? 2;
+  const runs = options.runs ?? 11;
+  const budget = options.budgetMs ?? 5000;
+  for (let i = 0; i < warmup; i++) fn();
+  const samples: number[] = [];
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (samples.length >= 3 && Number(process.hrtime.bigint() - start) / 1e6 > budget) break;
+  }
+  samples.sort((a, b) => a - b);
+  const mid = samples.length >> 1;
+  const median = samples.length % 2 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2;
+  return { medianMs: median, minMs: samples[0], maxMs: samples[samples.length - 1], runs: samples.length };
+}
+
+export function machine(): { name: string; cpu: string; cores: number; memGiB: number; node: string; platform: string } {
+  const cpus = os.cpus();
+  const cpu = cpus[0]?.model ?? 'unknown cpu';
+  return {
+    name: `${os.platform()}-${os.arch()}-${cpus.length}core-${cpu.replace(/[^A-Za-z0-9]+/g, '-').replace(/-+$/, '')}`,
+    cpu,
+    cores: cpus.length,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
+}
+
+export function writeResults(kind: string, payload: unknown): string {
+  const dir = path.join(__dirname, 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${kind}-${machine().name}-${new Date().toISOString().slice(0, 10)}.json`);
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(payload, null, 2));
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+export function markdownTable(header: string[], rows: (string | number)[][]): string {
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+export const fmt = (x: number, digits = 3): string => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(digits));

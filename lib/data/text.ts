@@ -1,0 +1,114 @@
+// Plain-text dataset files (SDCN layout): whitespace-separated feature rows, one label per line, and edge
+// lists `u v`, each optionally gzip-compressed, CRLF or LF. Every malformed input is a DGC_DATA error that
+// names the file and the line.
+import * as fs from 'fs';
+import * as zlib from 'zlib';
+import { DgcError } from '../tensor';
+
+export function dataError(file: string, line: number | null, message: string): DgcError {
+  return new DgcError('DGC_DATA', `${file}${line !== null ? `:${line}` : ''}: ${message}`);
+}
+
+/** The file's text, gunzipped when it ends in .gz. */
+export function readText(file: string): string {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (err) {
+    throw dataError(file, null, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (file.endsWith('.gz')) {
+    try {
+      buf = zlib.gunzipSync(buf);
+    } catch (err) {
+      throw dataError(file, null, `not a valid gzip file (${(err as Error).message})`);
+    }
+  }
+  return buf.toString('utf8');
+}
+
+/** Lines without their terminators; a final empty line (trailing newline) is dropped. */
+function lines(text: string): string[] {
+  const out = text.split(/\r?\n/);
+  while (out.length > 0 && out[out.length - 1].trim() === '') out.pop();
+  return out;
+}
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function parseNumber(tok: string, file: string, line: number, col: number): number {
+  if (!NUMBER.test(tok)) throw dataError(file, line, `value ${col + 1} is not a number: '${tok.slice(0, 40)}'`);
+  return Number(tok);
+}
+
+export interface DenseMatrix {
+  rows: number;
+  cols: number;
+  data: Float32Array;
+}
+
+/** A dense float matrix, one row per line. All rows must have the same number of values. */
+export function parseMatrix(text: string, file: string): DenseMatrix {
+  const ls = lines(text);
+  if (ls.length === 0) throw dataError(file, null, 'the file is empty');
+  const first = ls[0].trim().split(/\s+/);
+  const cols = first[0] === '' ? 0 : first.length;
+  if (cols === 0) throw dataError(file, 1, 'the first line has no values');
+  const data = new Float32Array(ls.length * cols);
+  for (let i = 0; i < ls.length; i++) {
+    const toks = ls[i].trim().split(/\s+/);
+    if (toks.length !== cols || toks[0] === '') {
+      throw dataError(file, i + 1, `expected ${cols} values (as on line 1), found ${toks[0] === '' ? 0 : toks.length}`);
+    }
+    for (let j = 0; j < cols; j++) data[i * cols + j] = parseNumber(toks[j], file, i + 1, j);
+  }
+  return { rows: ls.length, cols, data };
+}
+
+export interface Labels {
+  /** 0-based class ids (the file's distinct values in ascending order become 0, 1, 2, …). */
+  labels: Int32Array;
+  /** Number of classes. */
+  k: number;
+  /** The file's original value of each class id. */
+  original: number[];
+}
+
+/** One integer label per line; 0- and 1-based files both become 0-based class ids. */
+export function parseLabels(text: string, file: string): Labels {
+  const ls = lines(text);
+  if (ls.length === 0) throw dataError(file, null, 'the file is empty');
+  const raw = new Int32Array(ls.length);
+  for (let i = 0; i < ls.length; i++) {
+    const tok = ls[i].trim();
+    if (!/^[+-]?\d+$/.test(tok)) throw dataError(file, i + 1, `expected one integer label, found '${tok.slice(0, 40)}'`);
+    raw[i] = Number(tok);
+  }
+  const original = [...new Set(raw)].sort((a, b) => a - b);
+  const id = new Map(original.map((v, i) => [v, i]));
+  return { labels: raw.map((v) => id.get(v)!), k: original.length, original };
+}
+
+export interface EdgeList {
+  src: Int32Array;
+  dst: Int32Array;
+}
+
+/** Lines `u v` of 0-based node ids, each < n. */
+export function parseEdges(text: string, file: string, n: number): EdgeList {
+  const ls = lines(text);
+  const src = new Int32Array(ls.length);
+  const dst = new Int32Array(ls.length);
+  for (let i = 0; i < ls.length; i++) {
+    const toks = ls[i].trim().split(/\s+/);
+    if (toks.length !== 2 || !/^\d+$/.test(toks[0]) || !/^\d+$/.test(toks[1])) {
+      throw dataError(file, i + 1, `expected two node ids 'u v', found '${ls[i].trim().slice(0, 40)}'`);
+    }
+    const u = Number(toks[0]);
+    const v = Number(toks[1]);
+    if (u >= n || v >= n) throw dataError(file, i + 1, `node id ${Math.max(u, v)} is out of range: the dataset has ${n} nodes (ids 0..${n - 1})`);
+    src[i] = u;
+    dst[i] = v;
+  }
+  return { src, dst };
+}
