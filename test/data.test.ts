@@ -1,0 +1,87 @@
+// Plain-text dataset parsing: good files load, bad files fail with DGC_DATA naming the file and line.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import { parseEdges, parseLabels, parseMatrix, readText } from '../lib/data/text';
+import { loadEmbeddedAcm, loadSdcnLayout } from '../lib/data/embedded';
+
+function expectDataError(fn: () => unknown, ...patterns: RegExp[]): void {
+  let caught: (Error & { code?: string }) | null = null;
+  try {
+    fn();
+  } catch (e) {
+    caught = e as Error & { code?: string };
+  }
+  expect(caught).not.toBeNull();
+  expect(caught!.code).toBe('DGC_DATA');
+  for (const p of patterns) expect(caught!.message).toMatch(p);
+}
+
+describe('parseMatrix', () => {
+  test('reads LF and CRLF rows, scientific notation, trailing newline', () => {
+    const m = parseMatrix('1 2.5 -3e-1\r\n4\t5 6\n', 'x.txt');
+    expect(m.rows).toBe(2);
+    expect(m.cols).toBe(3);
+    expect(Array.from(m.data)).toEqual([1, 2.5, Math.fround(-0.3), 4, 5, 6]);
+  });
+  test('ragged row names the file and line', () => expectDataError(() => parseMatrix('1 2 3\n4 5\n', 'f.txt'), /f\.txt:2/, /expected 3 values/));
+  test('non-numeric token names the line and value', () => expectDataError(() => parseMatrix('1 2\n3 abc\n', 'f.txt'), /f\.txt:2/, /'abc'/));
+  test('empty file', () => expectDataError(() => parseMatrix('\n\n', 'e.txt'), /e\.txt/, /empty/));
+  test('blank line inside the data', () => expectDataError(() => parseMatrix('1 2\n\n3 4\n', 'b.txt'), /b\.txt:2/));
+});
+
+describe('parseLabels', () => {
+  test('1-based labels become 0-based class ids', () => {
+    const l = parseLabels('1\r\n3\r\n2\r\n1\r\n', 'l.txt');
+    expect(Array.from(l.labels)).toEqual([0, 2, 1, 0]);
+    expect(l.k).toBe(3);
+    expect(l.original).toEqual([1, 2, 3]);
+  });
+  test('a non-integer label names the line', () => expectDataError(() => parseLabels('0\n1.5\n', 'l.txt'), /l\.txt:2/));
+});
+
+describe('parseEdges', () => {
+  test('reads pairs', () => {
+    const e = parseEdges('0 1\r\n1 0\n', 'g.txt', 2);
+    expect(Array.from(e.src)).toEqual([0, 1]);
+    expect(Array.from(e.dst)).toEqual([1, 0]);
+  });
+  test('an id >= n names the line and the node count', () => expectDataError(() => parseEdges('0 1\n2 5\n', 'g.txt', 3), /g\.txt:2/, /3 nodes/));
+  test('a line with three tokens', () => expectDataError(() => parseEdges('0 1 2\n', 'g.txt', 3), /g\.txt:1/));
+  test('a negative id', () => expectDataError(() => parseEdges('-1 2\n', 'g.txt', 3), /g\.txt:1/));
+});
+
+describe('files', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dgc-data-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('a truncated gzip file is a DGC_DATA error naming it', () => {
+    const f = path.join(dir, 'bad.txt.gz');
+    const gz = zlib.gzipSync(Buffer.from('1 2 3\n'.repeat(1000)));
+    fs.writeFileSync(f, gz.subarray(0, gz.length >> 1));
+    expectDataError(() => readText(f), /bad\.txt\.gz/, /gzip/);
+  });
+  test('a missing file is a DGC_DATA error naming it', () => expectDataError(() => readText(path.join(dir, 'nope.txt')), /nope\.txt/, /ENOENT/));
+  test('SDCN layout: a label count that differs from the feature rows', () => {
+    fs.writeFileSync(path.join(dir, 'toy.txt'), '1 0\n0 1\n1 1\n');
+    fs.writeFileSync(path.join(dir, 'toy_label.txt'), '0\n1\n');
+    expectDataError(() => loadSdcnLayout('toy', dir), /toy_label\.txt/, /2 labels/, /3 rows/);
+  });
+  test('SDCN layout: a missing feature file says where it was sought', () => {
+    expectDataError(() => loadSdcnLayout('ghost', dir), /ghost\.txt/, new RegExp(dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  });
+});
+
+test('the embedded ACM dataset loads with the documented sizes and class counts', () => {
+  const ds = loadEmbeddedAcm();
+  expect([ds.features.rows, ds.features.cols]).toEqual([3025, 1870]);
+  expect(ds.labels.k).toBe(3);
+  const counts = [0, 0, 0];
+  for (const l of ds.labels.labels) counts[l]++;
+  expect(counts).toEqual([1061, 965, 999]);
+  expect(ds.edges!.src.length).toBe(26256);
+  let nnz = 0;
+  for (const v of ds.features.data) if (v !== 0) nnz++;
+  expect(nnz).toBe(253300);
+});
