@@ -53,6 +53,8 @@ export class Tensor {
   grad: Tensor | null = null;
   /** @internal How this tensor was computed, while the graph is alive. */
   gradFn: GradNode | null = null;
+  /** @internal Set on non-leaf tensors once backward() has freed their graph: a second backward is an error. */
+  graphFreed = false;
   /** @internal Kept tensors are never disposed by tidy(). */
   kept = false;
 

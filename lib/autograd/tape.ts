@@ -53,6 +53,12 @@ function reverseTopologicalOrder(root: Tensor): Tensor[] {
   visited.add(root);
   while (stack.length > 0) {
     const top = stack[stack.length - 1];
+    if (top.t.graphFreed) {
+      throw new DgcError(
+        'DGC_ARG',
+        `backward: ${top.t === root ? 'this tensor' : 'a tensor it depends on'} was computed by a graph that an earlier backward() already freed; recompute it, or detach() it`,
+      );
+    }
     const inputs = top.t.gradFn ? top.t.gradFn.inputs : [];
     if (top.next < inputs.length) {
       const child = inputs[top.next++];
@@ -104,6 +110,8 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
 
   const prev = recording;
   recording = false;
+  // The gradient being propagated right now: taken out of `grads`, so the error path must free it itself.
+  let inFlight: Tensor | null = null;
   try {
     const seed = gradOutput
       ? new Tensor(native.clone(gradOutput.handle))
@@ -115,6 +123,7 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
       const g = grads.get(t);
       if (!g) continue;
       grads.delete(t);
+      inFlight = g;
       const node = t.gradFn;
       if (!node) {
         // A leaf: hand the gradient over to .grad.
@@ -133,6 +142,7 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
           owned = sum;
         }
         t.grad = keep(owned);
+        inFlight = null;
         continue;
       }
       const inputGrads = node.backward(g);
@@ -160,15 +170,19 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
         }
       }
       release(g);
+      inFlight = null;
     }
   } finally {
     recording = prev;
     // Free what is left (only on an error path) and cut the graph, freeing what nodes saved for backward.
+    if (inFlight && !inFlight.kept) inFlight.dispose();
     for (const g of grads.values()) if (!g.kept) g.dispose();
     for (const t of order) {
       const node = t.gradFn;
-      if (node?.saved) for (const s of node.saved) s.dispose();
+      if (!node) continue;
+      if (node.saved) for (const s of node.saved) s.dispose();
       t.gradFn = null;
+      t.graphFreed = true;
     }
   }
 }

@@ -28,7 +28,10 @@ export function saveState(file: string, state: Map<string, Tensor> | Iterable<[s
   const entries: Entry[] = [];
   const blobs: Buffer[] = [];
   let offset = 0;
+  const names = new Set<string>();
   for (const [name, t] of state) {
+    if (names.has(name)) throw new DgcError('DGC_ARG', `saveState: the name '${name}' appears twice`);
+    names.add(name);
     if (t.disposed) throw new DgcError('DGC_DISPOSED', `saveState: tensor '${name}' is disposed`);
     const data = t.data();
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -80,8 +83,13 @@ export function loadState(file: string): Map<string, Tensor> {
   const out = new Map<string, Tensor>();
   try {
     for (const e of header.tensors!) {
-      if (typeof e.name !== 'string' || (e.dtype !== 'float32' && e.dtype !== 'int32') || !Array.isArray(e.shape)) {
-        bad(`entry ${JSON.stringify(e).slice(0, 80)} is malformed`);
+      if (
+        typeof e !== 'object' || e === null || typeof e.name !== 'string' ||
+        (e.dtype !== 'float32' && e.dtype !== 'int32') || !Array.isArray(e.shape) || e.shape.length > 4 ||
+        !e.shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0)
+      ) {
+        const label = typeof e === 'object' && e !== null && typeof e.name === 'string' ? `tensor '${e.name}'` : 'an entry';
+        bad(`${label} (${String(JSON.stringify(e)).slice(0, 80)}) is malformed (needs name, dtype float32|int32, shape of up to 4 non-negative integers)`);
       }
       const n = e.shape.reduce((a, b) => a * b, 1);
       if (!Number.isInteger(n) || n < 0 || e.nbytes !== n * 4) bad(`tensor '${e.name}' has shape [${e.shape}] but ${e.nbytes} bytes`);

@@ -71,6 +71,9 @@ export abstract class Module {
     for (const [name, p] of own) {
       const src = state.get(name);
       if (!src) continue;
+      if (src.dtype !== p.dtype) {
+        throw new DgcError('DGC_DTYPE', `loadStateDict: '${name}' is ${src.dtype} in the state but ${p.dtype} in the module`);
+      }
       if (src.shape.join() !== p.shape.join()) {
         throw new DgcError('DGC_SHAPE', `loadStateDict: '${name}' has shape [${src.shape}] in the state but [${p.shape}] in the module`);
       }

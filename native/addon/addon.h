@@ -84,7 +84,9 @@ class Args {
   bool boolean(size_t i, const char* name, bool fallback) const;  // fallback when absent
   std::string string(size_t i, const char* name) const;
   dgc::Shape shape(size_t i, const char* name) const;
-  Device device(size_t i, const char* name) const;  // "cpu" | "cuda"; absent → cpu
+  // "cpu" | "cuda"; absent → cpu. DGC_DEVICE for 'cuda' in a build without the CUDA backend, unless
+  // !requireAvailable (memory statistics of an absent device are simply zero).
+  Device device(size_t i, const char* name, bool requireAvailable = true) const;
   Napi::Object object(size_t i, const char* name) const;
   Napi::TypedArray typedArray(size_t i, const char* name) const;
 

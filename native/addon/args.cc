@@ -10,7 +10,11 @@ std::string describeJs(const Napi::Value& v) {
   if (v.IsNull()) return "null";
   if (v.IsBoolean()) return "boolean";
   if (v.IsNumber()) return str("number ", v.As<Napi::Number>().DoubleValue());
-  if (v.IsString()) return "string";
+  if (v.IsString()) {
+    std::string s = v.As<Napi::String>().Utf8Value();
+    if (s.size() > 40) s = s.substr(0, 40) + "...";
+    return str("string '", s, "'");
+  }
   if (v.IsTypedArray()) return "a typed array";
   if (v.IsArray()) return "an array";
   if (v.IsFunction()) return "a function";
@@ -102,11 +106,15 @@ dgc::Shape Args::shape(size_t i, const char* name) const {
   return s;
 }
 
-Device Args::device(size_t i, const char* name) const {
+Device Args::device(size_t i, const char* name, bool requireAvailable) const {
   if (!has(i)) return Device::CPU;
   const std::string d = string(i, name);
   if (d == "cpu") return Device::CPU;
-  if (d == "cuda") return Device::CUDA;
+  if (d == "cuda") {
+    DGC_CHECK(!requireAvailable || hasBackend(Device::CUDA), Device, op_, ": argument '", name,
+              "' is 'cuda', but this build of dgclust has no CUDA backend (see dgclust.backends())");
+    return Device::CUDA;
+  }
   fail(ErrorCode::Arg, op_, ": argument '", name, "' must be 'cpu' or 'cuda', got '", d, "'");
 }
 

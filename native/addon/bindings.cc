@@ -387,7 +387,7 @@ Napi::Value RandomNormal(const Info& info) {
 // memory(device?) → { tensors, bytes, peakBytes }: live buffers on that device (all tensors, all owners).
 Napi::Value Memory(const Info& info) {
   Args a(info, "memory", 0, 1);
-  const MemoryStats s = memoryStats(a.device(0, "device"));
+  const MemoryStats s = memoryStats(a.device(0, "device", false));
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("tensors", Napi::Number::New(info.Env(), double(s.buffers)));
   o.Set("bytes", Napi::Number::New(info.Env(), double(s.bytes)));
@@ -397,7 +397,7 @@ Napi::Value Memory(const Info& info) {
 
 Napi::Value ResetPeakMemory(const Info& info) {
   Args a(info, "resetPeakMemory", 0, 1);
-  resetPeakBytes(a.device(0, "device"));
+  resetPeakBytes(a.device(0, "device", false));
   return info.Env().Undefined();
 }
 

@@ -55,6 +55,13 @@ void requireFinite(const char* op, const char* arg, double v) {
   DGC_CHECK(std::isfinite(v), Value, op, ": argument '", arg, "' must be finite, got ", v);
 }
 
+// A double that must survive the conversion to float32 as a finite number.
+void requireFiniteFloat(const char* op, const char* arg, double v) {
+  requireFinite(op, arg, v);
+  DGC_CHECK(std::fabs(v) <= double(std::numeric_limits<float>::max()), Value, op, ": argument '", arg, "' = ", v,
+            " overflows float32 (|value| <= ", std::numeric_limits<float>::max(), ")");
+}
+
 Tensor like(const Tensor& x) { return Tensor::empty(x.shape(), x.dtype(), x.device()); }
 
 int32_t checkedInt32(const char* op, const char* what, int64_t v) {
@@ -102,6 +109,13 @@ void toHost(const Tensor& t, void* dst) {
 }
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  if (dtype == DType::F32) {
+    requireFiniteFloat("full", "value", value);
+  } else {
+    DGC_CHECK(value == std::floor(value) && value >= std::numeric_limits<int32_t>::min() &&
+                  value <= std::numeric_limits<int32_t>::max(),
+              Value, "full: argument 'value' = ", value, " is not an int32 (an integer in [-2^31, 2^31 - 1])");
+  }
   Tensor t = Tensor::empty(shape, dtype, device);
   if (t.numel() > 0) backendFor(device).fill(t, value);
   return t;
@@ -219,6 +233,7 @@ Tensor unary(Unary op, const Tensor& x, float param) {
 Tensor unaryGrad(Unary op, const Tensor& xy, const Tensor& dy, float param) {
   requireF32("unaryGrad", "xy", xy);
   requireF32("unaryGrad", "dy", dy);
+  requireFinite("unaryGrad", "param", param);
   requireSameShape("unaryGrad", "xy", xy, "dy", dy);
   Tensor dx = like(dy);
   if (dy.numel() > 0) backendFor(dy.device()).unaryGrad(op, xy, dy, param, dx);
@@ -450,6 +465,7 @@ Tensor mse(const Tensor& a, const Tensor& b) {
 
 Tensor mseGrad(const Tensor& a, const Tensor& b, const Tensor& g) {
   requireF32("mseGrad", "a", a);
+  requireF32("mseGrad", "b", b);
   requireSameShape("mseGrad", "a", a, "b", b);
   requireScalar("mseGrad", "g", g);
   requireSameDevice("mseGrad", "a", a, "g", g);
