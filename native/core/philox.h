@@ -49,6 +49,13 @@ DGC_HD float philoxUniform(uint64_t i, uint64_t stream, uint64_t seed) {
   return uniform01(r.v[i & 3]);
 }
 
+// Maps a uniform01() draw u ∈ (0, 1] to [low, high). low + (high − low)(1 − u) alone can round up to `high`
+// in float32 when |low| is large compared with the range, so the result is clamped below `high`.
+DGC_HD float uniformInRange(float u, float low, float high) {
+  const float v = low + (high - low) * (1.0f - u);
+  return (v < high || !(high > low)) ? v : nextafterf(high, low);
+}
+
 // Element i of a standard normal stream: Box–Muller on the words of block i/2 (two normals per pair of words).
 DGC_HD float philoxNormal(uint64_t i, uint64_t stream, uint64_t seed) {
   Philox4 r = philox4x32(i >> 1, stream, seed);

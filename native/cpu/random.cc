@@ -8,10 +8,8 @@ namespace cpu {
 
 void CpuBackend::randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t stream) {
   float* po = out.f32();
-  const float range = high - low;
   forRange(out.numel(), 40, [&](int64_t b, int64_t e) {
-    // uniform01 is in (0, 1]; 1 − u is in [0, 1), the half-open interval torch.rand uses.
-    for (int64_t i = b; i < e; ++i) po[i] = low + range * (1.0f - philoxUniform(uint64_t(i), stream, seed));
+    for (int64_t i = b; i < e; ++i) po[i] = uniformInRange(philoxUniform(uint64_t(i), stream, seed), low, high);
   });
 }
 

@@ -82,8 +82,9 @@ void CpuBackend::softmaxRows(const Tensor& x, bool log, Tensor& out) {
       double s = 0.0;
       if (log) {
         for (int64_t j = 0; j < cols; ++j) s += std::exp(r[j] - m);
-        const float lse = m + static_cast<float>(std::log(s));
-        for (int64_t j = 0; j < cols; ++j) o[j] = r[j] - lse;
+        // (x_j − m) − log s, not x_j − (m + log s): for a large m, m + log s rounds log s away.
+        const float logSum = static_cast<float>(std::log(s));
+        for (int64_t j = 0; j < cols; ++j) o[j] = (r[j] - m) - logSum;
       } else {
         for (int64_t j = 0; j < cols; ++j) {
           o[j] = std::exp(r[j] - m);
