@@ -415,7 +415,7 @@ describe('edge cases', () => {
     });
   });
 
-  test('zero-weight edges give degree-0 rows that normalize to 0 (no NaN); a negative weight is kept when mirrored', () => {
+  test('zero-weight edges give degree-0 rows that normalize to 0 (no NaN); negative weights are refused', () => {
     for (const normalization of ['row', 'sym'] as const) {
       const src = [0, 1];
       const dst = [1, 2];
@@ -428,13 +428,15 @@ describe('edge cases', () => {
         expect(Array.from(out)).toEqual([0, 0, 0, 0, 0, 0]);
       });
     }
-    // sparse.h: with a negative weight, symmetrizing takes the max over the stored entries only
-    const opts = { weights: Float32Array.of(-1), selfLoops: false, normalization: 'none' as const };
-    const want = ref.denseGraph(2, [0], [1], opts);
-    withGraph(dg.SparseMatrix.fromEdges(2, [0], [1], opts), (A) => {
-      expect(Array.from(A.toDense())).toEqual([0, -1, -1, 0]);
-      expect(Array.from(want.values)).toEqual([0, -1, -1, 0]);
-    });
+    // Negative weights have no meaning for an adjacency (and max-symmetrization of them is ill-defined): refused.
+    let err: (Error & { code?: string }) | null = null;
+    try {
+      dg.SparseMatrix.fromEdges(2, [0, 1], [1, 0], { weights: Float32Array.of(1, -1), normalization: 'none' });
+    } catch (e) {
+      err = e as Error & { code?: string };
+    }
+    expect(err?.code).toBe('DGC_VALUE');
+    expect(err?.message).toMatch(/csrFromEdges: edge 1 has weight -1/);
   });
 
   test('a graph with 0 edges: identity with self loops, all-zero without', () => {

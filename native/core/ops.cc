@@ -170,7 +170,8 @@ CsrMatrix csrFromEdges(int64_t n, const int32_t* src, const int32_t* dst, const 
     DGC_CHECK(dst[e] >= 0 && dst[e] < n, Index, "csrFromEdges: edge ", e, " has target ", dst[e],
               " outside [0, ", n, ")");
     if (weights) {
-      DGC_CHECK(std::isfinite(weights[e]), Value, "csrFromEdges: edge ", e, " has a non-finite weight ", weights[e]);
+      DGC_CHECK(std::isfinite(weights[e]) && weights[e] >= 0, Value, "csrFromEdges: edge ", e, " has weight ",
+                weights[e], "; weights must be finite and >= 0");
     }
   }
   // Worst case after symmetrization and self loops: 2 · nEdges + n entries.
