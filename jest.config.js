@@ -8,5 +8,6 @@ module.exports = {
   // by default on this 2-core machine.
   maxWorkers: 2,
   testTimeout: 120000,
+  reporters: ['default', '<rootDir>/scripts/jest-summary.js'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
 };
