@@ -18,6 +18,9 @@ export type { AdamOptions } from './optim/adam';
 export { SGD } from './optim/sgd';
 export type { SgdOptions } from './optim/sgd';
 export { saveState, loadState } from './io/state';
+export { accuracy, nmi, ari, f1Macro, evaluate, modularity, conductance } from './cluster/metrics';
+export { linearSumAssignment } from './cluster/hungarian';
+export type { Evaluation, LabelArray, GraphInput } from './cluster/metrics';
 
 import { native } from './native';
 import type { BackendInfo } from '../types/native';
