@@ -1,7 +1,7 @@
 // The differentiable ops: each runs one native op and, when an input requires grad, records its backward.
 // Backward rules are written next to each forward, with the formula they implement.
 import { native } from './native';
-import { record } from './autograd/tape';
+import { isRecording, record } from './autograd/tape';
 import { DgcError, Device, DType, Tensor, wrap } from './tensor';
 import type { NativeCsr, UnaryName } from '../types/native';
 
@@ -364,5 +364,95 @@ export function bceWithLogits(logits: Tensor, target: Tensor): Tensor {
       gx.dispose();
     }
     return [dl, dt];
+  });
+}
+
+// ---- clustering head ----------------------------------------------------------------------------------
+// Formulas and gradients: native/cpu/cluster.h (dfcn.md §3, dccf.md §3, dcl-trinh.md §3).
+
+/**
+ * Student-t soft assignment Q (n×k) of the rows of z (n×d) to the centres mu (k×d):
+ * q_ij ∝ (1 + ‖z_i − μ_j‖²/ν)^(−(ν+1)/2), rows summing to 1. Differentiable in z and mu.
+ */
+export function studentT(z: Tensor, mu: Tensor, nu = 1): Tensor {
+  const q = wrap(native.studentT(z.handle, mu.handle, nu));
+  return record(q, 'studentT', [z, mu], (g) => {
+    const [dz, dmu] = native.studentTBackward(z.handle, mu.handle, nu, q.handle, g.handle, z.requiresGrad, mu.requiresGrad);
+    return [dz ? wrap(dz) : null, dmu ? wrap(dmu) : null];
+  });
+}
+
+/** The DEC target distribution P of Q: p_ij ∝ q_ij² / Σ_i q_ij. A constant target: not differentiated. */
+export function targetDistribution(q: Tensor): Tensor {
+  return wrap(native.targetDistribution(q.handle));
+}
+
+export interface ClusterLossOptions {
+  /** Student-t degrees of freedom ν (default 1). */
+  nu?: number;
+  /** Multiplies the loss (λ in the papers). Default 1. */
+  weight?: number;
+}
+
+/**
+ * A fused loss whose native kernel returns the gradients with the value: when recording, they are kept and
+ * scaled by the upstream gradient in backward (no second pass).
+ */
+function fusedLoss(
+  name: string,
+  inputs: Tensor[],
+  run: (wantGrads: boolean) => { loss: Tensor; grads: (Tensor | null)[] },
+): Tensor {
+  const want = isRecordingFor(inputs);
+  const { loss, grads } = run(want);
+  const saved = grads.filter((g): g is Tensor => g !== null);
+  return record(loss, name, inputs, (g) => grads.map((d) => (d ? wrap(native.mulScalar(d.handle, g.handle)) : null)), saved);
+}
+
+function isRecordingFor(inputs: Tensor[]): boolean {
+  return isRecording() && inputs.some((t) => t.requiresGrad);
+}
+
+/**
+ * weight · KL(P‖Q) with batchmean reduction, Q = studentT(z, mu, ν), P constant (rows summing to 1):
+ * (weight/n) Σ_ij p_ij log(p_ij/q_ij). With three embeddings [z̃, z_ae, z_igae], DFCN's triplet form: the mean of
+ * the three KLs (dfcn.md §2, λ = 10 as weight). Gradients to every z and to mu are fused into the forward pass.
+ */
+export function klStudentT(z: Tensor | readonly Tensor[], mu: Tensor, p: Tensor, options: ClusterLossOptions = {}): Tensor {
+  const zs = Array.isArray(z) ? (z as readonly Tensor[]) : [z as Tensor];
+  const n = zs[0]?.shape[0] ?? 0;
+  const scale = (options.weight ?? 1) / Math.max(1, n);
+  return fusedLoss('klStudentT', [...zs, mu], (want) => {
+    const r = native.klStudentT(zs.map((t) => t.handle), mu.handle, options.nu ?? 1, p.handle, scale, want);
+    return { loss: wrap(r.loss), grads: [...r.dzs.map((d) => (d ? wrap(d) : null)), r.dmu ? wrap(r.dmu) : null] };
+  });
+}
+
+/**
+ * DCCF's focal loss with hard pseudo-labels c_i = argmax_j p_ij: (weight/n) Σ_i −(1 − q_{i,c_i})^γ log q_{i,c_i},
+ * q clamped to [1e-7, 1] (dccf.md §2). Gradients to z and mu fused.
+ */
+export function focalStudentT(z: Tensor, mu: Tensor, p: Tensor, options: ClusterLossOptions & { gamma?: number } = {}): Tensor {
+  const scale = (options.weight ?? 1) / Math.max(1, z.shape[0]);
+  return fusedLoss('focalStudentT', [z, mu], (want) => {
+    const r = native.focalStudentT(z.handle, mu.handle, options.nu ?? 1, p.handle, options.gamma ?? 2, scale, want);
+    return { loss: wrap(r.loss), grads: [r.dzs[0] ? wrap(r.dzs[0]) : null, r.dmu ? wrap(r.dmu) : null] };
+  });
+}
+
+/** CDC's pairwise affinity of a mini-batch y (b×w): row-normalized Student-t kernel, clipped to [1e-10, 1]. */
+export function pairAffinity(y: Tensor, nu = 1): Tensor {
+  return record(wrap(native.pairAffinity(y.handle, nu)), 'pairAffinity', [y], (g) => [wrap(native.pairAffinityBackward(y.handle, nu, g.handle))]);
+}
+
+/**
+ * CDC's correlation loss (dcl-trinh.md §2.2): (weight/b) · RowKL(Sharpen(PairKernel(ya)) ‖ PairKernel(yb)),
+ * gradients through both arguments (the sharpened target included, as the reference code).
+ */
+export function cdcCorrelationLoss(ya: Tensor, yb: Tensor, options: ClusterLossOptions = {}): Tensor {
+  const scale = (options.weight ?? 1) / Math.max(1, ya.shape[0]);
+  return fusedLoss('cdcCorrelationLoss', [ya, yb], (want) => {
+    const r = native.cdcCorrelationLoss(ya.handle, yb.handle, options.nu ?? 1, scale, want && ya.requiresGrad, want && yb.requiresGrad);
+    return { loss: wrap(r.loss), grads: r.dzs.map((d) => (d ? wrap(d) : null)) };
   });
 }

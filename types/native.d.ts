@@ -48,6 +48,13 @@ export interface AdamOptions {
   decoupled?: boolean;
 }
 
+/** A fused loss: the loss value and, when asked for, its gradients (scaled like the loss). */
+export interface NativeLoss {
+  loss: NativeTensor;
+  dzs: (NativeTensor | null)[];
+  dmu: NativeTensor | null;
+}
+
 export interface BackendInfo {
   name: NativeDevice;
   available: boolean;
@@ -132,6 +139,23 @@ export interface NativeModule {
     momentum: number,
     weightDecay: number,
   ): void;
+
+  studentT(z: NativeTensor, mu: NativeTensor, nu: number): NativeTensor;
+  studentTBackward(
+    z: NativeTensor,
+    mu: NativeTensor,
+    nu: number,
+    q: NativeTensor,
+    dq: NativeTensor,
+    wantZ: boolean,
+    wantMu: boolean,
+  ): [NativeTensor | null, NativeTensor | null];
+  targetDistribution(q: NativeTensor): NativeTensor;
+  klStudentT(zs: NativeTensor[], mu: NativeTensor, nu: number, p: NativeTensor, scale: number, wantGrads: boolean): NativeLoss;
+  focalStudentT(z: NativeTensor, mu: NativeTensor, nu: number, p: NativeTensor, gamma: number, scale: number, wantGrads: boolean): NativeLoss;
+  pairAffinity(y: NativeTensor, nu: number): NativeTensor;
+  pairAffinityBackward(y: NativeTensor, nu: number, dc: NativeTensor): NativeTensor;
+  cdcCorrelationLoss(ya: NativeTensor, yb: NativeTensor, nu: number, scale: number, wantA: boolean, wantB: boolean): NativeLoss;
 
   randomUniform(shape: number[], low: number, high: number, seed: number, stream: number, device?: NativeDevice): NativeTensor;
   randomNormal(shape: number[], mean: number, std: number, seed: number, stream: number, device?: NativeDevice): NativeTensor;

@@ -365,6 +365,77 @@ Napi::Value SgdStep(const Info& info) {
   return info.Env().Undefined();
 }
 
+// ---- clustering head ---------------------------------------------------------------------------------
+
+Napi::Value wrapOrNull(Napi::Env env, Tensor t) { return t.defined() ? wrap(env, std::move(t)) : env.Null(); }
+
+// { loss, dzs: (Tensor | null)[], dmu: Tensor | null }
+Napi::Value wrapLoss(Napi::Env env, ops::LossWithGrads r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("loss", wrap(env, std::move(r.loss)));
+  Napi::Array dzs = Napi::Array::New(env, r.dzs.size());
+  for (size_t i = 0; i < r.dzs.size(); ++i) dzs.Set(uint32_t(i), wrapOrNull(env, std::move(r.dzs[i])));
+  o.Set("dzs", dzs);
+  o.Set("dmu", wrapOrNull(env, std::move(r.dmu)));
+  return o;
+}
+
+// studentT(z, mu, nu)
+Napi::Value StudentT(const Info& info) {
+  Args a(info, "studentT", 3, 3);
+  return wrap(info.Env(), ops::studentT(a.tensor(0, "z"), a.tensor(1, "mu"), a.number(2, "nu")));
+}
+
+// studentTBackward(z, mu, nu, q, dq, wantZ, wantMu) → [dz | null, dmu | null]
+Napi::Value StudentTBackward(const Info& info) {
+  Args a(info, "studentTBackward", 7, 7);
+  std::vector<Tensor> g = ops::studentTBackward(a.tensor(0, "z"), a.tensor(1, "mu"), a.number(2, "nu"),
+                                                a.tensor(3, "q"), a.tensor(4, "dq"), a.boolean(5, "wantZ", true),
+                                                a.boolean(6, "wantMu", true));
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, wrapOrNull(info.Env(), std::move(g[0])));
+  out.Set(1u, wrapOrNull(info.Env(), std::move(g[1])));
+  return out;
+}
+
+Napi::Value TargetDistribution(const Info& info) {
+  Args a(info, "targetDistribution", 1, 1);
+  return wrap(info.Env(), ops::targetDistribution(a.tensor(0, "q")));
+}
+
+// klStudentT(zs: Tensor[1 or 3], mu, nu, p, scale, wantGrads)
+Napi::Value KlStudentT(const Info& info) {
+  Args a(info, "klStudentT", 6, 6);
+  return wrapLoss(info.Env(), ops::klStudentT(a.tensorList(0, "zs"), a.tensor(1, "mu"), a.number(2, "nu"),
+                                              a.tensor(3, "p"), a.number(4, "scale"), a.boolean(5, "wantGrads", true)));
+}
+
+// focalStudentT(z, mu, nu, p, gamma, scale, wantGrads)
+Napi::Value FocalStudentT(const Info& info) {
+  Args a(info, "focalStudentT", 7, 7);
+  return wrapLoss(info.Env(), ops::focalStudentT(a.tensor(0, "z"), a.tensor(1, "mu"), a.number(2, "nu"),
+                                                 a.tensor(3, "p"), a.number(4, "gamma"), a.number(5, "scale"),
+                                                 a.boolean(6, "wantGrads", true)));
+}
+
+Napi::Value PairAffinity(const Info& info) {
+  Args a(info, "pairAffinity", 2, 2);
+  return wrap(info.Env(), ops::pairAffinity(a.tensor(0, "y"), a.number(1, "nu")));
+}
+
+Napi::Value PairAffinityBackward(const Info& info) {
+  Args a(info, "pairAffinityBackward", 3, 3);
+  return wrap(info.Env(), ops::pairAffinityBackward(a.tensor(0, "y"), a.number(1, "nu"), a.tensor(2, "dc")));
+}
+
+// cdcCorrelationLoss(ya, yb, nu, scale, wantA, wantB)
+Napi::Value CdcCorrelationLoss(const Info& info) {
+  Args a(info, "cdcCorrelationLoss", 6, 6);
+  return wrapLoss(info.Env(), ops::cdcCorrelationLoss(a.tensor(0, "ya"), a.tensor(1, "yb"), a.number(2, "nu"),
+                                                      a.number(3, "scale"), a.boolean(4, "wantA", true),
+                                                      a.boolean(5, "wantB", true)));
+}
+
 // ---- random ------------------------------------------------------------------------------------------
 
 // randomUniform(shape, low, high, seed, stream, device?) and randomNormal(shape, mean, std, seed, stream, device?)
@@ -480,6 +551,14 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("bceWithLogitsGrad", BceWithLogitsGrad);
   DGC_OP("adamStep", AdamStep);
   DGC_OP("sgdStep", SgdStep);
+  DGC_OP("studentT", StudentT);
+  DGC_OP("studentTBackward", StudentTBackward);
+  DGC_OP("targetDistribution", TargetDistribution);
+  DGC_OP("klStudentT", KlStudentT);
+  DGC_OP("focalStudentT", FocalStudentT);
+  DGC_OP("pairAffinity", PairAffinity);
+  DGC_OP("pairAffinityBackward", PairAffinityBackward);
+  DGC_OP("cdcCorrelationLoss", CdcCorrelationLoss);
   DGC_OP("randomUniform", RandomUniform);
   DGC_OP("randomNormal", RandomNormal);
   DGC_OP("memory", Memory);

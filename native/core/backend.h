@@ -108,6 +108,24 @@ class Backend {
   virtual void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum,
                        float weightDecay) = 0;
 
+  // ---- clustering head (Student-t, target distribution, fused KL / focal, CDC pairwise) --------------------
+  // Shapes: z n×d, mu k×d, q and p n×k. Losses are written to a 1-element tensor; `scale` multiplies the summed
+  // loss (batchmean with weight w: scale = w/n) and the gradients are those of the scaled loss. Gradient outputs
+  // may be null. Formulas: native/cpu/cluster.h (dfcn.md §3, dccf.md §3, dcl-trinh.md §3).
+  virtual void studentT(const Tensor& z, const Tensor& mu, double nu, Tensor& q) = 0;
+  virtual void studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor& q, const Tensor& dq,
+                                Tensor* dz, Tensor* dmu) = 0;
+  virtual void targetDistribution(const Tensor& q, Tensor& p) = 0;
+  // KL(P‖Q(z_t, μ)) averaged over the embeddings given (1: plain KL; 3: DFCN's triplet form).
+  virtual void klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
+                          Tensor& loss, const std::vector<Tensor*>& dzs, Tensor* dmu) = 0;
+  virtual void focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
+                             Tensor& loss, Tensor* dz, Tensor* dmu) = 0;
+  virtual void pairAffinity(const Tensor& y, double nu, Tensor& c) = 0;  // y b×w, c b×b
+  virtual void pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc, Tensor& dy) = 0;
+  virtual void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss,
+                                  Tensor* dya, Tensor* dyb) = 0;
+
   // ---- random (counter-based Philox: element i of stream s under seed k is the same on every backend) ----
   virtual void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t stream) = 0;
   virtual void randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t stream) = 0;

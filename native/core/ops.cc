@@ -532,6 +532,186 @@ void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, floa
                                                              momentum, weightDecay);
 }
 
+// ---- clustering head -----------------------------------------------------------------------------------
+namespace {
+// NaN / Inf in an embedding would poison every assignment silently: refuse it. (Host tensors are scanned
+// here; a device-side check belongs to the CUDA backend.)
+void requireAllFinite(const char* op, const char* arg, const Tensor& t) {
+  if (t.device() != Device::CPU) return;
+  const float* p = t.f32();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (!std::isfinite(p[i])) {
+      const int64_t cols = t.rank() == 2 ? t.dim(1) : t.numel();
+      fail(ErrorCode::Value, op, ": argument '", arg, "' has a non-finite value (", p[i], ") at row ", i / cols,
+           ", column ", i % cols, " of ", shapeStr(t.shape()));
+    }
+  }
+}
+
+void requireNu(const char* op, double nu) {
+  DGC_CHECK(std::isfinite(nu) && nu > 0, Value, op, ": the degrees of freedom nu must be finite and > 0, got ", nu);
+}
+
+void requireScale(const char* op, double scale) {
+  DGC_CHECK(std::isfinite(scale), Value, op, ": 'scale' must be finite, got ", scale);
+}
+
+// z n×d and mu k×d with k ≥ 1, both finite.
+void checkEmbeddingAndCentres(const char* op, const char* zArg, const Tensor& z, const Tensor& mu) {
+  requireMatrix(op, zArg, z);
+  requireMatrix(op, "mu", mu);
+  requireSameDevice(op, zArg, z, "mu", mu);
+  DGC_CHECK(mu.dim(0) >= 1, Shape, op, ": 'mu' has K = 0 cluster centres (shape ", shapeStr(mu.shape()),
+            "); K must be at least 1");
+  DGC_CHECK(mu.dim(1) == z.dim(1), Shape, op, ": '", zArg, "' ", shapeStr(z.shape()), " has ", z.dim(1),
+            " columns but the centres 'mu' ", shapeStr(mu.shape()), " have ", mu.dim(1));
+  requireAllFinite(op, zArg, z);
+  requireAllFinite(op, "mu", mu);
+}
+
+// p n×k, finite and >= 0.
+void checkTarget(const char* op, const Tensor& p, int64_t n, int64_t k, const Tensor& z) {
+  requireMatrix(op, "p", p);
+  requireSameDevice(op, "z", z, "p", p);
+  DGC_CHECK(p.dim(0) == n && p.dim(1) == k, Shape, op, ": 'p' is ", shapeStr(p.shape()), " but needs ", n, "x", k,
+            " (one row per embedding row, one column per centre)");
+  requireAllFinite(op, "p", p);
+  if (p.device() == Device::CPU) {
+    const float* v = p.f32();
+    for (int64_t i = 0; i < p.numel(); ++i)
+      DGC_CHECK(v[i] >= 0, Value, op, ": 'p' must be non-negative, got ", v[i], " at row ", i / k, ", column ", i % k);
+  }
+}
+}  // namespace
+
+Tensor studentT(const Tensor& z, const Tensor& mu, double nu) {
+  checkEmbeddingAndCentres("studentT", "z", z, mu);
+  requireNu("studentT", nu);
+  Tensor q = Tensor::empty({z.dim(0), mu.dim(0)}, DType::F32, z.device());
+  if (q.numel() > 0) backendFor(z.device()).studentT(z, mu, nu, q);
+  return q;
+}
+
+std::vector<Tensor> studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor& q, const Tensor& dq,
+                                     bool wantZ, bool wantMu) {
+  const char* op = "studentTBackward";
+  checkEmbeddingAndCentres(op, "z", z, mu);
+  requireNu(op, nu);
+  requireMatrix(op, "q", q);
+  requireSameShape(op, "q", q, "dq", dq);
+  requireF32(op, "dq", dq);
+  DGC_CHECK(q.dim(0) == z.dim(0) && q.dim(1) == mu.dim(0), Shape, op, ": 'q' is ", shapeStr(q.shape()), " but needs ",
+            z.dim(0), "x", mu.dim(0));
+  Tensor dz, dmu;
+  if (wantZ) dz = Tensor::empty(z.shape(), DType::F32, z.device());
+  if (wantMu) dmu = Tensor::empty(mu.shape(), DType::F32, z.device());
+  backendFor(z.device()).studentTBackward(z, mu, nu, q, dq, wantZ ? &dz : nullptr, wantMu ? &dmu : nullptr);
+  return {dz, dmu};
+}
+
+Tensor targetDistribution(const Tensor& q) {
+  requireMatrix("targetDistribution", "q", q);
+  requireAllFinite("targetDistribution", "q", q);
+  Tensor p = like(q);
+  if (q.numel() > 0) backendFor(q.device()).targetDistribution(q, p);
+  return p;
+}
+
+LossWithGrads klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
+                         bool wantGrads) {
+  const char* op = "klStudentT";
+  DGC_CHECK(zs.size() == 1 || zs.size() == 3, Arg, op, ": takes 1 embedding (KL) or 3 (DFCN's triplet KL), got ",
+            zs.size());
+  for (size_t t = 0; t < zs.size(); ++t) {
+    const std::string arg = str("z[", t, "]");
+    checkEmbeddingAndCentres(op, arg.c_str(), zs[t], mu);
+    DGC_CHECK(zs[t].dim(0) == zs[0].dim(0), Shape, op, ": ", arg, " has ", zs[t].dim(0), " rows but z[0] has ",
+              zs[0].dim(0));
+  }
+  requireNu(op, nu);
+  requireScale(op, scale);
+  checkTarget(op, p, zs[0].dim(0), mu.dim(0), zs[0]);
+  LossWithGrads r;
+  r.loss = Tensor::empty({}, DType::F32, mu.device());
+  std::vector<Tensor*> dzPtrs(zs.size(), nullptr);
+  if (wantGrads) {
+    r.dzs.reserve(zs.size());
+    for (const Tensor& z : zs) r.dzs.push_back(Tensor::empty(z.shape(), DType::F32, z.device()));
+    for (size_t t = 0; t < zs.size(); ++t) dzPtrs[t] = &r.dzs[t];
+    r.dmu = Tensor::empty(mu.shape(), DType::F32, mu.device());
+  }
+  backendFor(mu.device()).klStudentT(zs, mu, nu, p, scale, r.loss, dzPtrs, wantGrads ? &r.dmu : nullptr);
+  return r;
+}
+
+LossWithGrads focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
+                            bool wantGrads) {
+  const char* op = "focalStudentT";
+  checkEmbeddingAndCentres(op, "z", z, mu);
+  requireNu(op, nu);
+  requireScale(op, scale);
+  DGC_CHECK(std::isfinite(gamma) && gamma >= 0, Value, op, ": gamma must be finite and >= 0, got ", gamma);
+  checkTarget(op, p, z.dim(0), mu.dim(0), z);
+  LossWithGrads r;
+  r.loss = Tensor::empty({}, DType::F32, z.device());
+  if (wantGrads) {
+    r.dzs.push_back(Tensor::empty(z.shape(), DType::F32, z.device()));
+    r.dmu = Tensor::empty(mu.shape(), DType::F32, z.device());
+  }
+  backendFor(z.device()).focalStudentT(z, mu, nu, p, gamma, scale, r.loss, wantGrads ? &r.dzs[0] : nullptr,
+                                       wantGrads ? &r.dmu : nullptr);
+  return r;
+}
+
+namespace {
+// CDC works on mini-batches: the b×b scratch is dense by design (dcl-trinh.md §7), so b is bounded.
+constexpr int64_t kMaxPairBatch = 8192;
+void checkPairBatch(const char* op, const char* arg, const Tensor& y) {
+  requireMatrix(op, arg, y);
+  DGC_CHECK(y.dim(0) <= kMaxPairBatch, Shape, op, ": '", arg, "' has ", y.dim(0), " rows; pairwise kernels are dense ",
+            "O(b^2) and take mini-batches of at most ", kMaxPairBatch, " rows");
+  requireAllFinite(op, arg, y);
+}
+}  // namespace
+
+Tensor pairAffinity(const Tensor& y, double nu) {
+  checkPairBatch("pairAffinity", "y", y);
+  requireNu("pairAffinity", nu);
+  Tensor c = Tensor::empty({y.dim(0), y.dim(0)}, DType::F32, y.device());
+  if (c.numel() > 0) backendFor(y.device()).pairAffinity(y, nu, c);
+  return c;
+}
+
+Tensor pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc) {
+  checkPairBatch("pairAffinityBackward", "y", y);
+  requireNu("pairAffinityBackward", nu);
+  requireMatrix("pairAffinityBackward", "dc", dc);
+  requireSameDevice("pairAffinityBackward", "y", y, "dc", dc);
+  DGC_CHECK(dc.dim(0) == y.dim(0) && dc.dim(1) == y.dim(0), Shape, "pairAffinityBackward: 'dc' is ",
+            shapeStr(dc.shape()), " but needs ", y.dim(0), "x", y.dim(0));
+  Tensor dy = like(y);
+  if (y.numel() > 0) backendFor(y.device()).pairAffinityBackward(y, nu, dc, dy);
+  return dy;
+}
+
+LossWithGrads cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool wantA, bool wantB) {
+  const char* op = "cdcCorrelationLoss";
+  checkPairBatch(op, "ya", ya);
+  checkPairBatch(op, "yb", yb);
+  requireSameDevice(op, "ya", ya, "yb", yb);
+  DGC_CHECK(ya.dim(0) == yb.dim(0), Shape, op, ": 'ya' has ", ya.dim(0), " rows but 'yb' has ", yb.dim(0));
+  requireNu(op, nu);
+  requireScale(op, scale);
+  LossWithGrads r;
+  r.loss = Tensor::empty({}, DType::F32, ya.device());
+  r.dzs.resize(2);
+  if (wantA) r.dzs[0] = like(ya);
+  if (wantB) r.dzs[1] = like(yb);
+  backendFor(ya.device()).cdcCorrelationLoss(ya, yb, nu, scale, r.loss, wantA ? &r.dzs[0] : nullptr,
+                                             wantB ? &r.dzs[1] : nullptr);
+  return r;
+}
+
 // ---- random ------------------------------------------------------------------------------------------
 Tensor randomUniform(const Shape& shape, float low, float high, uint64_t seed, uint64_t stream, Device device) {
   requireFinite("randomUniform", "low", low);

@@ -79,6 +79,32 @@ Tensor bceWithLogitsGrad(const Tensor& logits, const Tensor& target, const Tenso
 void adamStep(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p);
 void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum, float weightDecay);
 
+// ---- clustering head ------------------------------------------------------------------------------------
+// A loss and, when asked for, its gradients (scaled like the loss). Gradients not asked for are undefined.
+struct LossWithGrads {
+  Tensor loss;              // float32 [] (one element)
+  std::vector<Tensor> dzs;  // one per embedding
+  Tensor dmu;
+};
+// Q (n×k): Student-t soft assignment of z (n×d) to centres mu (k×d), degrees of freedom nu > 0.
+Tensor studentT(const Tensor& z, const Tensor& mu, double nu);
+// Gradients of a loss L(Q) given dq = ∂L/∂Q; returns {dz, dmu} (each undefined unless asked for).
+std::vector<Tensor> studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor& q, const Tensor& dq,
+                                     bool wantZ, bool wantMu);
+// P (n×k): the DEC target distribution of Q, p_ij ∝ q_ij² / Σ_i q_ij.
+Tensor targetDistribution(const Tensor& q);
+// scale · mean over the embeddings t of Σ_ij p_ij log(p_ij / q_ij(z_t, mu)) (1 embedding, or 3 for DFCN).
+LossWithGrads klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
+                         bool wantGrads);
+// scale · Σ_i −(1 − p̂_i)^γ log p̂_i, p̂_i = q_{i, argmax_j p_ij} (DCCF, hard pseudo-labels).
+LossWithGrads focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
+                            bool wantGrads);
+// CDC: C (b×b) = row-normalized Student-t affinities of the rows of y (b×w), clipped to [1e-10, 1].
+Tensor pairAffinity(const Tensor& y, double nu);
+Tensor pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc);
+// CDC correlation loss RowKL(Sharpen(PairKernel(ya)) ‖ PairKernel(yb)) · scale; dzs = {dya, dyb} when asked.
+LossWithGrads cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool wantA, bool wantB);
+
 // ---- random --------------------------------------------------------------------------------------------
 Tensor randomUniform(const Shape& shape, float low, float high, uint64_t seed, uint64_t stream, Device device);
 Tensor randomNormal(const Shape& shape, float mean, float std, uint64_t seed, uint64_t stream, Device device);

@@ -14,7 +14,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/thread_pool.h"
+#include "../core/thread_pool.h"
 
 namespace dgc {
 namespace cpu {

@@ -69,6 +69,19 @@ class CpuBackend final : public Backend {
   void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum,
                float weightDecay) override;
 
+  void studentT(const Tensor& z, const Tensor& mu, double nu, Tensor& q) override;
+  void studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor& q, const Tensor& dq, Tensor* dz,
+                        Tensor* dmu) override;
+  void targetDistribution(const Tensor& q, Tensor& p) override;
+  void klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
+                  Tensor& loss, const std::vector<Tensor*>& dzs, Tensor* dmu) override;
+  void focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
+                     Tensor& loss, Tensor* dz, Tensor* dmu) override;
+  void pairAffinity(const Tensor& y, double nu, Tensor& c) override;
+  void pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc, Tensor& dy) override;
+  void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss, Tensor* dya,
+                          Tensor* dyb) override;
+
   void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t stream) override;
   void randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t stream) override;
 };
