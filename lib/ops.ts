@@ -367,6 +367,37 @@ export function bceWithLogits(logits: Tensor, target: Tensor): Tensor {
   });
 }
 
+// ---- attention ----------------------------------------------------------------------------------------
+// Flash-style kernels: the n×m attention matrix is never stored, forward or backward (native/cpu/attention.h).
+
+/**
+ * DFCN's self-correlation Z_G = softmax_rows(Z Zᵀ) Z (dfcn.md §1.4, no 1/√d scaling). Memory O(n·d).
+ * Backward: dfcn.md §3 (single-head self-attention with q = k = v = z).
+ */
+export function selfCorrelation(z: Tensor): Tensor {
+  const [outH, lseH] = native.selfCorrelation(z.handle);
+  const out = wrap(outH);
+  const lse = wrap(lseH);
+  return record(out, 'selfCorrelation', [z], (g) => [wrap(native.selfCorrelationBackward(z.handle, out.handle, lse.handle, g.handle))], [lse]);
+}
+
+export interface AttentionOptions {
+  /** Number of heads: q and k split into column blocks of width dk, v into blocks of width dv. Default 1. */
+  heads?: number;
+  /** Multiplies the logits. Default 1/√dk (CaEGCN: 1/√e). */
+  scale?: number;
+}
+
+/** Multi-head attention over all rows: per head, softmax_rows(scale · Q_h K_hᵀ) V_h. Memory O((n + m)·d). */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  const heads = options.heads ?? 1;
+  const scale = options.scale ?? 1 / Math.sqrt(Math.max(1, q.shape[1] / heads));
+  const [outH, lseH] = native.attention(q.handle, k.handle, v.handle, heads, scale);
+  const out = wrap(outH);
+  const lse = wrap(lseH);
+  return record(out, 'attention', [q, k, v], (g) => native.attentionBackward(q.handle, k.handle, v.handle, out.handle, lse.handle, g.handle, heads, scale).map(wrap), [lse]);
+}
+
 // ---- clustering head ----------------------------------------------------------------------------------
 // Formulas and gradients: native/cpu/cluster.h (dfcn.md §3, dccf.md §3, dcl-trinh.md §3).
 

@@ -149,6 +149,28 @@ const specs: Record<string, Spec> = {
     valid: () => [f32([2, 3]), f32([2, 3]), f32([2, 3], 0), 0.1, 0.9, 0],
     tensors: [T(0, 'param'), T(1, 'grad'), T(2, 'velocity', true, true)],
   },
+  attention: {
+    op: 'attention',
+    min: 5,
+    max: 5,
+    valid: () => [f32([4, 6]), f32([5, 6]), f32([5, 4]), 2, 0.5],
+    tensors: [T(0, 'q'), T(1, 'k'), T(2, 'v')],
+  },
+  attentionBackward: {
+    op: 'attentionBackward',
+    min: 8,
+    max: 8,
+    valid: () => [f32([4, 6]), f32([5, 6]), f32([5, 4]), f32([4, 4]), f32([4, 2]), f32([4, 4]), 2, 0.5],
+    tensors: [T(0, 'q'), T(1, 'k'), T(2, 'v'), T(3, 'out'), T(4, 'lse'), T(5, 'dout')],
+  },
+  selfCorrelation: { op: 'selfCorrelation', min: 1, max: 1, valid: () => [f32([4, 3])], tensors: [T(0, 'z')] },
+  selfCorrelationBackward: {
+    op: 'selfCorrelationBackward',
+    min: 4,
+    max: 4,
+    valid: () => [f32([4, 3]), f32([4, 3]), f32([4, 1]), f32([4, 3])],
+    tensors: [T(0, 'z'), T(1, 'out'), T(2, 'lse'), T(3, 'dout')],
+  },
   studentT: { op: 'studentT', min: 3, max: 3, valid: () => [f32([4, 3]), f32([2, 3]), 1], tensors: [T(0, 'z'), T(1, 'mu')] },
   studentTBackward: {
     op: 'studentTBackward',

@@ -140,6 +140,19 @@ export interface NativeModule {
     weightDecay: number,
   ): void;
 
+  attention(q: NativeTensor, k: NativeTensor, v: NativeTensor, heads: number, scale: number): [NativeTensor, NativeTensor];
+  attentionBackward(
+    q: NativeTensor,
+    k: NativeTensor,
+    v: NativeTensor,
+    out: NativeTensor,
+    lse: NativeTensor,
+    dout: NativeTensor,
+    heads: number,
+    scale: number,
+  ): [NativeTensor, NativeTensor, NativeTensor];
+  selfCorrelation(z: NativeTensor): [NativeTensor, NativeTensor];
+  selfCorrelationBackward(z: NativeTensor, out: NativeTensor, lse: NativeTensor, dout: NativeTensor): NativeTensor;
   studentT(z: NativeTensor, mu: NativeTensor, nu: number): NativeTensor;
   studentTBackward(
     z: NativeTensor,

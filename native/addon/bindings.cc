@@ -365,6 +365,42 @@ Napi::Value SgdStep(const Info& info) {
   return info.Env().Undefined();
 }
 
+// ---- attention ---------------------------------------------------------------------------------------
+
+Napi::Array wrapList(Napi::Env env, std::vector<Tensor> ts) {
+  Napi::Array a = Napi::Array::New(env, ts.size());
+  for (size_t i = 0; i < ts.size(); ++i) a.Set(uint32_t(i), wrap(env, std::move(ts[i])));
+  return a;
+}
+
+// attention(q, k, v, heads, scale) → [out, lse]
+Napi::Value Attention(const Info& info) {
+  Args a(info, "attention", 5, 5);
+  return wrapList(info.Env(), ops::attention(a.tensor(0, "q"), a.tensor(1, "k"), a.tensor(2, "v"),
+                                             a.integer(3, "heads", 1, 1 << 20), a.number(4, "scale")));
+}
+
+// attentionBackward(q, k, v, out, lse, dout, heads, scale) → [dq, dk, dv]
+Napi::Value AttentionBackward(const Info& info) {
+  Args a(info, "attentionBackward", 8, 8);
+  return wrapList(info.Env(), ops::attentionBackward(a.tensor(0, "q"), a.tensor(1, "k"), a.tensor(2, "v"),
+                                                     a.tensor(3, "out"), a.tensor(4, "lse"), a.tensor(5, "dout"),
+                                                     a.integer(6, "heads", 1, 1 << 20), a.number(7, "scale")));
+}
+
+// selfCorrelation(z) → [out, lse]
+Napi::Value SelfCorrelation(const Info& info) {
+  Args a(info, "selfCorrelation", 1, 1);
+  return wrapList(info.Env(), ops::selfCorrelation(a.tensor(0, "z")));
+}
+
+// selfCorrelationBackward(z, out, lse, dout) → dz
+Napi::Value SelfCorrelationBackward(const Info& info) {
+  Args a(info, "selfCorrelationBackward", 4, 4);
+  return wrap(info.Env(), ops::selfCorrelationBackward(a.tensor(0, "z"), a.tensor(1, "out"), a.tensor(2, "lse"),
+                                                       a.tensor(3, "dout")));
+}
+
 // ---- clustering head ---------------------------------------------------------------------------------
 
 Napi::Value wrapOrNull(Napi::Env env, Tensor t) { return t.defined() ? wrap(env, std::move(t)) : env.Null(); }
@@ -551,6 +587,10 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("bceWithLogitsGrad", BceWithLogitsGrad);
   DGC_OP("adamStep", AdamStep);
   DGC_OP("sgdStep", SgdStep);
+  DGC_OP("attention", Attention);
+  DGC_OP("attentionBackward", AttentionBackward);
+  DGC_OP("selfCorrelation", SelfCorrelation);
+  DGC_OP("selfCorrelationBackward", SelfCorrelationBackward);
   DGC_OP("studentT", StudentT);
   DGC_OP("studentTBackward", StudentTBackward);
   DGC_OP("targetDistribution", TargetDistribution);

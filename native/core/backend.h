@@ -108,6 +108,19 @@ class Backend {
   virtual void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum,
                        float weightDecay) = 0;
 
+  // ---- attention (flash style: no n×m matrix; native/cpu/attention.h) ----------------------------------------
+  // Per head h: out_h = softmax_rows(scale · q_h k_hᵀ) v_h. q n×(heads·dk), k m×(heads·dk), v m×(heads·dv),
+  // out n×(heads·dv), lse n×heads (row log-sum-exp of the scaled logits, kept for the backward).
+  virtual void attentionForward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, float scale,
+                                Tensor& out, Tensor& lse) = 0;
+  virtual void attentionBackward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                 const Tensor& lse, const Tensor& dout, int64_t heads, float scale, Tensor& dq,
+                                 Tensor& dk, Tensor& dv) = 0;
+  // DFCN's self-correlation softmax(z zᵀ) z (q = k = v = z, one head, scale 1); dz = dq + dk + dv.
+  virtual void selfCorrelationForward(const Tensor& z, Tensor& out, Tensor& lse) = 0;
+  virtual void selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                       Tensor& dz) = 0;
+
   // ---- clustering head (Student-t, target distribution, fused KL / focal, CDC pairwise) --------------------
   // Shapes: z n×d, mu k×d, q and p n×k. Losses are written to a 1-element tensor; `scale` multiplies the summed
   // loss (batchmean with weight w: scale = w/n) and the gradients are those of the scaled loss. Gradient outputs

@@ -532,7 +532,7 @@ void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, floa
                                                              momentum, weightDecay);
 }
 
-// ---- clustering head -----------------------------------------------------------------------------------
+// ---- clustering head and attention: shared checks --------------------------------------------------------
 namespace {
 // NaN / Inf in an embedding would poison every assignment silently: refuse it. (Host tensors are scanned
 // here; a device-side check belongs to the CUDA backend.)
@@ -584,6 +584,81 @@ void checkTarget(const char* op, const Tensor& p, int64_t n, int64_t k, const Te
 }
 }  // namespace
 
+// ---- attention ---------------------------------------------------------------------------------------
+namespace {
+void checkAttention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, double scale) {
+  requireMatrix(op, "q", q);
+  requireMatrix(op, "k", k);
+  requireMatrix(op, "v", v);
+  requireSameDevice(op, "q", q, "k", k);
+  requireSameDevice(op, "q", q, "v", v);
+  DGC_CHECK(heads >= 1, Arg, op, ": heads must be >= 1, got ", heads);
+  DGC_CHECK(q.dim(1) == k.dim(1), Shape, op, ": 'q' ", shapeStr(q.shape()), " and 'k' ", shapeStr(k.shape()),
+            " must have the same number of columns");
+  DGC_CHECK(k.dim(0) == v.dim(0), Shape, op, ": 'k' ", shapeStr(k.shape()), " and 'v' ", shapeStr(v.shape()),
+            " must have the same number of rows (one value per key)");
+  DGC_CHECK(q.dim(1) % heads == 0 && q.dim(1) >= heads, Shape, op, ": the ", q.dim(1), " columns of 'q' do not split into ",
+            heads, " heads");
+  DGC_CHECK(v.dim(1) % heads == 0 && v.dim(1) >= heads, Shape, op, ": the ", v.dim(1), " columns of 'v' do not split into ",
+            heads, " heads");
+  requireFiniteFloat(op, "scale", scale);
+  requireAllFinite(op, "q", q);
+  requireAllFinite(op, "k", k);
+  requireAllFinite(op, "v", v);
+}
+}  // namespace
+
+std::vector<Tensor> attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, double scale) {
+  checkAttention("attention", q, k, v, heads, scale);
+  Tensor out = Tensor::empty({q.dim(0), v.dim(1)}, DType::F32, q.device());
+  Tensor lse = Tensor::empty({q.dim(0), heads}, DType::F32, q.device());
+  if (q.dim(0) > 0) backendFor(q.device()).attentionForward(q, k, v, heads, float(scale), out, lse);
+  return {out, lse};
+}
+
+std::vector<Tensor> attentionBackward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                      const Tensor& lse, const Tensor& dout, int64_t heads, double scale) {
+  const char* op = "attentionBackward";
+  checkAttention(op, q, k, v, heads, scale);
+  requireMatrix(op, "out", out);
+  requireMatrix(op, "lse", lse);
+  requireSameShape(op, "out", out, "dout", dout);
+  requireF32(op, "dout", dout);
+  DGC_CHECK(out.dim(0) == q.dim(0) && out.dim(1) == v.dim(1), Shape, op, ": 'out' is ", shapeStr(out.shape()),
+            " but needs ", q.dim(0), "x", v.dim(1));
+  DGC_CHECK(lse.dim(0) == q.dim(0) && lse.dim(1) == heads, Shape, op, ": 'lse' is ", shapeStr(lse.shape()),
+            " but needs ", q.dim(0), "x", heads);
+  Tensor dq = like(q), dk = like(k), dv = like(v);
+  backendFor(q.device()).attentionBackward(q, k, v, out, lse, dout, heads, float(scale), dq, dk, dv);
+  return {dq, dk, dv};
+}
+
+std::vector<Tensor> selfCorrelation(const Tensor& z) {
+  requireMatrix("selfCorrelation", "z", z);
+  DGC_CHECK(z.dim(1) >= 1, Shape, "selfCorrelation: 'z' ", shapeStr(z.shape()), " has no columns");
+  requireAllFinite("selfCorrelation", "z", z);
+  Tensor out = like(z);
+  Tensor lse = Tensor::empty({z.dim(0), 1}, DType::F32, z.device());
+  if (z.dim(0) > 0) backendFor(z.device()).selfCorrelationForward(z, out, lse);
+  return {out, lse};
+}
+
+Tensor selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& lse, const Tensor& dout) {
+  const char* op = "selfCorrelationBackward";
+  requireMatrix(op, "z", z);
+  requireSameShape(op, "z", z, "out", out);
+  requireSameShape(op, "z", z, "dout", dout);
+  requireF32(op, "out", out);
+  requireF32(op, "dout", dout);
+  requireMatrix(op, "lse", lse);
+  DGC_CHECK(lse.dim(0) == z.dim(0) && lse.dim(1) == 1, Shape, op, ": 'lse' is ", shapeStr(lse.shape()),
+            " but needs ", z.dim(0), "x1");
+  Tensor dz = like(z);
+  if (z.dim(0) > 0) backendFor(z.device()).selfCorrelationBackward(z, out, lse, dout, dz);
+  return dz;
+}
+
+// ---- clustering head ----------------------------------------------------------------------------------
 Tensor studentT(const Tensor& z, const Tensor& mu, double nu) {
   checkEmbeddingAndCentres("studentT", "z", z, mu);
   requireNu("studentT", nu);

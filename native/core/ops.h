@@ -79,6 +79,16 @@ Tensor bceWithLogitsGrad(const Tensor& logits, const Tensor& target, const Tenso
 void adamStep(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p);
 void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum, float weightDecay);
 
+// ---- attention --------------------------------------------------------------------------------------------
+// Multi-head attention over all rows (no n×m matrix): returns {out n×(heads·dv), lse n×heads}.
+std::vector<Tensor> attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, double scale);
+// {dq, dk, dv} given the forward's out and lse.
+std::vector<Tensor> attentionBackward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                      const Tensor& lse, const Tensor& dout, int64_t heads, double scale);
+// DFCN's self-correlation softmax(z zᵀ) z: returns {out n×d, lse n×1}.
+std::vector<Tensor> selfCorrelation(const Tensor& z);
+Tensor selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& lse, const Tensor& dout);
+
 // ---- clustering head ------------------------------------------------------------------------------------
 // A loss and, when asked for, its gradients (scaled like the loss). Gradients not asked for are undefined.
 struct LossWithGrads {

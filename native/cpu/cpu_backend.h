@@ -69,6 +69,14 @@ class CpuBackend final : public Backend {
   void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum,
                float weightDecay) override;
 
+  void attentionForward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, float scale, Tensor& out,
+                        Tensor& lse) override;
+  void attentionBackward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                         const Tensor& dout, int64_t heads, float scale, Tensor& dq, Tensor& dk, Tensor& dv) override;
+  void selfCorrelationForward(const Tensor& z, Tensor& out, Tensor& lse) override;
+  void selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& lse, const Tensor& dout,
+                               Tensor& dz) override;
+
   void studentT(const Tensor& z, const Tensor& mu, double nu, Tensor& q) override;
   void studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor& q, const Tensor& dq, Tensor* dz,
                         Tensor* dmu) override;
