@@ -398,6 +398,34 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   return record(out, 'attention', [q, k, v], (g) => native.attentionBackward(q.handle, k.handle, v.handle, out.handle, lse.handle, g.handle, heads, scale).map(wrap), [lse]);
 }
 
+// ---- graph reconstruction losses -----------------------------------------------------------------------
+// Tiled σ(Z Zᵀ) against a sparse target: the dense n×n reconstruction is never formed (native/cpu/recon.h).
+
+/**
+ * DFCN's adjacency reconstruction L_a (dfcn.md §2, §3): mean over all n² pairs of
+ * (σ(z1_i·z1_j) + σ(z2_i·z2_j) − a_ij)², or (σ(z1_i·z1_j) − a_ij)² without z2. `a` is typically the row-normalized
+ * Â (not symmetric). Gradients to z1 and z2 fused into the forward pass.
+ */
+export function gramSigmoidMse(a: { readonly handle: NativeCsr }, z1: Tensor, z2?: Tensor): Tensor {
+  const inputs = z2 ? [z1, z2] : [z1];
+  return fusedLoss('gramSigmoidMse', inputs, (want) => {
+    const r = native.gramSigmoidMseLoss(a.handle, z1.handle, z2 ? z2.handle : null, want);
+    const grads = r.dzs.map((d) => (d ? wrap(d) : null));
+    return { loss: wrap(r.loss), grads: z2 ? grads : [grads[0]] };
+  });
+}
+
+/**
+ * CaEGCN's graph reconstruction (caegcn.md §3.5): mean over all n² pairs of BCE(σ(z_i·z_j), t_ij), t sparse with
+ * values in [0, 1] (absent entries are 0), PyTorch's BCELoss semantics (log clamped at −100).
+ */
+export function gramSigmoidBce(t: { readonly handle: NativeCsr }, z: Tensor): Tensor {
+  return fusedLoss('gramSigmoidBce', [z], (want) => {
+    const r = native.gramSigmoidBceLoss(t.handle, z.handle, want);
+    return { loss: wrap(r.loss), grads: [r.dzs[0] ? wrap(r.dzs[0]) : null] };
+  });
+}
+
 // ---- clustering head ----------------------------------------------------------------------------------
 // Formulas and gradients: native/cpu/cluster.h (dfcn.md §3, dccf.md §3, dcl-trinh.md §3).
 

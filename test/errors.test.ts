@@ -171,6 +171,14 @@ const specs: Record<string, Spec> = {
     valid: () => [f32([4, 3]), f32([4, 3]), f32([4, 1]), f32([4, 3])],
     tensors: [T(0, 'z'), T(1, 'out'), T(2, 'lse'), T(3, 'dout')],
   },
+  gramSigmoidMseLoss: {
+    op: 'gramSigmoidMseLoss',
+    min: 4,
+    max: 4,
+    valid: () => [csr3(), f32([3, 2]), f32([3, 2]), true],
+    tensors: [T(1, 'z1'), T(2, 'z2', true, true)],
+  },
+  gramSigmoidBceLoss: { op: 'gramSigmoidBceLoss', min: 3, max: 3, valid: () => [csr3(), f32([3, 2]), true], tensors: [T(1, 'z')] },
   studentT: { op: 'studentT', min: 3, max: 3, valid: () => [f32([4, 3]), f32([2, 3]), 1], tensors: [T(0, 'z'), T(1, 'mu')] },
   studentTBackward: {
     op: 'studentTBackward',

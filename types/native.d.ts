@@ -153,6 +153,8 @@ export interface NativeModule {
   ): [NativeTensor, NativeTensor, NativeTensor];
   selfCorrelation(z: NativeTensor): [NativeTensor, NativeTensor];
   selfCorrelationBackward(z: NativeTensor, out: NativeTensor, lse: NativeTensor, dout: NativeTensor): NativeTensor;
+  gramSigmoidMseLoss(a: NativeCsr, z1: NativeTensor, z2: NativeTensor | null, wantGrads: boolean): NativeLoss;
+  gramSigmoidBceLoss(t: NativeCsr, z: NativeTensor, wantGrads: boolean): NativeLoss;
   studentT(z: NativeTensor, mu: NativeTensor, nu: number): NativeTensor;
   studentTBackward(
     z: NativeTensor,

@@ -416,6 +416,24 @@ Napi::Value wrapLoss(Napi::Env env, ops::LossWithGrads r) {
   return o;
 }
 
+// gramSigmoidMseLoss(a: sparse, z1, z2 | null, wantGrads) → { loss, dzs: [dz1, dz2 | null] }
+Napi::Value GramSigmoidMseLoss(const Info& info) {
+  Args a(info, "gramSigmoidMseLoss", 4, 4);
+  CsrWrap& m = a.csr(0, "a");
+  Tensor z2;
+  if (a.has(2)) z2 = a.tensor(2, "z2");
+  return wrapLoss(info.Env(), ops::gramSigmoidMseLoss(a.tensor(1, "z1"), z2, m.get("gramSigmoidMseLoss", "a"),
+                                                      a.boolean(3, "wantGrads", true)));
+}
+
+// gramSigmoidBceLoss(t: sparse, z, wantGrads) → { loss, dzs: [dz] }
+Napi::Value GramSigmoidBceLoss(const Info& info) {
+  Args a(info, "gramSigmoidBceLoss", 3, 3);
+  CsrWrap& m = a.csr(0, "t");
+  return wrapLoss(info.Env(), ops::gramSigmoidBceLoss(a.tensor(1, "z"), m.get("gramSigmoidBceLoss", "t"),
+                                                      a.boolean(2, "wantGrads", true)));
+}
+
 // studentT(z, mu, nu)
 Napi::Value StudentT(const Info& info) {
   Args a(info, "studentT", 3, 3);
@@ -591,6 +609,8 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("attentionBackward", AttentionBackward);
   DGC_OP("selfCorrelation", SelfCorrelation);
   DGC_OP("selfCorrelationBackward", SelfCorrelationBackward);
+  DGC_OP("gramSigmoidMseLoss", GramSigmoidMseLoss);
+  DGC_OP("gramSigmoidBceLoss", GramSigmoidBceLoss);
   DGC_OP("studentT", StudentT);
   DGC_OP("studentTBackward", StudentTBackward);
   DGC_OP("targetDistribution", TargetDistribution);

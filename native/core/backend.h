@@ -121,6 +121,14 @@ class Backend {
   virtual void selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& lse, const Tensor& dout,
                                        Tensor& dz) = 0;
 
+  // ---- graph reconstruction losses (tiled σ(z zᵀ) against a sparse target; native/cpu/recon.h) -------------
+  // DFCN: loss = mean over all n² pairs of (σ(z1_i·z1_j) [+ σ(z2_i·z2_j)] − a_ij)²; z2 may be null.
+  // CaEGCN: loss = mean over all n² pairs of BCE(σ(z_i·z_j), t_ij) with PyTorch's log clamp at −100.
+  // The gradients written (when asked for) are g·∂loss/∂z.
+  virtual void gramSigmoidMseLoss(const Tensor& z1, const Tensor* z2, const CsrMatrix& a, float g, Tensor& loss,
+                                  Tensor* dz1, Tensor* dz2) = 0;
+  virtual void gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, float g, Tensor& loss, Tensor* dz) = 0;
+
   // ---- clustering head (Student-t, target distribution, fused KL / focal, CDC pairwise) --------------------
   // Shapes: z n×d, mu k×d, q and p n×k. Losses are written to a 1-element tensor; `scale` multiplies the summed
   // loss (batchmean with weight w: scale = w/n) and the gradients are those of the scaled loss. Gradient outputs

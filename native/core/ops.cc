@@ -658,6 +658,63 @@ Tensor selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor&
   return dz;
 }
 
+// ---- graph reconstruction losses ----------------------------------------------------------------------
+namespace {
+void checkReconTarget(const char* op, const char* arg, const CsrMatrix& a, const Tensor& z) {
+  DGC_CHECK(a.values.defined(), Disposed, op, ": the sparse matrix '", arg, "' was disposed");
+  DGC_CHECK(a.device() == z.device(), Device, op, ": '", arg, "' is on ", deviceName(a.device()), " but 'z' is on ",
+            deviceName(z.device()));
+  DGC_CHECK(a.rows == z.dim(0) && a.cols == z.dim(0), Shape, op, ": '", arg, "' is ", a.rows, "x", a.cols,
+            " but the embedding has ", z.dim(0), " rows (needs ", z.dim(0), "x", z.dim(0), ")");
+}
+void checkReconEmbedding(const char* op, const char* arg, const Tensor& z) {
+  requireMatrix(op, arg, z);
+  DGC_CHECK(z.dim(1) >= 1, Shape, op, ": '", arg, "' ", shapeStr(z.shape()), " has no columns");
+  requireAllFinite(op, arg, z);
+}
+}  // namespace
+
+LossWithGrads gramSigmoidMseLoss(const Tensor& z1, const Tensor& z2, const CsrMatrix& a, bool wantGrads) {
+  const char* op = "gramSigmoidMseLoss";
+  checkReconEmbedding(op, "z1", z1);
+  if (z2.defined()) {
+    checkReconEmbedding(op, "z2", z2);
+    requireSameDevice(op, "z1", z1, "z2", z2);
+    DGC_CHECK(z2.dim(0) == z1.dim(0), Shape, op, ": 'z1' has ", z1.dim(0), " rows but 'z2' has ", z2.dim(0));
+  }
+  checkReconTarget(op, "a", a, z1);
+  DGC_CHECK(z1.dim(0) > 0, Shape, op, ": the mean over 0 pairs is undefined ('z1' has no rows)");
+  LossWithGrads r;
+  r.loss = Tensor::empty({}, DType::F32, z1.device());
+  r.dzs.resize(2);
+  if (wantGrads) {
+    r.dzs[0] = like(z1);
+    if (z2.defined()) r.dzs[1] = like(z2);
+  }
+  backendFor(z1.device()).gramSigmoidMseLoss(z1, z2.defined() ? &z2 : nullptr, a, 1.0f, r.loss,
+                                             wantGrads ? &r.dzs[0] : nullptr,
+                                             wantGrads && z2.defined() ? &r.dzs[1] : nullptr);
+  return r;
+}
+
+LossWithGrads gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, bool wantGrads) {
+  const char* op = "gramSigmoidBceLoss";
+  checkReconEmbedding(op, "z", z);
+  checkReconTarget(op, "t", t, z);
+  DGC_CHECK(z.dim(0) > 0, Shape, op, ": the mean over 0 pairs is undefined ('z' has no rows)");
+  if (t.device() == Device::CPU) {
+    const float* v = t.values.f32();
+    for (int64_t e = 0; e < t.nnz; ++e)
+      DGC_CHECK(v[e] >= 0 && v[e] <= 1, Value, op, ": the target 't' must hold values in [0, 1], entry ", e, " is ",
+                v[e]);
+  }
+  LossWithGrads r;
+  r.loss = Tensor::empty({}, DType::F32, z.device());
+  if (wantGrads) r.dzs.push_back(like(z));
+  backendFor(z.device()).gramSigmoidBceLoss(z, t, 1.0f, r.loss, wantGrads ? &r.dzs[0] : nullptr);
+  return r;
+}
+
 // ---- clustering head ----------------------------------------------------------------------------------
 Tensor studentT(const Tensor& z, const Tensor& mu, double nu) {
   checkEmbeddingAndCentres("studentT", "z", z, mu);

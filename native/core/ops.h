@@ -79,6 +79,13 @@ Tensor bceWithLogitsGrad(const Tensor& logits, const Tensor& target, const Tenso
 void adamStep(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p);
 void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum, float weightDecay);
 
+// A loss and, when asked for, its gradients (scaled like the loss). Gradients not asked for are undefined.
+struct LossWithGrads {
+  Tensor loss;              // float32 [] (one element)
+  std::vector<Tensor> dzs;  // one per embedding
+  Tensor dmu;
+};
+
 // ---- attention --------------------------------------------------------------------------------------------
 // Multi-head attention over all rows (no n×m matrix): returns {out n×(heads·dv), lse n×heads}.
 std::vector<Tensor> attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, double scale);
@@ -89,13 +96,13 @@ std::vector<Tensor> attentionBackward(const Tensor& q, const Tensor& k, const Te
 std::vector<Tensor> selfCorrelation(const Tensor& z);
 Tensor selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& lse, const Tensor& dout);
 
+// ---- graph reconstruction losses ----------------------------------------------------------------------
+// DFCN's L_a = mean over n² of (σ(z1 z1ᵀ) + σ(z2 z2ᵀ) − A)² (z2 may be undefined: one embedding), without N×N.
+LossWithGrads gramSigmoidMseLoss(const Tensor& z1, const Tensor& z2, const CsrMatrix& a, bool wantGrads);
+// CaEGCN's mean BCE(σ(z zᵀ), T) against the sparse target T, without N×N.
+LossWithGrads gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, bool wantGrads);
+
 // ---- clustering head ------------------------------------------------------------------------------------
-// A loss and, when asked for, its gradients (scaled like the loss). Gradients not asked for are undefined.
-struct LossWithGrads {
-  Tensor loss;              // float32 [] (one element)
-  std::vector<Tensor> dzs;  // one per embedding
-  Tensor dmu;
-};
 // Q (n×k): Student-t soft assignment of z (n×d) to centres mu (k×d), degrees of freedom nu > 0.
 Tensor studentT(const Tensor& z, const Tensor& mu, double nu);
 // Gradients of a loss L(Q) given dq = ∂L/∂Q; returns {dz, dmu} (each undefined unless asked for).

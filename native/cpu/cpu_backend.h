@@ -77,6 +77,10 @@ class CpuBackend final : public Backend {
   void selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& lse, const Tensor& dout,
                                Tensor& dz) override;
 
+  void gramSigmoidMseLoss(const Tensor& z1, const Tensor* z2, const CsrMatrix& a, float g, Tensor& loss, Tensor* dz1,
+                          Tensor* dz2) override;
+  void gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, float g, Tensor& loss, Tensor* dz) override;
+
   void studentT(const Tensor& z, const Tensor& mu, double nu, Tensor& q) override;
   void studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor& q, const Tensor& dq, Tensor* dz,
                         Tensor* dmu) override;
