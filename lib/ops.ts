@@ -515,3 +515,33 @@ export function cdcCorrelationLoss(ya: Tensor, yb: Tensor, options: ClusterLossO
     return { loss: wrap(r.loss), grads: r.dzs.map((d) => (d ? wrap(d) : null)) };
   });
 }
+
+// ---- kNN graph ----------------------------------------------------------------------------------------
+
+export interface KnnOptions {
+  /** 'heat' (Euclidean distance, SDCN/DFCN's heat kernel ranks the same), 'cosine' or 'dot'. Default 'heat'. */
+  metric?: 'heat' | 'cosine' | 'dot';
+  /**
+   * Reproduce the exact line order of SDCN's published graph files (heat only; O(n²·d), for ~10k nodes).
+   * The neighbour sets are the same either way.
+   */
+  sdcnOrder?: boolean;
+}
+
+/**
+ * The k nearest neighbours of every row of x (int32 n×k), self excluded, as SDCN/DFCN build their kNN graphs
+ * (top k+1 by similarity, then self dropped; ties to the lower index). Tiled: O(n·k) memory, never n×n.
+ * Feed the rows to SparseMatrix.fromEdges with knnEdges().
+ */
+export function knnGraph(x: Tensor, k: number, options: KnnOptions = {}): Tensor {
+  return wrap(native.knnGraph(x.handle, k, options.metric ?? 'heat', options.sdcnOrder ?? false));
+}
+
+/** The directed edges i → neighbors[i][j] of a neighbour table (as SDCN's *_graph.txt lines). */
+export function knnEdges(neighbors: Tensor): { src: Int32Array; dst: Int32Array } {
+  const [n, k] = neighbors.shape;
+  const dst = neighbors.data() as Int32Array;
+  const src = new Int32Array(n * k);
+  for (let i = 0; i < n; i++) src.fill(i, i * k, (i + 1) * k);
+  return { src, dst };
+}

@@ -155,6 +155,7 @@ export interface NativeModule {
   selfCorrelationBackward(z: NativeTensor, out: NativeTensor, lse: NativeTensor, dout: NativeTensor): NativeTensor;
   gramSigmoidMseLoss(a: NativeCsr, z1: NativeTensor, z2: NativeTensor | null, wantGrads: boolean): NativeLoss;
   gramSigmoidBceLoss(t: NativeCsr, z: NativeTensor, wantGrads: boolean): NativeLoss;
+  knnGraph(x: NativeTensor, k: number, metric: 'heat' | 'cosine' | 'dot', sdcnOrder: boolean): NativeTensor;
   studentT(z: NativeTensor, mu: NativeTensor, nu: number): NativeTensor;
   studentTBackward(
     z: NativeTensor,

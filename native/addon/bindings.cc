@@ -434,6 +434,19 @@ Napi::Value GramSigmoidBceLoss(const Info& info) {
                                                       a.boolean(2, "wantGrads", true)));
 }
 
+// knnGraph(x, k, metric: 'heat' | 'cosine' | 'dot', sdcnOrder) → int32 n×k
+Napi::Value KnnGraph(const Info& info) {
+  Args a(info, "knnGraph", 4, 4);
+  const std::string m = a.string(2, "metric");
+  ops::KnnMetric metric;
+  if (m == "heat") metric = ops::KnnMetric::Heat;
+  else if (m == "cosine") metric = ops::KnnMetric::Cosine;
+  else if (m == "dot") metric = ops::KnnMetric::Dot;
+  else fail(ErrorCode::Arg, "knnGraph: argument 'metric' must be 'heat', 'cosine' or 'dot', got '", m, "'");
+  return wrap(info.Env(), ops::knnGraph(a.tensor(0, "x"), a.integer(1, "k", 1, INT32_MAX), metric,
+                                        a.boolean(3, "sdcnOrder", false)));
+}
+
 // studentT(z, mu, nu)
 Napi::Value StudentT(const Info& info) {
   Args a(info, "studentT", 3, 3);
@@ -611,6 +624,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("selfCorrelationBackward", SelfCorrelationBackward);
   DGC_OP("gramSigmoidMseLoss", GramSigmoidMseLoss);
   DGC_OP("gramSigmoidBceLoss", GramSigmoidBceLoss);
+  DGC_OP("knnGraph", KnnGraph);
   DGC_OP("studentT", StudentT);
   DGC_OP("studentTBackward", StudentTBackward);
   DGC_OP("targetDistribution", TargetDistribution);

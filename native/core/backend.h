@@ -129,6 +129,12 @@ class Backend {
                                   Tensor* dz1, Tensor* dz2) = 0;
   virtual void gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, float g, Tensor& loss, Tensor* dz) = 0;
 
+  // ---- kNN graph (native/cpu/knn.h) ------------------------------------------------------------------------
+  // neighbors (int32 n×k): the k most similar rows of x to each row, self excluded, SDCN/DFCN's rule (top k+1,
+  // drop self). metric 0 = heat (Euclidean), 1 = cosine, 2 = dot. sdcnOrder: the exact line order of SDCN's
+  // files (heat only, O(n²·d) scalar: for reproducing published graphs).
+  virtual void knnGraph(const Tensor& x, int64_t k, int metric, bool sdcnOrder, Tensor& neighbors) = 0;
+
   // ---- clustering head (Student-t, target distribution, fused KL / focal, CDC pairwise) --------------------
   // Shapes: z n×d, mu k×d, q and p n×k. Losses are written to a 1-element tensor; `scale` multiplies the summed
   // loss (batchmean with weight w: scale = w/n) and the gradients are those of the scaled loss. Gradient outputs

@@ -715,6 +715,21 @@ LossWithGrads gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, bool wantG
   return r;
 }
 
+// ---- kNN graph -------------------------------------------------------------------------------------------
+Tensor knnGraph(const Tensor& x, int64_t k, KnnMetric metric, bool sdcnOrder) {
+  requireMatrix("knnGraph", "x", x);
+  const int64_t n = x.dim(0);
+  DGC_CHECK(n >= 2, Shape, "knnGraph: 'x' ", shapeStr(x.shape()), " needs at least 2 rows");
+  DGC_CHECK(x.dim(1) >= 1, Shape, "knnGraph: 'x' ", shapeStr(x.shape()), " has no columns");
+  DGC_CHECK(k >= 1 && k <= n - 1, Arg, "knnGraph: k = ", k, " must be in [1, n - 1] = [1, ", n - 1, "]");
+  DGC_CHECK(!sdcnOrder || metric == KnnMetric::Heat, Arg,
+            "knnGraph: the SDCN line order is defined for the heat metric only");
+  requireAllFinite("knnGraph", "x", x);
+  Tensor nb = Tensor::empty({n, k}, DType::I32, x.device());
+  backendFor(x.device()).knnGraph(x, k, static_cast<int>(metric), sdcnOrder, nb);
+  return nb;
+}
+
 // ---- clustering head ----------------------------------------------------------------------------------
 Tensor studentT(const Tensor& z, const Tensor& mu, double nu) {
   checkEmbeddingAndCentres("studentT", "z", z, mu);

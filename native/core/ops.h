@@ -102,6 +102,11 @@ LossWithGrads gramSigmoidMseLoss(const Tensor& z1, const Tensor& z2, const CsrMa
 // CaEGCN's mean BCE(σ(z zᵀ), T) against the sparse target T, without N×N.
 LossWithGrads gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, bool wantGrads);
 
+// ---- kNN graph ----------------------------------------------------------------------------------------------
+enum class KnnMetric { Heat = 0, Cosine = 1, Dot = 2 };
+// int32 n×k neighbour lists (self excluded), tiled: O(n·k) memory.
+Tensor knnGraph(const Tensor& x, int64_t k, KnnMetric metric, bool sdcnOrder);
+
 // ---- clustering head ------------------------------------------------------------------------------------
 // Q (n×k): Student-t soft assignment of z (n×d) to centres mu (k×d), degrees of freedom nu > 0.
 Tensor studentT(const Tensor& z, const Tensor& mu, double nu);
