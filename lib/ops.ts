@@ -2,6 +2,7 @@
 // Backward rules are written next to each forward, with the formula they implement.
 import { native } from './native';
 import { isRecording, record } from './autograd/tape';
+import { isFloat32Array, isInt32Array } from './util/typed';
 import { DgcError, Device, DType, Tensor, wrap } from './tensor';
 import type { NativeCsr, UnaryName } from '../types/native';
 
@@ -20,9 +21,9 @@ export function tensor(
 ): Tensor {
   let flat: Float32Array | Int32Array;
   let inferred: number[];
-  if (data instanceof Float32Array || data instanceof Int32Array) {
-    const dtype = options.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
-    flat = (data instanceof Float32Array) === (dtype === 'float32') ? data : dtype === 'float32' ? Float32Array.from(data) : Int32Array.from(data);
+  if (isFloat32Array(data) || isInt32Array(data)) {
+    const dtype = options.dtype ?? (isInt32Array(data) ? 'int32' : 'float32');
+    flat = isFloat32Array(data) === (dtype === 'float32') ? data : dtype === 'float32' ? Float32Array.from(data) : Int32Array.from(data);
     inferred = [data.length];
   } else {
     const rows = Array.from(data as ArrayLike<number | ArrayLike<number>>);
@@ -544,4 +545,34 @@ export function knnEdges(neighbors: Tensor): { src: Int32Array; dst: Int32Array 
   const src = new Int32Array(n * k);
   for (let i = 0; i < n; i++) src.fill(i, i * k, (i + 1) * k);
   return { src, dst };
+}
+
+// ---- k-means ------------------------------------------------------------------------------------------
+
+export interface KMeansOptions {
+  /** Restarts from new k-means++ seeds; the lowest inertia is kept. Default 20 (as the papers' code). */
+  nInit?: number;
+  maxIter?: number;
+  /** Relative tolerance on the centre shift, scaled by the mean feature variance (scikit-learn). Default 1e-4. */
+  tol?: number;
+  seed?: number;
+}
+
+export interface KMeansResult {
+  /** k×d cluster centres. */
+  centers: Tensor;
+  labels: Int32Array;
+  /** Sum of squared distances to the assigned centres. */
+  inertia: number;
+  /** Lloyd iterations of the kept restart. */
+  iterations: number;
+}
+
+/** k-means as scikit-learn's KMeans: greedy k-means++ initialization, Lloyd iterations, nInit restarts, seeded. */
+export function kmeans(x: Tensor, k: number, options: KMeansOptions = {}): KMeansResult {
+  const r = native.kmeans(x.handle, { k, ...options });
+  const labels = wrap(r.labels);
+  const out = labels.data() as Int32Array;
+  labels.dispose();
+  return { centers: wrap(r.centers), labels: out, inertia: r.inertia, iterations: r.iterations };
 }

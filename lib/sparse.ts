@@ -4,6 +4,7 @@
 import { native } from './native';
 import { DgcError, Device, Tensor } from './tensor';
 import { spmm } from './ops';
+import { isInt32Array } from './util/typed';
 import type { NativeCsr } from '../types/native';
 
 export type Normalization = 'none' | 'row' | 'sym';
@@ -30,8 +31,8 @@ export class SparseMatrix {
 
   /** An n×n graph from directed edges src[e] → dst[e] (0-based ids). */
   static fromEdges(n: number, src: Int32Array | number[], dst: Int32Array | number[], options: FromEdgesOptions = {}): SparseMatrix {
-    const s = src instanceof Int32Array ? src : Int32Array.from(src);
-    const d = dst instanceof Int32Array ? dst : Int32Array.from(dst);
+    const s = isInt32Array(src) ? src : Int32Array.from(src);
+    const d = isInt32Array(dst) ? dst : Int32Array.from(dst);
     const { weights, device, ...rest } = options;
     return new SparseMatrix(native.csrFromEdges(n, s, d, weights ?? null, rest, device));
   }

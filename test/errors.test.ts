@@ -179,6 +179,7 @@ const specs: Record<string, Spec> = {
     tensors: [T(1, 'z1'), T(2, 'z2', true, true)],
   },
   gramSigmoidBceLoss: { op: 'gramSigmoidBceLoss', min: 3, max: 3, valid: () => [csr3(), f32([3, 2]), true], tensors: [T(1, 'z')] },
+  kmeans: { op: 'kmeans', min: 2, max: 2, valid: () => [f32([5, 3]), { k: 2, nInit: 2 }], tensors: [T(0, 'x')] },
   knnGraph: { op: 'knnGraph', min: 4, max: 4, valid: () => [f32([5, 3]), 2, 'heat', false], tensors: [T(0, 'x')] },
   studentT: { op: 'studentT', min: 3, max: 3, valid: () => [f32([4, 3]), f32([2, 3]), 1], tensors: [T(0, 'z'), T(1, 'mu')] },
   studentTBackward: {

@@ -155,6 +155,10 @@ export interface NativeModule {
   selfCorrelationBackward(z: NativeTensor, out: NativeTensor, lse: NativeTensor, dout: NativeTensor): NativeTensor;
   gramSigmoidMseLoss(a: NativeCsr, z1: NativeTensor, z2: NativeTensor | null, wantGrads: boolean): NativeLoss;
   gramSigmoidBceLoss(t: NativeCsr, z: NativeTensor, wantGrads: boolean): NativeLoss;
+  kmeans(
+    x: NativeTensor,
+    options: { k: number; nInit?: number; maxIter?: number; tol?: number; seed?: number },
+  ): { centers: NativeTensor; labels: NativeTensor; inertia: number; iterations: number };
   knnGraph(x: NativeTensor, k: number, metric: 'heat' | 'cosine' | 'dot', sdcnOrder: boolean): NativeTensor;
   studentT(z: NativeTensor, mu: NativeTensor, nu: number): NativeTensor;
   studentTBackward(

@@ -21,6 +21,7 @@
 // Exactness. With integer costs (the contingency tables of the metrics) every potential and every minDist
 // is an integer below 2^53 in magnitude, so the arithmetic is exact and the optimum is exact. With
 // fractional costs the usual floating-point rounding applies.
+import { isFloat64Array } from '../util/typed';
 import { DgcError } from '../tensor';
 
 export interface Assignment {
@@ -84,7 +85,7 @@ export function linearSumAssignment(cost: CostInput, a?: number | AssignmentOpti
     if (cost.length !== rows * cols) {
       throw new DgcError('DGC_ARG', `linearSumAssignment: cost has ${cost.length} entries but rows × cols = ${rows} × ${cols} = ${rows * cols}`);
     }
-    flat = cost instanceof Float64Array ? cost : Float64Array.from(cost);
+    flat = isFloat64Array(cost) ? cost : Float64Array.from(cost);
   }
   for (let k = 0; k < flat.length; k++) {
     if (!Number.isFinite(flat[k])) {

@@ -434,6 +434,32 @@ Napi::Value GramSigmoidBceLoss(const Info& info) {
                                                       a.boolean(2, "wantGrads", true)));
 }
 
+// kmeans(x, { k, nInit?, maxIter?, tol?, seed? }) → { centers, labels, inertia, iterations }
+Napi::Value Kmeans(const Info& info) {
+  Args a(info, "kmeans", 2, 2);
+  const Tensor& x = a.tensor(0, "x");
+  Napi::Object o = a.object(1, "options");
+  KMeansParams p;
+  auto intOption = [&](const char* key, double fallback, double lo, double hi) {
+    const double v = a.optionNumber(o, key, fallback);
+    DGC_CHECK(v == std::floor(v) && v >= lo && v <= hi, Arg, "kmeans: option '", key, "' must be an integer in [", lo,
+              ", ", hi, "], got ", v);
+    return v;
+  };
+  p.k = int64_t(intOption("k", -1, 1, double(INT32_MAX)));
+  p.nInit = int(intOption("nInit", 20, 1, 1e6));
+  p.maxIter = int(intOption("maxIter", 300, 1, 1e9));
+  p.tol = a.optionNumber(o, "tol", 1e-4);
+  p.seed = uint64_t(intOption("seed", 0, 0, double(kMaxSafeInteger)));
+  ops::KMeansOutput r = ops::kmeans(x, p);
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("centers", wrap(info.Env(), std::move(r.centers)));
+  out.Set("labels", wrap(info.Env(), std::move(r.labels)));
+  out.Set("inertia", Napi::Number::New(info.Env(), r.inertia));
+  out.Set("iterations", Napi::Number::New(info.Env(), r.iterations));
+  return out;
+}
+
 // knnGraph(x, k, metric: 'heat' | 'cosine' | 'dot', sdcnOrder) → int32 n×k
 Napi::Value KnnGraph(const Info& info) {
   Args a(info, "knnGraph", 4, 4);
@@ -624,6 +650,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("selfCorrelationBackward", SelfCorrelationBackward);
   DGC_OP("gramSigmoidMseLoss", GramSigmoidMseLoss);
   DGC_OP("gramSigmoidBceLoss", GramSigmoidBceLoss);
+  DGC_OP("kmeans", Kmeans);
   DGC_OP("knnGraph", KnnGraph);
   DGC_OP("studentT", StudentT);
   DGC_OP("studentTBackward", StudentTBackward);

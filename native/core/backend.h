@@ -34,6 +34,14 @@ inline bool unaryGradUsesOutput(Unary op) { return op == Unary::Tanh || op == Un
 
 enum class Binary { Add, Sub, Mul, Div };
 
+struct KMeansParams {
+  int64_t k = 1;
+  int nInit = 20;       // restarts; the lowest inertia is kept (scikit-learn's n_init)
+  int maxIter = 300;
+  double tol = 1e-4;    // relative to the mean per-feature variance, as scikit-learn
+  uint64_t seed = 0;
+};
+
 struct AdamParams {
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weightDecay = 0.0f;
   int64_t step = 1;   // 1-based step count used for bias correction
@@ -128,6 +136,11 @@ class Backend {
   virtual void gramSigmoidMseLoss(const Tensor& z1, const Tensor* z2, const CsrMatrix& a, float g, Tensor& loss,
                                   Tensor* dz1, Tensor* dz2) = 0;
   virtual void gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, float g, Tensor& loss, Tensor* dz) = 0;
+
+  // ---- k-means (k-means++ init, Lloyd, nInit restarts; native/cpu/kmeans.h) ---------------------------------
+  // centers k×d, labels int32 [n]; inertia = Σ ‖x_i − c_label‖² of the kept restart.
+  virtual void kmeans(const Tensor& x, const KMeansParams& p, Tensor& centers, Tensor& labels, double& inertia,
+                      int& iterations) = 0;
 
   // ---- kNN graph (native/cpu/knn.h) ------------------------------------------------------------------------
   // neighbors (int32 n×k): the k most similar rows of x to each row, self excluded, SDCN/DFCN's rule (top k+1,

@@ -715,6 +715,23 @@ LossWithGrads gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, bool wantG
   return r;
 }
 
+// ---- k-means -------------------------------------------------------------------------------------------
+KMeansOutput kmeans(const Tensor& x, const KMeansParams& p) {
+  requireMatrix("kmeans", "x", x);
+  const int64_t n = x.dim(0);
+  DGC_CHECK(x.dim(1) >= 1, Shape, "kmeans: 'x' ", shapeStr(x.shape()), " has no columns");
+  DGC_CHECK(p.k >= 1 && p.k <= n, Arg, "kmeans: k = ", p.k, " must be in [1, n] = [1, ", n, "]");
+  DGC_CHECK(p.nInit >= 1, Arg, "kmeans: nInit = ", p.nInit, " must be >= 1");
+  DGC_CHECK(p.maxIter >= 1, Arg, "kmeans: maxIter = ", p.maxIter, " must be >= 1");
+  DGC_CHECK(std::isfinite(p.tol) && p.tol >= 0, Value, "kmeans: tol must be finite and >= 0, got ", p.tol);
+  requireAllFinite("kmeans", "x", x);
+  KMeansOutput out;
+  out.centers = Tensor::empty({p.k, x.dim(1)}, DType::F32, x.device());
+  out.labels = Tensor::empty({n}, DType::I32, x.device());
+  backendFor(x.device()).kmeans(x, p, out.centers, out.labels, out.inertia, out.iterations);
+  return out;
+}
+
 // ---- kNN graph -------------------------------------------------------------------------------------------
 Tensor knnGraph(const Tensor& x, int64_t k, KnnMetric metric, bool sdcnOrder) {
   requireMatrix("knnGraph", "x", x);

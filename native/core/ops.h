@@ -102,6 +102,15 @@ LossWithGrads gramSigmoidMseLoss(const Tensor& z1, const Tensor& z2, const CsrMa
 // CaEGCN's mean BCE(σ(z zᵀ), T) against the sparse target T, without N×N.
 LossWithGrads gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, bool wantGrads);
 
+// ---- k-means --------------------------------------------------------------------------------------------------
+struct KMeansOutput {
+  Tensor centers;  // k×d
+  Tensor labels;   // int32 [n]
+  double inertia = 0;
+  int iterations = 0;
+};
+KMeansOutput kmeans(const Tensor& x, const KMeansParams& p);
+
 // ---- kNN graph ----------------------------------------------------------------------------------------------
 enum class KnnMetric { Heat = 0, Cosine = 1, Dot = 2 };
 // int32 n×k neighbour lists (self excluded), tiled: O(n·k) memory.

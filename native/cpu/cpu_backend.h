@@ -81,6 +81,8 @@ class CpuBackend final : public Backend {
                           Tensor* dz2) override;
   void gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, float g, Tensor& loss, Tensor* dz) override;
 
+  void kmeans(const Tensor& x, const KMeansParams& p, Tensor& centers, Tensor& labels, double& inertia,
+              int& iterations) override;
   void knnGraph(const Tensor& x, int64_t k, int metric, bool sdcnOrder, Tensor& neighbors) override;
 
   void studentT(const Tensor& z, const Tensor& mu, double nu, Tensor& q) override;
