@@ -1,6 +1,7 @@
 // Fused attention and DFCN's self-correlation: forward against a dense float64 reference (the n×m matrix exists
 // only here), finite-difference gradient checks through the tape, degenerate inputs, no N×N memory, errors.
 import * as dg from '../lib';
+import { expectCode } from './helpers/errors';
 import { expectGradOk, gradcheck, InputSpec } from './helpers/gradcheck';
 import { expectClose, Rng } from './helpers/reference';
 
@@ -123,16 +124,6 @@ test('self-correlation at N = 50,000, d = 20 allocates no N×N tensor (native pe
 });
 
 describe('bad input', () => {
-  const expectCode = (fn: () => unknown, code: string, ...patterns: RegExp[]) => {
-    let err: (Error & { code?: string }) | null = null;
-    try {
-      dg.tidy(() => void fn());
-    } catch (e) {
-      err = e as Error & { code?: string };
-    }
-    expect(err?.code).toBe(code);
-    for (const p of patterns) expect(err!.message).toMatch(p);
-  };
   const t = (r: number, c: number) => dg.tensor(U([r, c]).data, [r, c]);
   test('shapes that do not fit', () => {
     expectCode(() => dg.attention(t(4, 6), t(5, 4), t(5, 2)), 'DGC_SHAPE', /attention/, /'q'/, /'k'/);

@@ -2,6 +2,7 @@
 // forward against float64 references written from the spec formulas, finite-difference gradient checks through
 // the tape, and the coded errors for bad input (ν ≤ 0, K = 0, NaN in Z, mismatched shapes).
 import * as dg from '../lib';
+import { expectCode } from './helpers/errors';
 import { expectGradOk, gradcheck, InputSpec } from './helpers/gradcheck';
 import { expectClose, Rng } from './helpers/reference';
 
@@ -182,16 +183,6 @@ describe('gradient checks (finite differences through the tape)', () => {
 });
 
 describe('bad input: coded errors naming the op and the argument', () => {
-  const expectCode = (fn: () => unknown, code: string, ...patterns: RegExp[]) => {
-    let err: (Error & { code?: string }) | null = null;
-    try {
-      dg.tidy(() => void fn());
-    } catch (e) {
-      err = e as Error & { code?: string };
-    }
-    expect(err?.code).toBe(code);
-    for (const p of patterns) expect(err!.message).toMatch(p);
-  };
   const z = () => dg.tensor(U([5, 3]).data, [5, 3]);
   const mu = () => dg.tensor(U([2, 3]).data, [2, 3]);
   const p = () => dg.tensor(targetFor(5, 2).data, [5, 2]);

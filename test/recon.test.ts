@@ -1,6 +1,7 @@
 // Graph reconstruction losses through σ(Z Zᵀ) against a sparse target, computed tile by tile: forward against a
 // dense float64 reference (N×N exists only here), gradient checks, no N×N memory at N = 50,000, errors.
 import * as dg from '../lib';
+import { expectCode } from './helpers/errors';
 import { expectGradOk, gradcheck, InputSpec } from './helpers/gradcheck';
 import { Rng } from './helpers/reference';
 
@@ -124,16 +125,6 @@ test('at N = 50,000, d = 20 the loss and gradients need no N×N tensor (native p
 });
 
 describe('bad input', () => {
-  const expectCode = (fn: () => unknown, code: string, ...patterns: RegExp[]) => {
-    let err: (Error & { code?: string }) | null = null;
-    try {
-      dg.tidy(() => void fn());
-    } catch (e) {
-      err = e as Error & { code?: string };
-    }
-    expect(err?.code).toBe(code);
-    for (const p of patterns) expect(err!.message).toMatch(p);
-  };
   test('a graph whose size differs from the embedding', () => {
     const a = randomGraph(5, 8);
     expectCode(() => dg.gramSigmoidMse(a, dg.zeros([6, 2])), 'DGC_SHAPE', /gramSigmoidMse/, /5x5/, /6 rows/);
