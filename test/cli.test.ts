@@ -55,11 +55,16 @@ test.each([
   [['pretrain', '--lr'], /'--lr' needs a value/],
   [['pretrain', 'acm'], /unexpected argument 'acm'/],
   [['frobnicate'], /unknown command 'frobnicate'/],
-  [['pretrain', '--dataset', 'cora'], /not embedded/],
 ])('refuses %j with a clear message and exit code 2', (args, pattern) => {
   const r = run(args as string[]);
   expect(r.code).toBe(2);
   expect(r.err).toMatch(pattern as RegExp);
+});
+
+test('an unknown dataset, or one whose files are nowhere, fails with exit code 1 and a coded message', () => {
+  const unknown = run(['pretrain', '--dataset', 'frobnicate', '--data-dir', dir]);
+  expect(unknown.code).toBe(1);
+  expect(unknown.err).toMatch(/DGC_ARG: loadDataset: unknown dataset 'frobnicate' \(known: acm, /);
 });
 
 test('a dataset dir without the files fails with exit code 1 naming the missing file', () => {

@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Autoencoder } from '../models/ae';
 import { pretrainAutoencoder } from '../train/pretrain';
-import { loadEmbeddedAcm, loadSdcnLayout } from '../data/embedded';
+import { loadDataset } from '../data/registry';
 import { Generator } from '../random';
 import { tensor } from '../ops';
 import { saveState } from '../io/state';
@@ -109,9 +109,7 @@ function info(): void {
 function pretrain(o: Record<string, string | number>): void {
   if (o.threads !== undefined) native.setNumThreads(o.threads as number);
   const name = (o.dataset as string | undefined) ?? 'acm';
-  const dir = o['data-dir'] as string | undefined;
-  if (!dir && name !== 'acm') throw new UsageError(`dataset '${name}' is not embedded (only 'acm' is); give --data-dir with ${name}.txt[.gz] and ${name}_label.txt`);
-  const ds = dir ? loadSdcnLayout(name, dir) : loadEmbeddedAcm();
+  const ds = loadDataset(name, { dataDir: o['data-dir'] as string | undefined });
   const seed = (o.seed as number | undefined) ?? 0;
   const epochs = (o.epochs as number | undefined) ?? 30;
   const lr = (o.lr as number | undefined) ?? 1e-3;

@@ -1,0 +1,97 @@
+// The dataset registry: loadDataset('acm' | 'dblp' | 'cite' | 'usps' | 'hhar' | 'reut' | 'cora' | 'amap', ...).
+//
+// Where it looks, in order: options.dataDir, then $DGCLUST_DATA, then the package's own data/ (which ships ACM).
+// In each folder it accepts the flat SDCN layout (<name>.txt[.gz], <name>_label.txt, <name>_graph.txt) and the
+// layout of the project's shared data folder (derived/<name>.txt.gz, sdcn/data/<name>_label.txt,
+// sdcn/graph/<name>_graph.txt or <name><k>_graph.txt for the kNN datasets). The first folder that holds the
+// feature file is used. A dataset whose features are nowhere (HHAR and REUT in the shared folder) fails with a
+// DGC_DATA error listing every path sought.
+import * as fs from 'fs';
+import * as path from 'path';
+import { DgcError } from '../tensor';
+import { packageRoot } from '../native';
+import { dataError, parseEdges, parseLabels, parseMatrix, readText } from './text';
+import type { Dataset } from './embedded';
+
+interface DatasetSpec {
+  /** 'natural': a graph file of the dataset; 'knn': SDCN's kNN graph files <name><k>_graph.txt. */
+  graph: 'natural' | 'knn';
+}
+
+const SPECS: Record<string, DatasetSpec> = {
+  acm: { graph: 'natural' },
+  dblp: { graph: 'natural' },
+  cite: { graph: 'natural' },
+  cora: { graph: 'natural' },
+  amap: { graph: 'natural' },
+  usps: { graph: 'knn' },
+  hhar: { graph: 'knn' },
+  reut: { graph: 'knn' },
+};
+
+export const datasetNames: readonly string[] = Object.keys(SPECS);
+
+export interface LoadDatasetOptions {
+  /** A folder to look in first. */
+  dataDir?: string;
+  /** For kNN datasets: which of SDCN's graphs (k = 1, 3, 5 or 10) to load. Default 3 (SDCN's choice). */
+  knnK?: number;
+}
+
+function candidates(name: string, spec: DatasetSpec, knnK: number): { features: string[]; labels: string[]; graph: string[] } {
+  const g = spec.graph === 'knn' ? `${name}${knnK}_graph.txt` : `${name}_graph.txt`;
+  return {
+    features: [`${name}.txt`, `${name}.txt.gz`, `${name}/${name}.txt.gz`, `${name}/${name}.txt`, `derived/${name}.txt.gz`, `derived/${name}.txt`],
+    labels: [`${name}_label.txt`, `${name}/${name}_label.txt`, `sdcn/data/${name}_label.txt`, `derived/${name}_label.txt`],
+    graph: [g, `${g}.gz`, `${name}/${g}`, `${name}/${g}.gz`, `sdcn/graph/${g}`, `derived/${g}`],
+  };
+}
+
+function firstExisting(dir: string, rel: string[]): string | null {
+  for (const r of rel) {
+    const p = path.join(dir, r);
+    if (fs.existsSync(p)) return p;
+  }
+  return null;
+}
+
+/** The folders searched, in order. */
+export function dataDirs(options: LoadDatasetOptions = {}): string[] {
+  const dirs: string[] = [];
+  if (options.dataDir) dirs.push(path.resolve(options.dataDir));
+  if (process.env.DGCLUST_DATA) dirs.push(path.resolve(process.env.DGCLUST_DATA));
+  dirs.push(path.join(packageRoot, 'data'));
+  return dirs;
+}
+
+/** Loads a dataset by name: features, 0-based labels, and its graph edges (natural or SDCN's kNN). */
+export function loadDataset(name: string, options: LoadDatasetOptions = {}): Dataset {
+  const spec = SPECS[name];
+  if (!spec) throw new DgcError('DGC_ARG', `loadDataset: unknown dataset '${name}' (known: ${datasetNames.join(', ')})`);
+  const knnK = options.knnK ?? 3;
+  if (spec.graph === 'knn' && ![1, 3, 5, 10].includes(knnK)) {
+    throw new DgcError('DGC_ARG', `loadDataset: knnK must be 1, 3, 5 or 10 (SDCN's graphs), got ${knnK}`);
+  }
+  const c = candidates(name, spec, knnK);
+  const dirs = dataDirs(options);
+  for (const dir of dirs) {
+    const featFile = firstExisting(dir, c.features);
+    if (!featFile) continue;
+    const labelFile = firstExisting(dir, c.labels);
+    if (!labelFile) throw dataError(path.join(dir, c.labels[0]), null, `dataset '${name}': the features are in ${featFile} but no label file was found (sought: ${c.labels.join(', ')} in ${dir})`);
+    const graphFile = firstExisting(dir, c.graph);
+    const features = parseMatrix(readText(featFile), featFile);
+    const labels = parseLabels(readText(labelFile), labelFile);
+    if (labels.labels.length !== features.rows) {
+      throw dataError(labelFile, null, `has ${labels.labels.length} labels but ${featFile} has ${features.rows} rows`);
+    }
+    const edges = graphFile ? parseEdges(readText(graphFile), graphFile, features.rows) : null;
+    return { name, features, labels, edges };
+  }
+  const sought = dirs.flatMap((d) => c.features.map((f) => path.join(d, f)));
+  throw new DgcError(
+    'DGC_DATA',
+    `loadDataset: the features of '${name}' (${name}.txt[.gz]) were not found. Sought, in order: ${sought.join(', ')}. ` +
+      'Give the folder with --data-dir / options.dataDir or DGCLUST_DATA.',
+  );
+}
