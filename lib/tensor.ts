@@ -193,8 +193,13 @@ export function dispose(value: unknown): void {
 }
 
 /** Live native buffers and bytes on a device (every tensor, kept or not). Tests use it to prove nothing leaks. */
-export function memory(device: Device = 'cpu'): { tensors: number; bytes: number; peakBytes: number } {
+export function memory(device: Device = 'cpu'): { tensors: number; bytes: number; peakBytes: number; cachedBytes: number } {
   return native.memory(device);
+}
+
+/** Returns the freed blocks the CPU caching allocator keeps for reuse (up to 1 GiB) to the system. */
+export function releaseCachedMemory(): void {
+  native.releaseCachedMemory();
 }
 
 export function resetPeakMemory(device: Device = 'cpu'): void {

@@ -223,6 +223,7 @@ const specs: Record<string, Spec> = {
   randomNormal: { op: 'randomNormal', min: 5, max: 6, valid: () => [[2, 3], 0, 1, 7, 0], tensors: [] },
   memory: { op: 'memory', min: 0, max: 1, valid: () => [], tensors: [] },
   resetPeakMemory: { op: 'resetPeakMemory', min: 0, max: 1, valid: () => [], tensors: [] },
+  releaseCachedMemory: { op: 'releaseCachedMemory', min: 0, max: 0, valid: () => [], tensors: [] },
   numThreads: { op: 'numThreads', min: 0, max: 0, valid: () => [], tensors: [] },
   setNumThreads: { op: 'setNumThreads', min: 1, max: 1, valid: () => [N.numThreads()], tensors: [] },
   backends: { op: 'backends', min: 0, max: 0, valid: () => [], tensors: [] },
@@ -593,7 +594,7 @@ describe("device 'cuda' in this CPU-only build", () => {
   });
 
   test("memory('cuda') and resetPeakMemory('cuda') report an empty device instead of failing", () => {
-    expect(N.memory('cuda')).toEqual({ tensors: 0, bytes: 0, peakBytes: 0 });
+    expect(N.memory('cuda')).toEqual({ tensors: 0, bytes: 0, peakBytes: 0, cachedBytes: 0 });
     expect(() => N.resetPeakMemory('cuda')).not.toThrow();
   });
 });

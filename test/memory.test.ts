@@ -331,3 +331,21 @@ describe('no leak over a long training loop', () => {
     expect(live()).toEqual(start);
   });
 });
+
+describe('caching allocator', () => {
+  test('freed blocks are reused (cachedBytes falls when a same-size tensor is allocated) and can be released', () => {
+    dg.releaseCachedMemory();
+    expect(dg.memory().cachedBytes).toBe(0);
+    const t = dg.zeros([1000, 250]); // 1,000,000 bytes
+    const live = dg.memory().bytes;
+    t.dispose();
+    expect(dg.memory().bytes).toBe(live - 1000000);
+    expect(dg.memory().cachedBytes).toBe(1000000);
+    const u = dg.zeros([250, 1000]); // same size: served from the cache
+    expect(dg.memory().cachedBytes).toBe(0);
+    expect(Array.from(u.dataF32().subarray(0, 5))).toEqual([0, 0, 0, 0, 0]); // reused memory is rewritten by the op
+    u.dispose();
+    dg.releaseCachedMemory();
+    expect(dg.memory().cachedBytes).toBe(0);
+  });
+});

@@ -66,6 +66,8 @@ export interface MemoryInfo {
   tensors: number;
   bytes: number;
   peakBytes: number;
+  /** Freed CPU blocks kept by the caching allocator for reuse (not counted in `bytes`). */
+  cachedBytes: number;
 }
 
 export interface NativeModule {
@@ -182,6 +184,7 @@ export interface NativeModule {
 
   memory(device?: NativeDevice): MemoryInfo;
   resetPeakMemory(device?: NativeDevice): void;
+  releaseCachedMemory(): void;
   numThreads(): number;
   setNumThreads(n: number): void;
   backends(): BackendInfo[];

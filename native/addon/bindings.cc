@@ -556,12 +556,22 @@ Napi::Value Memory(const Info& info) {
   o.Set("tensors", Napi::Number::New(info.Env(), double(s.buffers)));
   o.Set("bytes", Napi::Number::New(info.Env(), double(s.bytes)));
   o.Set("peakBytes", Napi::Number::New(info.Env(), double(s.peakBytes)));
+  // Freed CPU blocks the caching allocator keeps for reuse (not live tensors).
+  o.Set("cachedBytes", Napi::Number::New(info.Env(), a.device(0, "device", false) == Device::CPU
+                                                         ? double(cachedMemoryBytes()) : 0.0));
   return o;
 }
 
 Napi::Value ResetPeakMemory(const Info& info) {
   Args a(info, "resetPeakMemory", 0, 1);
   resetPeakBytes(a.device(0, "device", false));
+  return info.Env().Undefined();
+}
+
+// releaseCachedMemory(): returns the CPU allocator's cached blocks to the system.
+Napi::Value ReleaseCachedMemory(const Info& info) {
+  Args a(info, "releaseCachedMemory", 0, 0);
+  releaseCachedMemory();
   return info.Env().Undefined();
 }
 
@@ -664,6 +674,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("randomNormal", RandomNormal);
   DGC_OP("memory", Memory);
   DGC_OP("resetPeakMemory", ResetPeakMemory);
+  DGC_OP("releaseCachedMemory", ReleaseCachedMemory);
   DGC_OP("numThreads", NumThreads);
   DGC_OP("setNumThreads", SetNumThreads);
   DGC_OP("backends", Backends);

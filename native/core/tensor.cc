@@ -5,25 +5,85 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 namespace dgc {
 namespace {
 
 // 64-byte alignment: a cache line, and what AVX-512 loads like.
+//
+// A caching allocator: a training step frees and allocates the same sizes every iteration, and a fresh large
+// block costs an mmap plus a page fault per 4 KiB page on first touch (measured ~1.6 µs per page on a KVM
+// guest: 8 ms for a 20 MB tensor). Freed blocks are kept by exact (64-byte-rounded) size and handed out again,
+// up to kCacheLimit bytes in all; past that, blocks go back to the system. memoryStats() counts live buffers
+// only, not the cache. DGCLUST_NO_ALLOC_CACHE=1 turns the cache off (for leak hunting with external tools).
 class CpuAllocator : public Allocator {
  public:
+  CpuAllocator() : enabled_(std::getenv("DGCLUST_NO_ALLOC_CACHE") == nullptr) {}
+
   void* allocate(size_t bytes) override {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    return std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    const size_t rounded = roundUp(bytes);
+    if (enabled_) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(rounded);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cachedBytes_ -= rounded;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p && enabled_) {  // out of memory: give the cache back and try once more
+      releaseCached();
+      p = std::aligned_alloc(64, rounded);
+    }
+    return p;
   }
-  void release(void* p, size_t) override { std::free(p); }
+
+  void release(void* p, size_t bytes) override {
+    const size_t rounded = roundUp(bytes);
+    if (enabled_) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cachedBytes_ + rounded <= kCacheLimit) {
+        free_[rounded].push_back(p);
+        cachedBytes_ += rounded;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+  void releaseCached() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [size, blocks] : free_)
+      for (void* p : blocks) std::free(p);
+    free_.clear();
+    cachedBytes_ = 0;
+  }
+
+  size_t cachedBytes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cachedBytes_;
+  }
+
+ private:
+  static constexpr size_t kCacheLimit = size_t(1) << 30;  // 1 GiB
+  static size_t roundUp(size_t bytes) { return bytes == 0 ? 64 : (bytes + 63) / 64 * 64; }
+
+  const bool enabled_;
+  std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cachedBytes_ = 0;
 };
 
 struct Counters {
   std::atomic<int64_t> buffers{0}, bytes{0}, peak{0};
 };
 
-CpuAllocator cpuAllocator;
+// Never destroyed: a buffer released during static destruction must still find its allocator.
+CpuAllocator& cpuAllocator = *new CpuAllocator();
 Allocator* allocators[2] = {&cpuAllocator, nullptr};
 Counters counters[2];
 
@@ -73,6 +133,9 @@ Buffer::~Buffer() {
   c.buffers.fetch_sub(1);
   c.bytes.fetch_sub(static_cast<int64_t>(bytes_));
 }
+
+void releaseCachedMemory() { cpuAllocator.releaseCached(); }
+size_t cachedMemoryBytes() { return cpuAllocator.cachedBytes(); }
 
 MemoryStats memoryStats(Device device) {
   Counters& c = countersFor(device);

@@ -49,6 +49,9 @@ struct MemoryStats {
   int64_t peakBytes = 0;  // high-water mark since start or the last resetPeak()
 };
 MemoryStats memoryStats(Device device);
+// The CPU allocator keeps freed blocks for reuse (up to 1 GiB): how many bytes it holds, and a way to return them.
+size_t cachedMemoryBytes();
+void releaseCachedMemory();
 void resetPeakBytes(Device device);
 
 // A device allocator (the CPU one is built in; the CUDA backend registers its own).
