@@ -21,9 +21,11 @@ export function loadSdcnLayout(name: string, dir: string): Dataset {
     if (required) throw dataError(path.join(dir, `${base}[.gz]`), null, `dataset '${name}' needs this file, which was not found in ${dir}`);
     return null;
   };
-  const featFile = pick(`${name}.txt`, true)!;
-  const labelFile = pick(`${name}_label.txt`, true)!;
-  const graphFile = pick(`${name}_graph.txt`, false);
+  return loadFiles(name, pick(`${name}.txt`, true)!, pick(`${name}_label.txt`, true)!, pick(`${name}_graph.txt`, false));
+}
+
+/** Parses a dataset's feature, label and (optional) graph files and checks that they fit together. */
+export function loadFiles(name: string, featFile: string, labelFile: string, graphFile: string | null): Dataset {
   const features = parseMatrix(readText(featFile), featFile);
   const labels = parseLabels(readText(labelFile), labelFile);
   if (labels.labels.length !== features.rows) {

@@ -10,7 +10,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DgcError } from '../tensor';
 import { packageRoot } from '../native';
-import { dataError, parseEdges, parseLabels, parseMatrix, readText } from './text';
+import { dataError } from './text';
+import { loadFiles } from './embedded';
 import type { Dataset } from './embedded';
 
 interface DatasetSpec {
@@ -79,14 +80,7 @@ export function loadDataset(name: string, options: LoadDatasetOptions = {}): Dat
     if (!featFile) continue;
     const labelFile = firstExisting(dir, c.labels);
     if (!labelFile) throw dataError(path.join(dir, c.labels[0]), null, `dataset '${name}': the features are in ${featFile} but no label file was found (sought: ${c.labels.join(', ')} in ${dir})`);
-    const graphFile = firstExisting(dir, c.graph);
-    const features = parseMatrix(readText(featFile), featFile);
-    const labels = parseLabels(readText(labelFile), labelFile);
-    if (labels.labels.length !== features.rows) {
-      throw dataError(labelFile, null, `has ${labels.labels.length} labels but ${featFile} has ${features.rows} rows`);
-    }
-    const edges = graphFile ? parseEdges(readText(graphFile), graphFile, features.rows) : null;
-    return { name, features, labels, edges };
+    return loadFiles(name, featFile, labelFile, firstExisting(dir, c.graph));
   }
   const sought = dirs.flatMap((d) => c.features.map((f) => path.join(d, f)));
   throw new DgcError(
