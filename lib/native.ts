@@ -13,11 +13,15 @@ export const packageRoot: string = path.basename(path.dirname(__dirname)) === 'd
   : path.resolve(__dirname, '..');
 
 function load(): NativeModule {
+  // DGCLUST_NATIVE_PATH selects a specific build (e.g. the cmake-js CUDA build in build-cmake/Release).
+  const explicit = process.env.DGCLUST_NATIVE_PATH;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    if (explicit) return require(path.resolve(explicit)) as NativeModule;
     return nodeGypBuild(packageRoot) as NativeModule;
   } catch (err) {
     const e = new Error(
-      `dgclust: could not load the native addon from ${packageRoot} (${(err as Error).message}). ` +
+      `dgclust: could not load the native addon from ${explicit ? path.resolve(explicit) : packageRoot} (${(err as Error).message}). ` +
         'Reinstall the package, or build it from source with `npm run build:native` (needs g++, make, python3).',
     ) as Error & { code: string };
     e.code = 'DGC_NATIVE_LOAD';
