@@ -73,3 +73,60 @@ test('a dataset dir without the files fails with exit code 1 naming the missing 
   expect(r.err).toMatch(/DGC_DATA/);
   expect(r.err).toMatch(/usps\.txt/);
 });
+
+describe('train --model dfcn', () => {
+  test('on the embedded ACM with the shipped weights: table, --json per seed, --save, nothing leaks', () => {
+    const before = dg.memory().tensors;
+    const json = path.join(dir, 'dfcn.json');
+    const save = path.join(dir, 'dfcn.dgc');
+    const r = run(['train', '--model', 'dfcn', '--dataset', 'acm', '--epochs', '2', '--seeds', '2', '--json', json, '--save', save]);
+    expect(r.err).toMatch(/dfcn on acm: 3025 nodes, 1870 features → PCA 100, 3 clusters/);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\| final epoch \(label-free\) \| \d+\.\d\d ± \d+\.\d\d \|/);
+    expect(r.out).toMatch(/\| best epoch by ACC \(selected with labels, paper protocol\) \|/);
+    expect(r.out).toMatch(/\| paper \(DFCN, AAAI 2021, best epoch, 10 runs\) \| 90\.9 ± 0\.2 \|/);
+    const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(report.settings).toMatchObject({ dataset: 'acm', epochs: 2, lr: 5e-5, init: 'official', seeds: [0, 1] });
+    expect(report.machine.cores).toBeGreaterThan(0);
+    expect(report.runs).toHaveLength(2);
+    for (const run1 of report.runs) {
+      expect(run1.epochs).toHaveLength(2);
+      expect(run1.final.epoch).toBe(2);
+      // The official pretrained weights already cluster ACM at ~88.6% (shared data README §13).
+      expect(run1.final.metrics.acc).toBeGreaterThan(0.87);
+      expect(run1.best.metrics.acc).toBeGreaterThanOrEqual(run1.final.metrics.acc);
+      expect(run1.timings.epochTrainMs).toBeGreaterThan(0);
+    }
+    expect(report.summary.final.acc.mean).toBeCloseTo((report.runs[0].final.metrics.acc + report.runs[1].final.metrics.acc) / 2, 12);
+    for (const s of [0, 1]) {
+      const st = dg.loadState(`${save}.seed${s}`);
+      expect(st.get('gamma')!.shape).toEqual([1]);
+      for (const t of st.values()) t.dispose();
+    }
+    expect(dg.memory().tensors).toBe(before);
+  });
+
+  test.each([
+    [['--model', 'sdcn'], /option '--model' must be one of: dfcn/],
+    [['--dataset', 'mnist'], /DFCN has presets for usps, hhar, reut, acm, dblp, cite; got 'mnist'/],
+    [['--backend', 'gpu'], /option '--backend' must be cpu, cuda or auto, got 'gpu'/],
+    [['--init', '/nonexistent/weights'], /--init \/nonexistent\/weights: \/nonexistent\/weights\/manifest\.json not found/],
+    [['--seeds', '0'], /option '--seeds' must be an integer >= 1, got '0'/],
+    [['--epochs', '2.5'], /option '--epochs' must be an integer >= 1/],
+    [['--json', '/nonexistent/dir/r.json'], /option '--json': the folder of \/nonexistent\/dir\/r\.json does not exist/],
+    [['--learnable-alpha', 'maybe'], /option '--learnable-alpha' must be true or false/],
+    [['--frobnicate', '1'], /unknown option '--frobnicate' for 'train'/],
+  ])('refuses %j', (args, message) => {
+    const r = run(['train', ...args]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+  });
+
+  test('HHAR without its feature file: the error names the file and where it was sought', () => {
+    const empty = fs.mkdtempSync(path.join(dir, 'empty-'));
+    const r = run(['train', '--dataset', 'hhar', '--init', 'own', '--data-dir', empty]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/DGC_DATA: loadDataset: the features of 'hhar' \(hhar\.txt\[\.gz\]\) were not found/);
+    expect(r.err).toContain(path.join(empty, 'hhar.txt'));
+  });
+});

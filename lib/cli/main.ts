@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The dgclust command-line tool.
 //   dgclust info
+//   dgclust train --model dfcn [--dataset acm] [--seeds 1] [--seed 0] [--epochs 200] [--lr L] [--init official|own|DIR]
+//                 [--backend auto|cpu|cuda] [--data-dir DIR] [--threads N] [--json FILE] [--save FILE]
+//                 [--learnable-alpha true|false]
 //   dgclust pretrain [--dataset acm] [--data-dir DIR] [--epochs 30] [--lr 1e-3] [--batch-size 256]
 //                    [--seed 0] [--threads N] [--save FILE] [--json FILE]
 import * as fs from 'fs';
@@ -13,6 +16,8 @@ import { Generator } from '../random';
 import { tensor } from '../ops';
 import { saveState } from '../io/state';
 import { native, packageRoot } from '../native';
+import { CliError, trainCommand } from './train';
+import type { TrainCliOptions } from './train';
 
 class UsageError extends Error {}
 
@@ -23,6 +28,24 @@ interface OptionSpec {
 
 const COMMANDS: Record<string, { summary: string; options: Record<string, OptionSpec> }> = {
   info: { summary: 'show the version, the backends and the thread count', options: {} },
+  train: {
+    summary: 'train a model (DFCN) on a dataset and report ACC / NMI / ARI / F1 (final and best epoch)',
+    options: {
+      model: { kind: 'string' },
+      dataset: { kind: 'string' },
+      'data-dir': { kind: 'string' },
+      seeds: { kind: 'int', min: 1 },
+      seed: { kind: 'int', min: 0 },
+      epochs: { kind: 'int', min: 1 },
+      lr: { kind: 'number', min: 0 },
+      init: { kind: 'string' },
+      backend: { kind: 'string' },
+      threads: { kind: 'int', min: 1 },
+      json: { kind: 'string' },
+      save: { kind: 'string' },
+      'learnable-alpha': { kind: 'string' },
+    },
+  },
   pretrain: {
     summary: "pretrain SDCN's autoencoder (d-500-500-2000-10) on a dataset and report the reconstruction loss",
     options: {
@@ -163,9 +186,10 @@ export function main(argv: string[]): number {
     const { command, options } = parseArgs(argv);
     if (command === 'info') info();
     else if (command === 'pretrain') pretrain(options);
+    else if (command === 'train') trainCommand(options as TrainCliOptions, { progress, writeJson: writeFileAtomic });
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof CliError) {
       console.error(err.message);
       return 2;
     }

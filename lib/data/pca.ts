@@ -63,16 +63,18 @@ export function pca(x: { rows: number; cols: number; data: Float32Array }, optio
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) {
     const row = i * d;
-    for (let j = 0; j < d; j++) mean[j] += x.data[row + j];
+    for (let j = 0; j < d; j++) {
+      const v = x.data[row + j];
+      if (!Number.isFinite(v)) throw new DgcError('DGC_VALUE', `pca: element (${i}, ${j}) is ${v}`);
+      mean[j] += v;
+    }
   }
   for (let j = 0; j < d; j++) mean[j] /= n;
   const centred = new Float32Array(n * d);
   for (let i = 0; i < n; i++) {
     const row = i * d;
     for (let j = 0; j < d; j++) {
-      const v = x.data[row + j] - mean[j];
-      if (!Number.isFinite(v)) throw new DgcError('DGC_VALUE', `pca: element (${i}, ${j}) is ${x.data[row + j]}`);
-      centred[row + j] = v;
+      centred[row + j] = x.data[row + j] - mean[j];
     }
   }
 
