@@ -12,6 +12,7 @@ import { DgcError } from '../tensor';
 import { packageRoot } from '../native';
 import { dataError } from './text';
 import { loadFiles } from './embedded';
+import { loadAdgcZip } from './adgc';
 import type { Dataset } from './embedded';
 
 interface DatasetSpec {
@@ -30,7 +31,10 @@ const SPECS: Record<string, DatasetSpec> = {
   reut: { graph: 'knn' },
 };
 
-export const datasetNames: readonly string[] = Object.keys(SPECS);
+/** Datasets that exist only as ADGC zips (dense-adjacency .npy; read with loadDatasetAsync). */
+const ADGC_NAMES = ['bat', 'eat', 'uat', 'citeseer'];
+
+export const datasetNames: readonly string[] = [...Object.keys(SPECS), ...ADGC_NAMES];
 
 export interface LoadDatasetOptions {
   /** A folder to look in first. */
@@ -68,6 +72,9 @@ export function dataDirs(options: LoadDatasetOptions = {}): string[] {
 /** Loads a dataset by name: features, 0-based labels, and its graph edges (natural or SDCN's kNN). */
 export function loadDataset(name: string, options: LoadDatasetOptions = {}): Dataset {
   const spec = SPECS[name];
+  if (!spec && ADGC_NAMES.includes(name)) {
+    throw new DgcError('DGC_ARG', `loadDataset: '${name}' comes as an ADGC zip whose adjacency is streamed: use loadDatasetAsync('${name}')`);
+  }
   if (!spec) throw new DgcError('DGC_ARG', `loadDataset: unknown dataset '${name}' (known: ${datasetNames.join(', ')})`);
   const knnK = options.knnK ?? 3;
   if (spec.graph === 'knn' && ![1, 3, 5, 10].includes(knnK)) {
@@ -88,4 +95,19 @@ export function loadDataset(name: string, options: LoadDatasetOptions = {}): Dat
     `loadDataset: the features of '${name}' (${name}.txt[.gz]) were not found. Sought, in order: ${sought.join(', ')}. ` +
       'Give the folder with --data-dir / options.dataDir or DGCLUST_DATA.',
   );
+}
+
+/**
+ * Like loadDataset, and also reads the ADGC zips (<name>.zip or adgc/<name>.zip in the same folders), whose
+ * dense N×N adjacency is turned into edges while it is inflated, never held whole.
+ */
+export async function loadDatasetAsync(name: string, options: LoadDatasetOptions = {}): Promise<Dataset> {
+  if (!ADGC_NAMES.includes(name)) return loadDataset(name, options);
+  const dirs = dataDirs(options);
+  const rel = [`${name}.zip`, `adgc/${name}.zip`];
+  for (const dir of dirs) {
+    const zip = firstExisting(dir, rel);
+    if (zip) return loadAdgcZip(name, zip);
+  }
+  throw new DgcError('DGC_DATA', `loadDatasetAsync: '${name}' (${name}.zip) was not found. Sought, in order: ${dirs.flatMap((d) => rel.map((r) => path.join(d, r))).join(', ')}`);
 }
