@@ -41,5 +41,9 @@ inline unsigned int blocksFor(int64_t n, int threads, int64_t cap = 65535LL * 8)
   return static_cast<unsigned int>(b);
 }
 
+// Streaming multiprocessors of the backend's device (queried once; defined in backend.cu). For choosing launch
+// shapes only: no result may depend on it (results depend on the shapes of the operands alone).
+int multiprocessorCount();
+
 }  // namespace cuda
 }  // namespace dgc

@@ -60,6 +60,17 @@ export interface BackendInfo {
   available: boolean;
   reason?: string;
   threads?: number;
+  /** CUDA only: the GPU's name and index, its memory, compute capability ("9.0") and SM count. */
+  device?: string;
+  ordinal?: number;
+  memoryBytes?: number;
+  computeCapability?: string;
+  multiprocessors?: number;
+  /** CUDA only: driver and runtime versions ("12.4"), when known. */
+  driverVersion?: string;
+  runtimeVersion?: string;
+  /** CUDA only: which GEMM runs, once one has: cuBLAS loaded at run time, or dgclust's own kernel. */
+  gemm?: 'cublas' | 'dgclust';
 }
 
 export interface MemoryInfo {

@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "../core/cuda_status.h"
 #include "addon.h"
 
 namespace dgc {
@@ -111,8 +112,17 @@ Device Args::device(size_t i, const char* name, bool requireAvailable) const {
   const std::string d = string(i, name);
   if (d == "cpu") return Device::CPU;
   if (d == "cuda") {
+#ifdef DGC_WITH_CUDA
+    // A CUDA build without a usable GPU: say why (no driver, no device, ...).
+    if (requireAvailable && !hasBackend(Device::CUDA)) {
+      const char* reason = cudaUnavailableReason();
+      fail(ErrorCode::Device, op_, ": argument '", name, "' is 'cuda', but CUDA is not available: ",
+           reason ? reason : "the CUDA backend is not registered", " (see dgclust.backends())");
+    }
+#else
     DGC_CHECK(!requireAvailable || hasBackend(Device::CUDA), Device, op_, ": argument '", name,
               "' is 'cuda', but this build of dgclust has no CUDA backend (see dgclust.backends())");
+#endif
     return Device::CUDA;
   }
   fail(ErrorCode::Arg, op_, ": argument '", name, "' must be 'cpu' or 'cuda', got '", d, "'");

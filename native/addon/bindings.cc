@@ -1,6 +1,7 @@
 // One binding per op: read and check the arguments (Args), call the op front (core/ops.h), wrap the result.
 #include <cmath>
 
+#include "../core/cuda_status.h"
 #include "../core/thread_pool.h"
 #include "addon.h"
 #include "guard.h"
@@ -556,9 +557,9 @@ Napi::Value Memory(const Info& info) {
   o.Set("tensors", Napi::Number::New(info.Env(), double(s.buffers)));
   o.Set("bytes", Napi::Number::New(info.Env(), double(s.bytes)));
   o.Set("peakBytes", Napi::Number::New(info.Env(), double(s.peakBytes)));
-  // Freed CPU blocks the caching allocator keeps for reuse (not live tensors).
+  // Freed blocks the device's caching allocator keeps for reuse (not live tensors).
   o.Set("cachedBytes", Napi::Number::New(info.Env(), a.device(0, "device", false) == Device::CPU
-                                                         ? double(cachedMemoryBytes()) : 0.0));
+                                                         ? double(cachedMemoryBytes()) : double(cudaCachedBytes())));
   return o;
 }
 
@@ -568,10 +569,12 @@ Napi::Value ResetPeakMemory(const Info& info) {
   return info.Env().Undefined();
 }
 
-// releaseCachedMemory(): returns the CPU allocator's cached blocks to the system.
+// releaseCachedMemory(): returns the CPU allocator's cached blocks to the system, and the CUDA allocator's (if
+// any) to the driver.
 Napi::Value ReleaseCachedMemory(const Info& info) {
   Args a(info, "releaseCachedMemory", 0, 0);
   releaseCachedMemory();
+  cudaReleaseCachedMemory();
   return info.Env().Undefined();
 }
 
@@ -586,7 +589,12 @@ Napi::Value SetNumThreads(const Info& info) {
   return info.Env().Undefined();
 }
 
-// backends() → [{ name, available, reason? }]
+// "13.0" from the CUDA version number 13000.
+std::string cudaVersionString(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
+
+// backends() → [{ name, available, reason?, ... }]. For cuda: `reason` when unavailable; when a device was found
+// (even an unusable one) `device` (its name), `memoryBytes`, `computeCapability`, `multiprocessors`; the CUDA
+// `driverVersion` / `runtimeVersion` when known; `gemm` ("cublas" | "dgclust") once a GEMM has run.
 Napi::Value Backends(const Info& info) {
   Args a(info, "backends", 0, 0);
   Napi::Array out = Napi::Array::New(info.Env(), 2);
@@ -599,7 +607,22 @@ Napi::Value Backends(const Info& info) {
   cuda.Set("name", "cuda");
   const bool ok = hasBackend(Device::CUDA);
   cuda.Set("available", ok);
-  if (!ok) cuda.Set("reason", "this build of dgclust has no CUDA backend (CPU-only build)");
+  if (!ok) {
+    const char* reason = cudaUnavailableReason();
+    cuda.Set("reason", reason ? reason : "the CUDA backend is not registered");
+  }
+  const CudaDeviceInfo dev = cudaDeviceInfo();
+  if (!dev.name.empty()) {
+    cuda.Set("device", dev.name);
+    cuda.Set("ordinal", Napi::Number::New(info.Env(), dev.ordinal));
+    cuda.Set("memoryBytes", Napi::Number::New(info.Env(), double(dev.totalBytes)));
+    cuda.Set("computeCapability", std::to_string(dev.computeMajor) + "." + std::to_string(dev.computeMinor));
+    cuda.Set("multiprocessors", Napi::Number::New(info.Env(), dev.multiprocessors));
+  }
+  if (dev.driverVersion > 0) cuda.Set("driverVersion", cudaVersionString(dev.driverVersion));
+  if (dev.runtimeVersion > 0) cuda.Set("runtimeVersion", cudaVersionString(dev.runtimeVersion));
+  const char* gemm = cudaGemmProvider();
+  if (gemm && *gemm) cuda.Set("gemm", gemm);
   out.Set(1u, cuda);
   return out;
 }

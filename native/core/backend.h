@@ -61,6 +61,12 @@ class Backend {
   virtual void fill(Tensor& out, double value) = 0;             // cast to out's dtype
   virtual void synchronize() {}
 
+  // ---- validation helper (not an op: ops.cc uses it to check values on devices it cannot read directly) ----
+  // Index (row-major) of the first element x of the float32 tensor t with !(lo <= x <= hi) — NaN always
+  // counts — and that element in *value; -1 when there is none. Reads a result back, so it synchronizes.
+  // The default copies t to the host and scans it there.
+  virtual int64_t findOutside(const Tensor& t, float lo, float hi, float* value);
+
   // ---- dense linear algebra ----------------------------------------------------------------------------
   // c = alpha · op(a) · op(b) + beta · c, a and b rank 2.
   virtual void gemm(bool transA, bool transB, float alpha, const Tensor& a, const Tensor& b, float beta,

@@ -131,6 +131,13 @@ Tensor clone(const Tensor& x) {
 Tensor to(const Tensor& x, Device device) {
   requireDefined("to", "x", x);
   if (x.device() == device) return clone(x);
+  // One copy, straight into (or out of) the host tensor; between two non-host devices, through the host.
+  if (device == Device::CPU) {
+    Tensor out = Tensor::empty(x.shape(), x.dtype(), Device::CPU);
+    toHost(x, out.raw());
+    return out;
+  }
+  if (x.device() == Device::CPU) return fromHost(x.raw(), x.shape(), x.dtype(), device);
   std::vector<char> host(x.nbytes());
   toHost(x, host.data());
   return fromHost(host.data(), x.shape(), x.dtype(), device);
@@ -534,10 +541,21 @@ void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, floa
 
 // ---- clustering head and attention: shared checks --------------------------------------------------------
 namespace {
-// NaN / Inf in an embedding would poison every assignment silently: refuse it. (Host tensors are scanned
-// here; a device-side check belongs to the CUDA backend.)
+// NaN / Inf in an embedding would poison every assignment silently: refuse it. Host tensors are scanned here;
+// on another device the backend scans (Backend::findOutside: on the GPU, a reduction that reads back one index,
+// so these ops synchronize the device's stream).
 void requireAllFinite(const char* op, const char* arg, const Tensor& t) {
-  if (t.device() != Device::CPU) return;
+  if (t.device() != Device::CPU) {
+    float v = 0.0f;
+    const float big = std::numeric_limits<float>::max();
+    const int64_t i = t.numel() > 0 ? backendFor(t.device()).findOutside(t, -big, big, &v) : -1;
+    if (i >= 0) {
+      const int64_t cols = t.rank() == 2 ? t.dim(1) : t.numel();
+      fail(ErrorCode::Value, op, ": argument '", arg, "' has a non-finite value (", v, ") at row ", i / cols,
+           ", column ", i % cols, " of ", shapeStr(t.shape()));
+    }
+    return;
+  }
   const float* p = t.f32();
   for (int64_t i = 0; i < t.numel(); ++i) {
     if (!std::isfinite(p[i])) {
@@ -580,6 +598,10 @@ void checkTarget(const char* op, const Tensor& p, int64_t n, int64_t k, const Te
     const float* v = p.f32();
     for (int64_t i = 0; i < p.numel(); ++i)
       DGC_CHECK(v[i] >= 0, Value, op, ": 'p' must be non-negative, got ", v[i], " at row ", i / k, ", column ", i % k);
+  } else if (p.numel() > 0) {
+    float v = 0.0f;
+    const int64_t i = backendFor(p.device()).findOutside(p, 0.0f, std::numeric_limits<float>::infinity(), &v);
+    DGC_CHECK(i < 0, Value, op, ": 'p' must be non-negative, got ", v, " at row ", i / k, ", column ", i % k);
   }
 }
 }  // namespace
@@ -622,6 +644,8 @@ std::vector<Tensor> attentionBackward(const Tensor& q, const Tensor& k, const Te
   checkAttention(op, q, k, v, heads, scale);
   requireMatrix(op, "out", out);
   requireMatrix(op, "lse", lse);
+  requireSameDevice(op, "q", q, "out", out);
+  requireSameDevice(op, "q", q, "lse", lse);
   requireSameShape(op, "out", out, "dout", dout);
   requireF32(op, "dout", dout);
   DGC_CHECK(out.dim(0) == q.dim(0) && out.dim(1) == v.dim(1), Shape, op, ": 'out' is ", shapeStr(out.shape()),
@@ -651,6 +675,7 @@ Tensor selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor&
   requireF32(op, "out", out);
   requireF32(op, "dout", dout);
   requireMatrix(op, "lse", lse);
+  requireSameDevice(op, "z", z, "lse", lse);
   DGC_CHECK(lse.dim(0) == z.dim(0) && lse.dim(1) == 1, Shape, op, ": 'lse' is ", shapeStr(lse.shape()),
             " but needs ", z.dim(0), "x1");
   Tensor dz = like(z);
@@ -707,6 +732,10 @@ LossWithGrads gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, bool wantG
     for (int64_t e = 0; e < t.nnz; ++e)
       DGC_CHECK(v[e] >= 0 && v[e] <= 1, Value, op, ": the target 't' must hold values in [0, 1], entry ", e, " is ",
                 v[e]);
+  } else if (t.nnz > 0) {
+    float v = 0.0f;
+    const int64_t e = backendFor(t.device()).findOutside(t.values, 0.0f, 1.0f, &v);
+    DGC_CHECK(e < 0, Value, op, ": the target 't' must hold values in [0, 1], entry ", e, " is ", v);
   }
   LossWithGrads r;
   r.loss = Tensor::empty({}, DType::F32, z.device());
@@ -762,6 +791,7 @@ std::vector<Tensor> studentTBackward(const Tensor& z, const Tensor& mu, double n
   checkEmbeddingAndCentres(op, "z", z, mu);
   requireNu(op, nu);
   requireMatrix(op, "q", q);
+  requireSameDevice(op, "z", z, "q", q);
   requireSameShape(op, "q", q, "dq", dq);
   requireF32(op, "dq", dq);
   DGC_CHECK(q.dim(0) == z.dim(0) && q.dim(1) == mu.dim(0), Shape, op, ": 'q' is ", shapeStr(q.shape()), " but needs ",

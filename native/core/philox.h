@@ -51,12 +51,20 @@ DGC_HD float philoxUniform(uint64_t i, uint64_t stream, uint64_t seed) {
 
 // Maps a uniform01() draw u ∈ (0, 1] to [low, high). low + (high − low)(1 − u) alone can round up to `high`
 // in float32 when |low| is large compared with the range, so the result is clamped below `high`.
+// In device code the product and sum are written with __fmul_rn / __fadd_rn: nvcc would otherwise fuse them into
+// one FMA, and the GPU must give the host's bits (the host build has no FMA contraction).
 DGC_HD float uniformInRange(float u, float low, float high) {
+#if defined(__CUDA_ARCH__)
+  const float v = __fadd_rn(low, __fmul_rn(__fsub_rn(high, low), __fsub_rn(1.0f, u)));
+#else
   const float v = low + (high - low) * (1.0f - u);
+#endif
   return (v < high || !(high > low)) ? v : nextafterf(high, low);
 }
 
 // Element i of a standard normal stream: Box–Muller on the words of block i/2 (two normals per pair of words).
+// (The CUDA backend does not call this in device code: CUDA's logf / cosf differ from the host libm's in the last
+// bit, so cuda/random.cu reproduces the host's values with its own exactly-rounded path; see there.)
 DGC_HD float philoxNormal(uint64_t i, uint64_t stream, uint64_t seed) {
   Philox4 r = philox4x32(i >> 1, stream, seed);
   uint32_t half = static_cast<uint32_t>(i & 1) * 2;

@@ -83,9 +83,20 @@ struct Counters {
 };
 
 // Never destroyed: a buffer released during static destruction must still find its allocator.
-CpuAllocator& cpuAllocator = *new CpuAllocator();
-Allocator* allocators[2] = {&cpuAllocator, nullptr};
+CpuAllocator& cpuAllocator() {
+  static CpuAllocator* a = new CpuAllocator();
+  return *a;
+}
+// Registered device allocators. Constant-initialized (all null, the CPU slot meaning "the built-in one"): a backend
+// registers its allocator from a static initializer in another translation unit, which may run before this
+// file's dynamic initializers, so nothing here may be re-initialized after it.
+Allocator* allocators[2] = {nullptr, nullptr};
 Counters counters[2];
+
+Allocator* allocatorFor(Device d) {
+  Allocator* a = allocators[static_cast<int>(d)];
+  return a != nullptr || d != Device::CPU ? a : &cpuAllocator();
+}
 
 Counters& countersFor(Device d) { return counters[static_cast<int>(d)]; }
 
@@ -112,10 +123,10 @@ int64_t shapeNumel(const Shape& s) {
 }
 
 void registerAllocator(Device device, Allocator* allocator) { allocators[static_cast<int>(device)] = allocator; }
-bool hasAllocator(Device device) { return allocators[static_cast<int>(device)] != nullptr; }
+bool hasAllocator(Device device) { return allocatorFor(device) != nullptr; }
 
 Buffer::Buffer(Device device, size_t bytes) : bytes_(bytes), device_(device) {
-  Allocator* a = allocators[static_cast<int>(device)];
+  Allocator* a = allocatorFor(device);
   DGC_CHECK(a != nullptr, Device, "no ", deviceName(device), " device is available to allocate ", bytes, " bytes");
   data_ = a->allocate(bytes);
   if (!data_) fail(ErrorCode::OOM, "out of ", deviceName(device), " memory allocating ", bytes, " bytes");
@@ -128,14 +139,14 @@ Buffer::Buffer(Device device, size_t bytes) : bytes_(bytes), device_(device) {
 }
 
 Buffer::~Buffer() {
-  allocators[static_cast<int>(device_)]->release(data_, bytes_);
+  allocatorFor(device_)->release(data_, bytes_);
   Counters& c = countersFor(device_);
   c.buffers.fetch_sub(1);
   c.bytes.fetch_sub(static_cast<int64_t>(bytes_));
 }
 
-void releaseCachedMemory() { cpuAllocator.releaseCached(); }
-size_t cachedMemoryBytes() { return cpuAllocator.cachedBytes(); }
+void releaseCachedMemory() { cpuAllocator().releaseCached(); }
+size_t cachedMemoryBytes() { return cpuAllocator().cachedBytes(); }
 
 MemoryStats memoryStats(Device device) {
   Counters& c = countersFor(device);
