@@ -489,6 +489,27 @@ export function klStudentT(z: Tensor | readonly Tensor[], mu: Tensor, p: Tensor,
 }
 
 /**
+ * The clustering loss of one training step of DEC/SDCN/AGCN/CaEGCN/DFCN in a single native call:
+ * Q = studentT(z[0], mu, ν), P = targetDistribution(Q) (a constant: no gradient flows through it), and
+ * weight · KL(P‖Q) as `klStudentT` — with three embeddings [z̃, z_ae, z_igae], DFCN's triplet form against the P of
+ * z̃. Returns the differentiable loss (gradients to every z and to mu fused) and Q and P themselves (constants),
+ * e.g. for the predictions argmax Q. P is computed from Q in double before rounding, so it may differ from
+ * `targetDistribution(q)` in the last bit.
+ */
+export function klStudentTSelf(z: Tensor | readonly Tensor[], mu: Tensor, options: ClusterLossOptions = {}): { loss: Tensor; q: Tensor; p: Tensor } {
+  const zs = Array.isArray(z) ? (z as readonly Tensor[]) : [z as Tensor];
+  const n = zs[0]?.shape[0] ?? 0;
+  const scale = (options.weight ?? 1) / Math.max(1, n);
+  const inputs = [...zs, mu];
+  const r = native.klStudentTSelf(zs.map((t) => t.handle), mu.handle, options.nu ?? 1, scale, isRecordingFor(inputs));
+  const loss = fusedLoss('klStudentTSelf', inputs, () => ({
+    loss: wrap(r.loss),
+    grads: [...r.dzs.map((d) => (d ? wrap(d) : null)), r.dmu ? wrap(r.dmu) : null],
+  }));
+  return { loss, q: wrap(r.q), p: wrap(r.p) };
+}
+
+/**
  * DCCF's focal loss with hard pseudo-labels c_i = argmax_j p_ij: (weight/n) Σ_i −(1 − q_{i,c_i})^γ log q_{i,c_i},
  * q clamped to [1e-7, 1] (dccf.md §2). Gradients to z and mu fused.
  */

@@ -86,6 +86,36 @@ describe('forward against float64 references', () => {
     });
   });
 
+  test.each([
+    [1, 1, 'plain'],
+    [3, 1, 'triplet'],
+    [1, 3, 'plain, ν = 3'],
+  ])('klStudentTSelf (m = %d, ν = %d, %s) = klStudentT against targetDistribution(studentT(z[0])), in one call', (m, nu) => {
+    // n = 37 is not a multiple of the kernel's 8-row blocks.
+    const [n, k, d] = [37, 5, 7];
+    const zs = Array.from({ length: m }, () => U([n, d], -2, 2));
+    const mu = U([k, d], -2, 2);
+    dg.tidy(() => {
+      const t = (s: InputSpec) => dg.tensor(s.data, s.shape);
+      const zt = zs.map(t);
+      const mt = t(mu);
+      const r = dg.noGrad(() => dg.klStudentTSelf(m === 1 ? zt[0] : zt, mt, { weight: 10, nu }));
+      // Q is studentT's, bit for bit; P its target distribution (from Q in double, so up to float rounding).
+      const q = dg.studentT(zt[0], mt, nu);
+      expect(Array.from(r.q.dataF32())).toEqual(Array.from(q.dataF32()));
+      const qRef = refStudentT(zs[0].data, mu.data, n, k, d, nu);
+      expectClose(r.p.dataF32(), refTarget(qRef, n, k), 1e-5, 1e-7, 'P');
+      // The loss: the reference KL(P‖Q_t) averaged over the embeddings, with the float64 P.
+      const pRef = refTarget(qRef, n, k);
+      let want = 0;
+      for (const z of zs) want += refKl(pRef, refStudentT(z.data, mu.data, n, k, d, nu)) / n;
+      expect(r.loss.item()).toBeCloseTo((10 * want) / m, 5);
+      // … and the composition of the three public ops.
+      const composed = dg.klStudentT(m === 1 ? zt[0] : zt, mt, dg.targetDistribution(q), { weight: 10, nu }).item();
+      expect(r.loss.item()).toBeCloseTo(composed, 5);
+    });
+  });
+
   test('focalStudentT = (weight/n) Σ −(1 − q_c)^γ log q_c with c = argmax p', () => {
     const [n, k, d] = [25, 3, 4];
     const z = U([n, d]);
@@ -156,6 +186,40 @@ describe('gradient checks (finite differences through the tape)', () => {
       }, [U([n, d]), U([k, d]), targetFor(n, k)]),
     );
   });
+  test('klStudentTSelf: gradients are those of the KL with its P held constant (klStudentT with that P)', () => {
+    for (const m of [1, 3]) {
+      dg.tidy(() => {
+        const zs = Array.from({ length: m }, () => dg.parameter(dg.tensor(U([n, d]).data, [n, d])));
+        const mu = dg.parameter(dg.tensor(U([k, d]).data, [k, d]));
+        const r = dg.klStudentTSelf(m === 1 ? zs[0] : zs, mu, { weight: 10 });
+        dg.backward(r.loss);
+        const self = [...zs, mu].map((x) => Array.from(x.grad!.dataF32()));
+        dg.zeroGrad([...zs, mu]);
+        // klStudentT's fused gradients are finite-difference checked above; with the same P they are bit-identical.
+        dg.backward(dg.klStudentT(m === 1 ? zs[0] : zs, mu, r.p, { weight: 10 }));
+        const viaKl = [...zs, mu].map((x) => Array.from(x.grad!.dataF32()));
+        expect(self).toEqual(viaKl);
+        expect(r.q.requiresGrad).toBe(false);
+        expect(r.p.requiresGrad).toBe(false);
+        for (const x of [...zs, mu]) x.dispose();
+      });
+    }
+  });
+  test('klStudentTSelf with P frozen: finite differences of KL(P₀‖Q(z, μ)) at the base point', () => {
+    // Gradcheck perturbs z, which would move P too; the op's gradient is defined with P fixed at its value for
+    // the unperturbed inputs, so the checked function freezes P₀ = P(z₀) and evaluates the same KL through
+    // klStudentTSelf's own Q (its loss at z₀ equals this function's value there).
+    const z0 = U([n, d]);
+    const mu0 = U([k, d]);
+    const p0 = dg.tidy(() => dg.keep(dg.noGrad(() => dg.klStudentTSelf(dg.tensor(z0.data, z0.shape), dg.tensor(mu0.data, mu0.shape)).p)));
+    expectGradOk(gradcheck('klStudentTSelf, P frozen', ([z, mu]) => dg.klStudentT(z, mu, p0), [z0, mu0]));
+    dg.tidy(() => {
+      const self = dg.noGrad(() => dg.klStudentTSelf(dg.tensor(z0.data, z0.shape), dg.tensor(mu0.data, mu0.shape)).loss.item());
+      const frozen = dg.noGrad(() => dg.klStudentT(dg.tensor(z0.data, z0.shape), dg.tensor(mu0.data, mu0.shape), p0).item());
+      expect(self).toBeCloseTo(frozen, 6);
+    });
+    p0.dispose();
+  });
   test('focalStudentT (fused, γ = 2 and 0.5)', () => {
     for (const gamma of [2, 0.5]) {
       expectGradOk(gradcheck(`focal γ=${gamma}`, ([z, mu, p]) => dg.focalStudentT(z, mu, p, { gamma }), [U([n, d]), U([k, d]), targetFor(n, k)]));
@@ -206,6 +270,9 @@ describe('bad input: coded errors naming the op and the argument', () => {
     expectCode(() => dg.studentT(z(), dg.zeros([2, 4])), 'DGC_SHAPE', /studentT/, /3 columns/, /mu/);
     expectCode(() => dg.klStudentT(z(), mu(), dg.zeros([5, 3])), 'DGC_SHAPE', /klStudentT/, /'p'/, /5x2/);
     expectCode(() => dg.klStudentT([z(), z()], mu(), p()), 'DGC_ARG', /klStudentT/, /1 embedding .* or 3/);
+    expectCode(() => dg.klStudentTSelf([z(), z()], mu()), 'DGC_ARG', /klStudentTSelf/, /1 embedding .* or 3/);
+    expectCode(() => dg.klStudentTSelf([z(), z(), dg.zeros([4, 3])], mu()), 'DGC_SHAPE', /klStudentTSelf/, /z\[2\]/, /4 rows/);
+    expectCode(() => dg.klStudentTSelf(z(), dg.zeros([2, 4])), 'DGC_SHAPE', /klStudentTSelf/, /mu/);
     expectCode(() => dg.cdcCorrelationLoss(z(), dg.zeros([4, 2])), 'DGC_SHAPE', /cdcCorrelationLoss/, /rows/);
   });
   test('a negative target', () => {

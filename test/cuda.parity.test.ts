@@ -198,6 +198,13 @@ const cases: ParityCase[] = [
     f: ([a, b, c, mu, p]) => dg.klStudentT([a, b, c], mu, p, { weight: 10 }),
     fwd: FUSED,
   },
+  { name: 'klStudentTSelf', inputs: () => [U([60, 10]), U([4, 10])], f: ([z, mu]) => dg.klStudentTSelf(z, mu, { weight: 0.1 }).loss, fwd: FUSED },
+  {
+    name: 'klStudentTSelf triplet',
+    inputs: () => [U([60, 10]), U([60, 10]), U([60, 10]), U([4, 10])],
+    f: ([a, b, c, mu]) => dg.klStudentTSelf([a, b, c], mu, { weight: 10 }).loss,
+    fwd: FUSED,
+  },
   { name: 'focalStudentT', inputs: () => [U([60, 10]), U([4, 10]), targetP(60, 4)], f: ([z, mu, p]) => dg.focalStudentT(z, mu, p, { gamma: 2 }), fwd: FUSED },
   { name: 'pairAffinity', inputs: () => [U([40, 6])], f: ([y]) => dg.pairAffinity(y), fwd: FUSED },
   { name: 'cdcCorrelationLoss', inputs: () => [U([40, 6]), U([40, 6])], f: ([a, b]) => dg.cdcCorrelationLoss(a, b, { weight: 0.5 }), fwd: FUSED },

@@ -197,6 +197,13 @@ const specs: Record<string, Spec> = {
     valid: () => [[f32([4, 3])], f32([2, 3]), 1, f32([4, 2], 0.5), 0.25, true],
     tensors: [T(1, 'mu'), T(3, 'p')],
   },
+  klStudentTSelf: {
+    op: 'klStudentTSelf',
+    min: 5,
+    max: 5,
+    valid: () => [[f32([4, 3])], f32([2, 3]), 1, 0.25, true],
+    tensors: [T(1, 'mu')],
+  },
   focalStudentT: {
     op: 'focalStudentT',
     min: 7,

@@ -185,6 +185,7 @@ export interface NativeModule {
   ): [NativeTensor | null, NativeTensor | null];
   targetDistribution(q: NativeTensor): NativeTensor;
   klStudentT(zs: NativeTensor[], mu: NativeTensor, nu: number, p: NativeTensor, scale: number, wantGrads: boolean): NativeLoss;
+  klStudentTSelf(zs: NativeTensor[], mu: NativeTensor, nu: number, scale: number, wantGrads: boolean): NativeLoss & { q: NativeTensor; p: NativeTensor };
   focalStudentT(z: NativeTensor, mu: NativeTensor, nu: number, p: NativeTensor, gamma: number, scale: number, wantGrads: boolean): NativeLoss;
   pairAffinity(y: NativeTensor, nu: number): NativeTensor;
   pairAffinityBackward(y: NativeTensor, nu: number, dc: NativeTensor): NativeTensor;

@@ -93,18 +93,16 @@ export function setupDgclust(c: Case, store: ArrayStore): CaseRunner {
     const mu = dg.parameter(gen.normal([k, d]));
     return {
       parts: {
-        // Q, P and the KL value.
+        // Q, P and the KL value: one native call (klStudentTSelf = studentT → targetDistribution → klStudentT).
         fwd: () =>
           dg.tidy(() =>
             dg.noGrad(() => {
-              const pt = dg.targetDistribution(dg.studentT(z, mu));
-              dg.klStudentT(z, mu, pt);
+              dg.klStudentTSelf(z, mu);
             })),
-        // P from Q (no gradient), then KL(P‖Q(Z, μ)) with its gradients dZ and dμ (fused).
+        // P from Q (no gradient), then KL(P‖Q(Z, μ)) with its gradients dZ and dμ (fused into the same call).
         'fwd+grad': () =>
           dg.tidy(() => {
-            const pt = dg.noGrad(() => dg.targetDistribution(dg.studentT(z, mu)));
-            dg.backward(dg.klStudentT(z, mu, pt));
+            dg.backward(dg.klStudentTSelf(z, mu).loss);
             dg.zeroGrad([z, mu]);
           }),
       },

@@ -56,11 +56,9 @@ class Sdcn extends dg.Module {
     h = this.gnn[4].forward(mix(h, z), adj);
     const logPred = dg.logSoftmax(h);
     const n = x.shape[0];
-    const { p, pLogP } = dg.noGrad(() => {
-      const p = dg.targetDistribution(dg.studentT(z, this.mu));
-      return { p, pLogP: dg.sum(dg.mul(p, dg.log(p))).item() };
-    });
-    const kl = dg.klStudentT(z, this.mu, p, { weight: 0.1 }); // 0.1 · KL(P‖Q), batchmean
+    // 0.1 · KL(P‖Q), batchmean, with P = target(Q) of this forward pass (detached): one fused call.
+    const { loss: kl, p } = dg.klStudentTSelf(z, this.mu, { weight: 0.1 });
+    const pLogP = dg.noGrad(() => dg.sum(dg.mul(p, dg.log(p))).item());
     // 0.01 · KL(P‖pred) = 0.01 · (Σ p log p − Σ p log pred) / N
     const ce = dg.affine(dg.sum(dg.mul(p, logPred)), -0.01 / n, (0.01 * pLogP) / n);
     return dg.add(dg.add(kl, ce), dg.mse(xBar, x));

@@ -504,6 +504,17 @@ Napi::Value KlStudentT(const Info& info) {
                                               a.tensor(3, "p"), a.number(4, "scale"), a.boolean(5, "wantGrads", true)));
 }
 
+// klStudentTSelf(zs: Tensor[1 or 3], mu, nu, scale, wantGrads) → { loss, dzs, dmu, q, p }
+Napi::Value KlStudentTSelf(const Info& info) {
+  Args a(info, "klStudentTSelf", 5, 5);
+  ops::SelfTargetKl r = ops::klStudentTSelf(a.tensorList(0, "zs"), a.tensor(1, "mu"), a.number(2, "nu"),
+                                            a.number(3, "scale"), a.boolean(4, "wantGrads", true));
+  Napi::Object o = wrapLoss(info.Env(), std::move(r.kl)).As<Napi::Object>();
+  o.Set("q", wrap(info.Env(), std::move(r.q)));
+  o.Set("p", wrap(info.Env(), std::move(r.p)));
+  return o;
+}
+
 // focalStudentT(z, mu, nu, p, gamma, scale, wantGrads)
 Napi::Value FocalStudentT(const Info& info) {
   Args a(info, "focalStudentT", 7, 7);
@@ -689,6 +700,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("studentTBackward", StudentTBackward);
   DGC_OP("targetDistribution", TargetDistribution);
   DGC_OP("klStudentT", KlStudentT);
+  DGC_OP("klStudentTSelf", KlStudentTSelf);
   DGC_OP("focalStudentT", FocalStudentT);
   DGC_OP("pairAffinity", PairAffinity);
   DGC_OP("pairAffinityBackward", PairAffinityBackward);

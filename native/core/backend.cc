@@ -22,6 +22,13 @@ int64_t Backend::findOutside(const Tensor& t, float lo, float hi, float* value) 
   return -1;
 }
 
+void Backend::klStudentTSelf(const std::vector<Tensor>& zs, const Tensor& mu, double nu, double scale, Tensor& q,
+                             Tensor& p, Tensor& loss, const std::vector<Tensor*>& dzs, Tensor* dmu) {
+  studentT(zs[0], mu, nu, q);
+  targetDistribution(q, p);
+  klStudentT(zs, mu, nu, p, scale, loss, dzs, dmu);
+}
+
 Backend& backendFor(Device device) {
   Backend* b = backends[static_cast<int>(device)];
   DGC_CHECK(b != nullptr, Device, "the ", deviceName(device), " backend is not available in this build");

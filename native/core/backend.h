@@ -167,6 +167,11 @@ class Backend {
                           Tensor& loss, const std::vector<Tensor*>& dzs, Tensor* dmu) = 0;
   virtual void focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
                              Tensor& loss, Tensor* dz, Tensor* dmu) = 0;
+  // The per-step clustering loss in one call: q = studentT(zs[0]), p = targetDistribution(q) (detached), then
+  // klStudentT(zs, mu, nu, p, scale). The default runs exactly those three ops of this backend; a backend may
+  // fuse them (CPU: cluster.h klStudentTSelf, which computes p from q in double before rounding).
+  virtual void klStudentTSelf(const std::vector<Tensor>& zs, const Tensor& mu, double nu, double scale, Tensor& q,
+                              Tensor& p, Tensor& loss, const std::vector<Tensor*>& dzs, Tensor* dmu);
   virtual void pairAffinity(const Tensor& y, double nu, Tensor& c) = 0;  // y b×w, c b×b
   virtual void pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc, Tensor& dy) = 0;
   virtual void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss,

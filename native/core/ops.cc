@@ -838,6 +838,40 @@ LossWithGrads klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double
   return r;
 }
 
+SelfTargetKl klStudentTSelf(const std::vector<Tensor>& zs, const Tensor& mu, double nu, double scale, bool wantGrads) {
+  const char* op = "klStudentTSelf";
+  DGC_CHECK(zs.size() == 1 || zs.size() == 3, Arg, op, ": takes 1 embedding (KL) or 3 (DFCN's triplet KL), got ",
+            zs.size());
+  for (size_t t = 0; t < zs.size(); ++t) {
+    const std::string arg = str("z[", t, "]");
+    checkEmbeddingAndCentres(op, arg.c_str(), zs[t], mu);
+    DGC_CHECK(zs[t].dim(0) == zs[0].dim(0), Shape, op, ": ", arg, " has ", zs[t].dim(0), " rows but z[0] has ",
+              zs[0].dim(0));
+  }
+  requireNu(op, nu);
+  requireScale(op, scale);
+  const int64_t n = zs[0].dim(0), k = mu.dim(0);
+  SelfTargetKl r;
+  r.q = Tensor::empty({n, k}, DType::F32, mu.device());
+  r.p = Tensor::empty({n, k}, DType::F32, mu.device());
+  r.kl.loss = Tensor::empty({}, DType::F32, mu.device());
+  std::vector<Tensor*> dzPtrs(zs.size(), nullptr);
+  if (wantGrads) {
+    r.kl.dzs.reserve(zs.size());
+    for (const Tensor& z : zs) r.kl.dzs.push_back(Tensor::empty(z.shape(), DType::F32, z.device()));
+    for (size_t t = 0; t < zs.size(); ++t) dzPtrs[t] = &r.kl.dzs[t];
+    r.kl.dmu = Tensor::empty(mu.shape(), DType::F32, mu.device());
+  }
+  if (n == 0) {
+    // Nothing to assign: loss 0, empty q and p, zero gradients (as klStudentT on n = 0).
+    backendFor(mu.device()).klStudentT(zs, mu, nu, r.p, scale, r.kl.loss, dzPtrs, wantGrads ? &r.kl.dmu : nullptr);
+    return r;
+  }
+  backendFor(mu.device()).klStudentTSelf(zs, mu, nu, scale, r.q, r.p, r.kl.loss, dzPtrs,
+                                         wantGrads ? &r.kl.dmu : nullptr);
+  return r;
+}
+
 LossWithGrads focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
                             bool wantGrads) {
   const char* op = "focalStudentT";

@@ -127,6 +127,13 @@ Tensor targetDistribution(const Tensor& q);
 // scale · mean over the embeddings t of Σ_ij p_ij log(p_ij / q_ij(z_t, mu)) (1 embedding, or 3 for DFCN).
 LossWithGrads klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
                          bool wantGrads);
+// klStudentT against P = targetDistribution(studentT(zs[0])) computed in the same call (P detached).
+struct SelfTargetKl {
+  LossWithGrads kl;
+  Tensor q;  // studentT(zs[0], mu, nu), n×k
+  Tensor p;  // its target distribution, n×k
+};
+SelfTargetKl klStudentTSelf(const std::vector<Tensor>& zs, const Tensor& mu, double nu, double scale, bool wantGrads);
 // scale · Σ_i −(1 − p̂_i)^γ log p̂_i, p̂_i = q_{i, argmax_j p_ij} (DCCF, hard pseudo-labels).
 LossWithGrads focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
                             bool wantGrads);

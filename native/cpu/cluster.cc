@@ -10,11 +10,14 @@
 #include "cluster.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "../core/thread_pool.h"
+#include "fastlog.h"
 
 namespace dgc {
 namespace cpu {
@@ -86,39 +89,228 @@ struct StudentTKernel {
   double dLogUdDist(double dist) const { return -exponent / (nu + dist); }
 };
 
+// Squared distances of a block of up to kRowBlock consecutive rows of Z to every centre. The block's coordinates
+// are transposed into doubles so that the innermost loop runs across the rows (8 doubles: four SSE2, two AVX2 or
+// one AVX-512 vector, with no horizontal sums), and the centres are converted to double once per call (muD).
+// Each distance is Σ_c (z_c − μ_c)² accumulated in double in coordinate order: the same value whatever block or
+// chunk the row falls in.
+constexpr int64_t kRowBlock = 8;
+// GCC/Clang generic vector of 8 doubles: one zmm, two ymm or four xmm registers, whatever the clone targets.
+// Declared with double alignment so that arrays of it may live anywhere (std::vector, the stack).
+typedef double Vec8d __attribute__((vector_size(8 * sizeof(double)), aligned(sizeof(double))));
+
+std::vector<double> centresToDouble(int64_t k, int64_t d, const float* mu) {
+  std::vector<double> muD(k * d);
+  for (int64_t c = 0; c < k * d; ++c) muD[c] = mu[c];
+  return muD;
+}
+
+// Loads rows [i0, i0 + rows) of Z (rows ≤ kRowBlock) transposed into zt (d·kRowBlock doubles): zt[c·8 + r] is
+// coordinate c of row i0 + r; lanes ≥ rows are zero.
+DGC_ALWAYS_INLINE inline void transposeBlock(const float* Z, int64_t i0, int64_t rows, int64_t d, double* zt) {
+  if (rows == kRowBlock) {
+    for (int64_t r = 0; r < kRowBlock; ++r) {
+      const float* z = Z + (i0 + r) * d;
+      for (int64_t c = 0; c < d; ++c) zt[c * kRowBlock + r] = z[c];
+    }
+    return;
+  }
+  for (int64_t e = 0; e < d * kRowBlock; ++e) zt[e] = 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* z = Z + (i0 + r) * d;
+    for (int64_t c = 0; c < d; ++c) zt[c * kRowBlock + r] = z[c];
+  }
+}
+
+// out[j·8 + r] = Σ_c (zt[c·8 + r] − μ_jc)², summed in coordinate order, for every centre j. Four centres at a time,
+// so that four independent FMA chains hide the add latency (one chain per centre was latency-bound).
+DGC_ALWAYS_INLINE inline void blockCentreDistances(const double* zt, int64_t k, int64_t d, const double* muD,
+                                                   double* out) {
+  int64_t j = 0;
+  for (; j + 4 <= k; j += 4) {
+    Vec8d a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    const double* m0 = muD + j * d;
+    const double* m1 = m0 + d;
+    const double* m2 = m1 + d;
+    const double* m3 = m2 + d;
+    for (int64_t c = 0; c < d; ++c) {
+      Vec8d zc;
+      std::memcpy(&zc, zt + c * kRowBlock, sizeof zc);
+      const Vec8d t0 = zc - m0[c], t1 = zc - m1[c], t2 = zc - m2[c], t3 = zc - m3[c];
+      a0 += t0 * t0;
+      a1 += t1 * t1;
+      a2 += t2 * t2;
+      a3 += t3 * t3;
+    }
+    std::memcpy(out + (j + 0) * kRowBlock, &a0, sizeof a0);
+    std::memcpy(out + (j + 1) * kRowBlock, &a1, sizeof a1);
+    std::memcpy(out + (j + 2) * kRowBlock, &a2, sizeof a2);
+    std::memcpy(out + (j + 3) * kRowBlock, &a3, sizeof a3);
+  }
+  for (; j < k; ++j) {
+    Vec8d a = {};
+    const double* m = muD + j * d;
+    for (int64_t c = 0; c < d; ++c) {
+      Vec8d zc;
+      std::memcpy(&zc, zt + c * kRowBlock, sizeof zc);
+      const Vec8d t = zc - m[c];
+      a += t * t;
+    }
+    std::memcpy(out + j * kRowBlock, &a, sizeof a);
+  }
+}
+
+// dist[r·k + j] = ‖z_{i0+r} − μ_j‖² for r < rows ≤ kRowBlock; zt (d·kRowBlock) and lanes (k·kRowBlock) are
+// scratch.
+DGC_SIMD_CLONES void blockDistances(const float* Z, int64_t i0, int64_t rows, int64_t k, int64_t d, const double* muD,
+                                    double* zt, double* lanes, double* dist) {
+  transposeBlock(Z, i0, rows, d, zt);
+  blockCentreDistances(zt, k, d, muD, lanes);
+  for (int64_t j = 0; j < k; ++j) {
+    for (int64_t r = 0; r < rows; ++r) dist[r * k + j] = lanes[j * kRowBlock + r];
+  }
+}
+
+class BlockDistances {
+ public:
+  BlockDistances(int64_t k, int64_t d) : k_(k), d_(d), zt_(d * kRowBlock), lanes_(k * kRowBlock), dist_(kRowBlock * k) {}
+  // Rows [i0, i0 + rows) of Z (rows ≤ kRowBlock).
+  void compute(const float* Z, int64_t i0, int64_t rows, const double* muD) {
+    blockDistances(Z, i0, rows, k_, d_, muD, zt_.data(), lanes_.data(), dist_.data());
+  }
+  // The k distances of the block's row r.
+  const double* row(int64_t r) const { return dist_.data() + r * k_; }
+
+ private:
+  int64_t k_, d_;
+  std::vector<double> zt_, lanes_, dist_;
+};
+
+// Lane-blocked soft assignment of kRowBlock consecutive rows (lane r of every vector is row i0 + r), the same
+// arithmetic in the same order as SoftAssignRow::evaluate on blockDistances's distances, so q is bit-identical:
+//   D_j (coordinate order), D_min, ratio_j = (ν + D_min)/(ν + D_j), w_j = ratio_j^e, S = Σ_j w_j (j order),
+//   q_j = w_j·(1/S).
+// Writes q[r·k + j] (double) for r < rows; lanes ≥ rows hold zero rows and are discarded. zt: d·kRowBlock
+// doubles of scratch; w: k·kRowBlock doubles of scratch.
+DGC_SIMD_CLONES void blockSoftAssign(const float* Z, int64_t i0, int64_t rows, int64_t k, int64_t d,
+                                     const double* muD, double nu, double exponent, double* zt, double* w, double* q) {
+  transposeBlock(Z, i0, rows, d, zt);
+  blockCentreDistances(zt, k, d, muD, w);
+  Vec8d minD;
+  std::memcpy(&minD, w, sizeof minD);
+  for (int64_t j = 1; j < k; ++j) {
+    Vec8d dj;
+    std::memcpy(&dj, w + j * kRowBlock, sizeof dj);
+    minD = dj < minD ? dj : minD;
+  }
+  const Vec8d near = nu + minD;
+  Vec8d sum = {};
+  for (int64_t j = 0; j < k; ++j) {
+    Vec8d dist;
+    std::memcpy(&dist, w + j * kRowBlock, sizeof dist);
+    Vec8d ratio = near / (nu + dist);
+    if (exponent != 1.0) {
+      for (int r = 0; r < kRowBlock; ++r) ratio[r] = std::pow(ratio[r], exponent);
+    }
+    std::memcpy(w + j * kRowBlock, &ratio, sizeof ratio);
+    sum += ratio;
+  }
+  const Vec8d inv = 1.0 / sum;
+  for (int64_t j = 0; j < k; ++j) {
+    Vec8d qj;
+    std::memcpy(&qj, w + j * kRowBlock, sizeof qj);
+    qj *= inv;
+    for (int64_t r = 0; r < rows; ++r) q[r * k + j] = qj[r];
+  }
+}
+
+// Σ_e p_e log(p_e/q_e) over a flat run of entries, vectorized, for the regular terms: p > 0 and p/q a positive
+// normal double (always, unless q underflowed for a large ν). The others are flagged in irregular[e] (and *any
+// set) when p > 0, and left to the caller. x: count doubles of scratch. The sum is taken in 8 interleaved
+// partials (entry e into partial e mod 8), combined in a fixed order: deterministic for a given run.
+DGC_SIMD_CLONES double klRegularTerms(const double* p, const double* q, int64_t count, double* x, uint8_t* irregular,
+                                      bool* any) {
+  int anyIrregular = 0;
+  for (int64_t e = 0; e < count; ++e) {
+    const double ratio = p[e] > 0.0 && q[e] > 0.0 ? p[e] / q[e] : (p[e] > 0.0 ? 0.0 : 1.0);
+    const bool ok = ratio >= DBL_MIN && ratio <= DBL_MAX;
+    irregular[e] = !ok;
+    anyIrregular |= !ok;
+    x[e] = ok ? ratio : 1.0;
+  }
+  for (int64_t e = 0; e < count; ++e) x[e] = fastLogNormal(x[e]);
+  Vec8d acc = {};
+  int64_t e = 0;
+  for (; e + kRowBlock <= count; e += kRowBlock) {
+    Vec8d pv, xv;
+    std::memcpy(&pv, p + e, sizeof pv);
+    std::memcpy(&xv, x + e, sizeof xv);
+    acc += pv * xv;
+  }
+  double tail = 0.0;
+  for (; e < count; ++e) tail += p[e] * x[e];
+  *any = anyIrregular != 0;
+  return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) + tail;
+}
+
+// The arithmetic of SoftAssignRow::evaluate on plain arrays (vectorized; see below for the formulas): copies the
+// distances into dist, writes ratio and q, returns D_min and stores S in *sum. Sums run in index order.
+inline double softAssignFromDistances(const double* distances, int64_t k, double nu, double exponent,
+                                               double* dist, double* ratio, double* q, double* sum) {
+  double minDist = std::numeric_limits<double>::infinity();
+  for (int64_t j = 0; j < k; ++j) {
+    dist[j] = distances[j];
+    minDist = std::min(minDist, dist[j]);
+  }
+  const double near = nu + minDist;
+  for (int64_t j = 0; j < k; ++j) ratio[j] = near / (nu + dist[j]);
+  if (exponent == 1.0) {
+    for (int64_t j = 0; j < k; ++j) q[j] = ratio[j];
+  } else {
+    for (int64_t j = 0; j < k; ++j) q[j] = std::pow(ratio[j], exponent);
+  }
+  double s = 0.0;
+  for (int64_t j = 0; j < k; ++j) s += q[j];
+  const double inv = 1.0 / s;
+  for (int64_t j = 0; j < k; ++j) q[j] *= inv;
+  *sum = s;
+  return minDist;
+}
+
 // One row of the soft assignment, evaluated relative to the nearest centre (distance D_min):
 //   ratio_j = (ν + D_min)/(ν + D_j) ∈ (0, 1],  w_j = ratio_j^e,  S = Σ_j w_j ∈ [1, k],  q_j = w_j / S,
 //   log q_j = e·(log(ν + D_min) − log(ν + D_j)) − log S.
 // This is u_j/Σu exactly (the common factor u(D_min) cancels) and cannot overflow or give 0/0: the nearest
-// centre has w = 1 exactly, so S ≥ 1; other w_j may underflow to 0, but log q_j stays finite.
+// centre has w = 1 exactly, so S ≥ 1; other w_j may underflow to 0, but log q_j stays finite. The two row logs
+// that log q needs are taken only when a loss asks for log q (the forward itself needs none for ν = 1).
 struct SoftAssignRow {
   std::vector<double> dist, ratio, q;
-  double logSum = 0.0;
-  double logNearest = 0.0;  // log(ν + D_min)
+  mutable std::vector<double> scratch;  // k doubles for the loss rules
+  double sum = 1.0, minDist = 0.0;
   double nu = 1.0, exponent = 1.0;
-  explicit SoftAssignRow(int64_t k) : dist(k), ratio(k), q(k) {}
+  explicit SoftAssignRow(int64_t k) : dist(k), ratio(k), q(k), scratch(k) {}
 
-  void evaluate(const float* z, const float* mu, int64_t k, int64_t d, const StudentTKernel& kern) {
+  // From the row's k squared distances.
+  void evaluate(const double* distances, int64_t k, const StudentTKernel& kern) {
     nu = kern.nu;
     exponent = kern.exponent;
-    double minDist = std::numeric_limits<double>::infinity();
-    for (int64_t j = 0; j < k; ++j) {
-      dist[j] = squaredDistance(z, mu + j * d, d);
-      minDist = std::min(minDist, dist[j]);
-    }
-    double sum = 0.0;
-    for (int64_t j = 0; j < k; ++j) {
-      ratio[j] = (kern.nu + minDist) / (kern.nu + dist[j]);
-      q[j] = kern.power(ratio[j]);
-      sum += q[j];
-    }
-    const double inv = 1.0 / sum;
-    for (int64_t j = 0; j < k; ++j) q[j] *= inv;
-    logSum = std::log(sum);
-    logNearest = std::log(nu + minDist);
+    logsReady_ = false;
+    minDist = softAssignFromDistances(distances, k, kern.nu, kern.exponent, dist.data(), ratio.data(), q.data(),
+                                      &sum);
   }
   // log q_j, finite even where q_j (or the ratio) underflowed.
-  double logq(int64_t j) const { return exponent * (logNearest - std::log(nu + dist[j])) - logSum; }
+  double logq(int64_t j) const {
+    if (!logsReady_) {
+      logSum_ = std::log(sum);
+      logNearest_ = std::log(nu + minDist);
+      logsReady_ = true;
+    }
+    return exponent * (logNearest_ - std::log(nu + dist[j])) - logSum_;
+  }
+
+ private:
+  mutable bool logsReady_ = false;
+  mutable double logSum_ = 0.0, logNearest_ = 0.0;
 };
 
 // Chain rule for row i from gLogU[j] = ∂L/∂log u_ij to z_i and μ:
@@ -167,15 +359,20 @@ LossParts runStudentTLoss(int64_t n, int64_t k, int64_t d, const float* Z, const
   std::vector<double> lossPartials(chunks * 2, 0.0);  // (first, second) per chunk
   std::vector<double> muPartials(dMu ? chunks * k * d : 0, 0.0);
 
+  const std::vector<double> muD = centresToDouble(k, d, mu);
+
   parallelFor(n, grain, [&](int64_t begin, int64_t end) {
     const int64_t chunk = begin / grain;
     SoftAssignRow row(k);
+    BlockDistances block(k, d);
     std::vector<double> gLogU(k), dz(d), zd(d);
     double* muPartial = dMu ? muPartials.data() + chunk * k * d : nullptr;
     LossParts loss;
     for (int64_t i = begin; i < end; ++i) {
       const float* z = Z + i * d;
-      row.evaluate(z, mu, k, d, kern);
+      const int64_t r = (i - begin) % kRowBlock;
+      if (r == 0) block.compute(Z, i, std::min(kRowBlock, end - i), muD.data());
+      row.evaluate(block.row(r), k, kern);
       if (Q) {
         for (int64_t j = 0; j < k; ++j) Q[i * k + j] = static_cast<float>(row.q[j]);
       }
@@ -216,21 +413,45 @@ int64_t argmaxRow(const float* row, int64_t k) {
   return best;
 }
 
+// The regular part of the KL row rule (vectorized): returns Σ_j p_j log(p_j/q_j) over the terms with p_j > 0 and
+// q_j > 1e-280 (where p_j/q_j is a positive normal double: p_j ≥ 1.4e-45 as a float, q_j ≤ 1, so fastLogNormal
+// applies), adds ∂loss/∂log u_j = −scale·(p_j − q_j Σ_l p_l) into gLogU, stores Σ_l p_l in *rowSum and sets
+// *logSpace when some term with p_j > 0 has q_j ≤ 1e-280 (left to the caller). ratio: k doubles of scratch.
+inline double klRowTerms(const float* p, const double* q, int64_t k, double scale, double* ratio,
+                                  double* gLogU, double* rowSum, bool* logSpace) {
+  double sumP = 0.0;
+  int tiny = 0;
+  for (int64_t j = 0; j < k; ++j) {
+    const double pj = p[j];
+    sumP += pj;
+    const bool regular = pj > 0.0 && q[j] > 1e-280;
+    tiny |= (pj > 0.0 && !regular);
+    ratio[j] = regular ? pj / q[j] : 1.0;
+  }
+  for (int64_t j = 0; j < k; ++j) ratio[j] = fastLogNormal(ratio[j]);
+  double loss = 0.0;
+  for (int64_t j = 0; j < k; ++j) loss += double(p[j]) * ratio[j];  // log 1 = 0 where the term was left out
+  for (int64_t j = 0; j < k; ++j) gLogU[j] += -scale * (double(p[j]) - q[j] * sumP);
+  *rowSum = sumP;
+  *logSpace = tiny != 0;
+  return loss;
+}
+
 // KL(P‖Q) row rule: loss_i = scale·Σ_j p_ij (log p_ij − log q_ij) (0·log 0 = 0);
 // ∂loss/∂log u_ij = −scale·(p_ij − q_ij·Σ_l p_il)  (log q_ij = log u_ij − log Σ_l u_il).
 // Adds into gLogU.
 double klRow(const float* p, const SoftAssignRow& row, int64_t k, double scale, double* gLogU) {
-  double loss = 0.0, rowSum = 0.0;
-  for (int64_t j = 0; j < k; ++j) {
-    const double pj = p[j];
-    rowSum += pj;
-    if (pj > 0.0) {
-      // One log per entry; the log-space form where q underflowed (or is too small for p/q to be finite).
-      const double qj = row.q[j];
-      loss += pj * (qj > 1e-280 ? std::log(pj / qj) : std::log(pj) - row.logq(j));
+  double rowSum = 0.0;
+  bool logSpace = false;
+  double loss = klRowTerms(p, row.q.data(), k, scale, row.scratch.data(), gLogU, &rowSum, &logSpace);
+  if (logSpace) {
+    // Rare: some q_j ≤ 1e-280 (far from its centre with a large ν) where p/q would not be finite. klRowTerms
+    // left those terms out; add them in the log-space form.
+    for (int64_t j = 0; j < k; ++j) {
+      const double pj = p[j];
+      if (pj > 0.0 && !(row.q[j] > 1e-280)) loss += pj * (std::log(pj) - row.logq(j));
     }
   }
-  for (int64_t j = 0; j < k; ++j) gLogU[j] += -scale * (double(p[j]) - row.q[j] * rowSum);
   return scale * loss;
 }
 
@@ -382,11 +603,13 @@ void pairAffinityBackwardFromDistances(int64_t b, int64_t w, const float* Y, con
 
 void studentT(int64_t n, int64_t k, int64_t d, const float* Z, const float* mu, double nu, float* Q) {
   const StudentTKernel kern(nu);
-  parallelFor(n, rowGrain(n, k * (3 * d + 10)), [&](int64_t begin, int64_t end) {
-    SoftAssignRow row(k);
-    for (int64_t i = begin; i < end; ++i) {
-      row.evaluate(Z + i * d, mu, k, d, kern);
-      for (int64_t j = 0; j < k; ++j) Q[i * k + j] = static_cast<float>(row.q[j]);
+  const std::vector<double> muD = centresToDouble(k, d, mu);
+  parallelFor(n, rowGrain(n, k * (d + 4)), [&](int64_t begin, int64_t end) {
+    std::vector<double> zt(d * kRowBlock), w(k * kRowBlock), q(kRowBlock * k);
+    for (int64_t i = begin; i < end; i += kRowBlock) {
+      const int64_t rows = std::min(kRowBlock, end - i);
+      blockSoftAssign(Z, i, rows, k, d, muD.data(), kern.nu, kern.exponent, zt.data(), w.data(), q.data());
+      for (int64_t e = 0; e < rows * k; ++e) Q[i * k + e] = static_cast<float>(q[e]);
     }
   });
 }
@@ -490,6 +713,120 @@ double klStudentTTriplet(int64_t n, int64_t k, int64_t d, const float* Z1, const
     for (int64_t c = 0; c < k * d; ++c) dMu[c] = (dMu[c] + mu2[c]) + mu3[c];
   }
   return (l1 + l2) + l3;
+}
+
+double klStudentTSelf(int64_t n, int64_t k, int64_t d, int64_t m, const float* const* Zs, const float* mu, double nu,
+                      double scale, float* Q1, float* P, float* const* dZs, float* dMu) {
+  const StudentTKernel kern(nu);
+  const std::vector<double> muD = centresToDouble(k, d, mu);
+  const int64_t grain = reductionGrain(n);  // a multiple of 64 rows, so blocks of 8 never straddle two chunks
+  const int64_t chunks = numChunks(n, grain);
+
+  // Pass 1: Q1 (kept in double for pass 2, rounded into the output) and per-chunk column sums of Q1.
+  std::vector<double> q1(n * k);
+  std::vector<double> colPartials(chunks * k, 0.0);
+  parallelFor(n, grain, [&](int64_t begin, int64_t end) {
+    std::vector<double> zt(d * kRowBlock), w(k * kRowBlock);
+    double* part = colPartials.data() + (begin / grain) * k;
+    for (int64_t i = begin; i < end; i += kRowBlock) {
+      const int64_t rows = std::min(kRowBlock, end - i);
+      double* q = q1.data() + i * k;
+      blockSoftAssign(Zs[0], i, rows, k, d, muD.data(), kern.nu, kern.exponent, zt.data(), w.data(), q);
+      for (int64_t e = 0; e < rows * k; ++e) Q1[i * k + e] = static_cast<float>(q[e]);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t j = 0; j < k; ++j) part[j] += q[r * k + j];
+      }
+    }
+  });
+  std::vector<double> f(k), invF(k);
+  combinePartials(colPartials, chunks, k, f.data());
+  // q²·(1/f) where 1/f is finite; a column whose sum is subnormal (every q in it underflowed) has 1/f = ∞ and
+  // takes q·(q/f) instead (q ≤ f, so that is ≤ q and finite).
+  bool subnormalColumn = false;
+  for (int64_t j = 0; j < k; ++j) {
+    invF[j] = f[j] >= DBL_MIN ? 1.0 / f[j] : 0.0;
+    subnormalColumn |= f[j] > 0.0 && f[j] < DBL_MIN;
+  }
+
+  // Pass 2: P (double, then rounded into the output) and Σ_t Σ_ij p_ij log(p_ij/q^t_ij), chunk by chunk.
+  std::vector<double> lossPartials(chunks, 0.0);
+  parallelFor(n, grain, [&](int64_t begin, int64_t end) {
+    const int64_t rows = end - begin;
+    std::vector<double> p(rows * k), x(rows * k), qt(m > 1 ? rows * k : 0);
+    std::vector<double> zt(d * kRowBlock), w(k * kRowBlock);
+    std::vector<uint8_t> irregular(rows * k);
+    // p_ij = (q_ij²/f_j) / Σ_l (q_il²/f_l); a row whose terms all vanish gets p = 0 (targetDistribution's guard).
+    for (int64_t r = 0; r < rows; ++r) {
+      const double* q = q1.data() + (begin + r) * k;
+      double T = 0.0;
+      for (int64_t j = 0; j < k; ++j) {
+        p[r * k + j] = q[j] * q[j] * invF[j];
+        if (subnormalColumn && f[j] > 0.0 && f[j] < DBL_MIN) p[r * k + j] = q[j] * (q[j] / f[j]);
+        T += p[r * k + j];
+      }
+      const double invT = T > 0.0 ? 1.0 / T : 0.0;
+      for (int64_t j = 0; j < k; ++j) {
+        p[r * k + j] *= invT;
+        P[(begin + r) * k + j] = static_cast<float>(p[r * k + j]);
+      }
+    }
+    double loss = 0.0;
+    for (int64_t t = 0; t < m; ++t) {
+      const double* q = q1.data() + begin * k;
+      if (t > 0) {
+        for (int64_t i = begin; i < end; i += kRowBlock) {
+          blockSoftAssign(Zs[t], i, std::min(kRowBlock, end - i), k, d, muD.data(), kern.nu, kern.exponent, zt.data(),
+                          w.data(), qt.data() + (i - begin) * k);
+        }
+        q = qt.data();
+      }
+      bool anyIrregular = false;
+      loss += klRegularTerms(p.data(), q, rows * k, x.data(), irregular.data(), &anyIrregular);
+      if (anyIrregular) {
+        // Log space for the rare rows where q underflowed: log q from the row's distances (SoftAssignRow).
+        SoftAssignRow row(k);
+        BlockDistances block(k, d);
+        for (int64_t r = 0; r < rows; ++r) {
+          bool rowIrregular = false;
+          for (int64_t j = 0; j < k; ++j) rowIrregular |= irregular[r * k + j] && p[r * k + j] > 0.0;
+          if (!rowIrregular) continue;
+          block.compute(Zs[t], begin + r, 1, muD.data());
+          row.evaluate(block.row(0), k, kern);
+          for (int64_t j = 0; j < k; ++j) {
+            if (irregular[r * k + j] && p[r * k + j] > 0.0) loss += p[r * k + j] * (std::log(p[r * k + j]) - row.logq(j));
+          }
+        }
+      }
+    }
+    lossPartials[begin / grain] = loss;
+  });
+  const double loss = (scale / double(m)) * sumInOrder(lossPartials);
+
+  // Gradients with P held constant (the float P just written), as klStudentT's: one pass per embedding.
+  if (dMu || (dZs && std::any_of(dZs, dZs + m, [](float* g) { return g != nullptr; }))) {
+    const double each = scale / double(m);
+    std::vector<float> muExtra(dMu && m > 1 ? (m - 1) * k * d : 0);
+    for (int64_t t = 0; t < m; ++t) {
+      float* dMuT = dMu ? (t == 0 ? dMu : muExtra.data() + (t - 1) * k * d) : nullptr;
+      runStudentTLoss(n, k, d, Zs[t], mu, nu, nullptr, dZs ? dZs[t] : nullptr, dMuT,
+                      [&](int64_t i, const SoftAssignRow& row, double* gLogU) {
+                        const float* pr = P + i * k;
+                        double rowSum = 0.0;
+                        for (int64_t j = 0; j < k; ++j) rowSum += double(pr[j]);
+                        for (int64_t j = 0; j < k; ++j) gLogU[j] = -each * (double(pr[j]) - row.q[j] * rowSum);
+                        return LossParts();
+                      });
+    }
+    if (dMu && m > 1) {
+      // Summed in embedding order, as klStudentTTriplet: (dMu_1 + dMu_2) + dMu_3.
+      for (int64_t c = 0; c < k * d; ++c) {
+        float acc = dMu[c];
+        for (int64_t t = 1; t < m; ++t) acc += muExtra[(t - 1) * k * d + c];
+        dMu[c] = acc;
+      }
+    }
+  }
+  return loss;
 }
 
 double focalStudentT(int64_t n, int64_t k, int64_t d, const float* Z, const float* mu, double nu, const float* P,

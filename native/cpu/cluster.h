@@ -101,6 +101,20 @@ double klStudentTTriplet(int64_t n, int64_t k, int64_t d, const float* Z1, const
                          const float* mu, double nu, const float* P, double scale, float* Q1, float* Q2, float* Q3,
                          float* dZ1, float* dZ2, float* dZ3, float* dMu);
 
+// The per-step clustering loss of DEC, SDCN, AGCN, CaEGCN and DFCN in one call: the target distribution of the
+// first embedding's own soft assignment, then KL(P‖Q) against it (P detached, as those codes do):
+//   Q1 = studentT(Z1, μ, ν),  f_j = Σ_i q1_ij,  p_ij = (q1_ij²/f_j) / Σ_l (q1_il²/f_l),
+//   loss = (scale/m)·Σ_t Σ_ij p_ij log(p_ij/q^t_ij),  q^t = studentT(Z_t, μ, ν), t = 1..m, m = 1 or 3.
+// m = 1: SDCN/DEC's KL(P‖Q), scale = w/n. m = 3 with Z = (Z̃, Z_AE, Z_IGAE): DFCN's triplet (scale = λ/n).
+// P is computed from Q1 in double before rounding (targetDistribution(Q1) rounds Q1 to float first, so the two
+// can differ in the last bit of P). Two passes over Z1 (Q1 and the column sums; P and the loss) on lane-blocked
+// SIMD with a vectorized log (fastlog.h), one more per embedding when gradients are wanted.
+// Outputs: Q1 and P (n×k, required, overwritten); dZs[t] (n×d) and dMu (k×d): the gradients of the loss with P
+// held constant (klStudentT's / klStudentTTriplet's with the float P written, bit-identical to them); dZs and
+// any of its entries may be null, as may dMu. Deterministic for any thread count.
+double klStudentTSelf(int64_t n, int64_t k, int64_t d, int64_t m, const float* const* Zs, const float* mu, double nu,
+                      double scale, float* Q1, float* P, float* const* dZs, float* dMu);
+
 // DCCF focal loss with hard pseudo-labels (dccf.md §2 Eqs. 11–12, focal_target = hard_argmax_T, no α factor):
 //   c_i = argmax_j p_ij (first on ties),  s_i = q_{i,c_i},  p̂_i = clamp(s_i, 1e-7, 1),
 //   loss = scale · Σ_i −(1 − p̂_i)^γ · log p̂_i      (DCCF: γ = 2, scale = β/m for a mini-batch of m rows).

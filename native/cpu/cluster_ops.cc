@@ -38,6 +38,19 @@ void CpuBackend::klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, dou
   loss.f32()[0] = static_cast<float>(value);
 }
 
+void CpuBackend::klStudentTSelf(const std::vector<Tensor>& zs, const Tensor& mu, double nu, double scale, Tensor& q,
+                                Tensor& p, Tensor& loss, const std::vector<Tensor*>& dzs, Tensor* dmu) {
+  std::vector<const float*> z;
+  std::vector<float*> dz;
+  for (size_t t = 0; t < zs.size(); ++t) {
+    z.push_back(zs[t].f32());
+    dz.push_back(ptrOrNull(dzs[t]));
+  }
+  loss.f32()[0] = static_cast<float>(cpu::klStudentTSelf(zs[0].dim(0), mu.dim(0), mu.dim(1), int64_t(zs.size()), z.data(),
+                                                         mu.f32(), nu, scale, q.f32(), p.f32(), dz.data(),
+                                                         ptrOrNull(dmu)));
+}
+
 void CpuBackend::focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma,
                                double scale, Tensor& loss, Tensor* dz, Tensor* dmu) {
   loss.f32()[0] = static_cast<float>(cpu::focalStudentT(z.dim(0), mu.dim(0), z.dim(1), z.f32(), mu.f32(), nu, p.f32(),

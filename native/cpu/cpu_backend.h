@@ -91,6 +91,8 @@ class CpuBackend final : public Backend {
   void targetDistribution(const Tensor& q, Tensor& p) override;
   void klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
                   Tensor& loss, const std::vector<Tensor*>& dzs, Tensor* dmu) override;
+  void klStudentTSelf(const std::vector<Tensor>& zs, const Tensor& mu, double nu, double scale, Tensor& q, Tensor& p,
+                      Tensor& loss, const std::vector<Tensor*>& dzs, Tensor* dmu) override;
   void focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
                      Tensor& loss, Tensor* dz, Tensor* dmu) override;
   void pairAffinity(const Tensor& y, double nu, Tensor& c) override;

@@ -14,6 +14,9 @@
 //   * klStudentT: loss (rtol 1e-5), Q, dZ and dMu against dfcn.md §3's closed form and against finite differences;
 //   * klStudentTTriplet against the mean of three KLs, finite differences, and bit-identity with its documented
 //     composition from three klStudentT calls;
+//   * klStudentTSelf (P from the same Q, m = 1 and 3) against studentT, the reference target, the composition of the
+//     public kernels, bit-identity of its gradients with klStudentT/klStudentTTriplet, finite differences, the
+//     log-space path (ν = 40, far rows) and thread-count independence;
 //   * studentTBackward for a random upstream dQ against dccf.md §3(a) and finite differences of Σ dQ ⊙ Q;
 //   * focalStudentT (γ = 2, also γ = 0.5) against dccf.md §3(a)'s focal gradient and finite differences, including
 //     rows where the 1e-7 clamp is active; klFocalStudentT == KL + focal;
@@ -485,6 +488,135 @@ void testTriplet(std::mt19937_64& rng) {
                 loss == (l1 + l2) + l3,
             "%s: not bit-identical to three klStudentT calls", nm.c_str());
     }
+}
+
+// klStudentTSelf: Q1 bit-identical to studentT; P equal to the double reference target(Q1) (rtol 1e-6: it is computed
+// from Q1 in double, then rounded); the loss equal to the reference KL against that P (rtol 1e-9 in double) and to
+// the composition klStudentT(target(studentT)) (rtol 1e-6); gradients bit-identical to klStudentT /
+// klStudentTTriplet with the P it wrote, and against finite differences of the loss with P held fixed. Row counts
+// that are not multiples of the 8-row blocks, ν ≠ 1 (pow path), far-away rows (the log-space path), m = 1 and 3,
+// and bit-identical results for 1, 2 and 4 threads.
+void testSelfTarget(std::mt19937_64& rng) {
+  for (double nu : {1.0, 0.5, 3.0, 40.0})
+    for (int64_t k : {1, 3, 10})
+      for (int64_t n : {1, 13, 200})
+        for (int64_t m : {1, 3}) {
+          const int64_t d = 6;
+          Problem a = makeProblem(n, k, d, nu, rng);
+          const bool logSpace = nu == 40.0 && k >= 2 && m == 3;
+          if (logSpace) {
+            // Centre 1 far from centre 0 and row 0 of Z1 on centre 1 (so p_01 ≈ 1), while row 0 of Z2 sits on
+            // centre 0: there q2_01 = (40/(40 + 6e16))^20.5 underflows past 1e-280 against p_01 > 0, the
+            // log-space path.
+            for (int64_t c = 0; c < d; ++c) a.Mu[d + c] = a.Mu[c] + 1e8f;
+            for (int64_t c = 0; c < d; ++c) a.Z[c] = a.Mu[d + c];
+          }
+          std::vector<FVec> zs{a.Z};
+          std::normal_distribution<double> g(0.0, 0.5);
+          for (int64_t t = 1; t < m; ++t) {
+            FVec z = a.Z;
+            for (auto& v : z) v += float(g(rng));
+            if (logSpace && t == 1) {
+              for (int64_t c = 0; c < d; ++c) z[c] = a.Mu[c];
+            }
+            zs.push_back(z);
+          }
+          const double scale = (m == 3 ? 10.0 : 1.0) / double(n);
+          std::vector<const float*> zp;
+          for (auto& z : zs) zp.push_back(z.data());
+          std::vector<FVec> dZ(m, FVec(n * d));
+          std::vector<float*> dzp;
+          for (auto& v : dZ) dzp.push_back(v.data());
+          FVec Q1(n * k), P(n * k), dMu(k * d);
+          const double loss = dgc::cpu::klStudentTSelf(n, k, d, m, zp.data(), a.Mu.data(), nu, scale, Q1.data(), P.data(),
+                                                       dzp.data(), dMu.data());
+          const std::string nm = caseName(m == 3 ? "klStudentTSelf(triplet)" : "klStudentTSelf", n, k, d, nu);
+          FVec Qref(n * k);
+          dgc::cpu::studentT(n, k, d, zs[0].data(), a.Mu.data(), nu, Qref.data());
+          CHECK(bitEqual(Q1, Qref), "%s: Q1 differs from studentT", nm.c_str());
+          CHECK(std::isfinite(loss) && allFinite(P.data(), n * k) && allFinite(dMu.data(), k * d), "%s: non-finite output",
+                nm.c_str());
+          // P against the double reference of target(Q1) computed from studentT's float Q1 (good to ~1e-7 relative).
+          // (Not in the log-space case: there a column of Q1 underflows to 0 in float, where the naive reference
+          // divides 0 by 0; the composition below covers it.)
+          if (!logSpace) {
+            const Vec Pref = refTarget(n, k, toDouble(Qref));
+            expectClose(nm + " P", P.data(), Pref.data(), n * k, 2e-6, 1e-30);
+          }
+          // Loss against the composition of the public kernels (same P up to float rounding).
+          FVec Pc(n * k);
+          dgc::cpu::targetDistribution(n, k, Qref.data(), Pc.data());
+          double composed;
+          std::vector<FVec> e(m, FVec(n * d));
+          FVec mc(k * d);
+          if (m == 1) {
+            composed = dgc::cpu::klStudentT(n, k, d, zs[0].data(), a.Mu.data(), nu, P.data(), scale, nullptr, e[0].data(),
+                                            mc.data());
+          } else {
+            composed = dgc::cpu::klStudentTTriplet(n, k, d, zs[0].data(), zs[1].data(), zs[2].data(), a.Mu.data(), nu,
+                                                   P.data(), scale, nullptr, nullptr, nullptr, e[0].data(), e[1].data(),
+                                                   e[2].data(), mc.data());
+          }
+          bool same = bitEqual(mc, dMu);
+          for (int64_t t = 0; t < m; ++t) same = same && bitEqual(e[t], dZ[t]);
+          CHECK(same, "%s: gradients not bit-identical to klStudentT%s with the P written", nm.c_str(),
+                m == 3 ? "Triplet" : "");
+          double viaComposition;
+          if (m == 1) {
+            viaComposition = dgc::cpu::klStudentT(n, k, d, zs[0].data(), a.Mu.data(), nu, Pc.data(), scale, nullptr,
+                                                  nullptr, nullptr);
+          } else {
+            viaComposition = dgc::cpu::klStudentTTriplet(n, k, d, zs[0].data(), zs[1].data(), zs[2].data(), a.Mu.data(),
+                                                         nu, Pc.data(), scale, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                                         nullptr, nullptr);
+          }
+          // The compositions use a float P: each p_ij is off by up to ~6e-8·p_ij, which moves their loss by up to
+          // ~scale·Σ_i Σ_j 6e-8·p_ij·|log(p_ij/q_ij) + 1| — about 1e-7·scale·n here (e.g. n = 1, where P = Q exactly
+          // and the fused loss is 0 to 1e-16 while the compositions give ~1e-8).
+          const double atol = 2e-7 * scale * double(n);
+          expectScalarClose(nm + " loss vs klStudentT(target(studentT))", loss, viaComposition, 1e-5, atol);
+          expectScalarClose(nm + " loss vs klStudentT with its own P", loss, composed, 1e-5, atol);
+          if (nu != 40.0 && n <= 13) {
+            // Finite differences of the loss with P held at the P written (the gradient's definition).
+            const Vec Pd = toDouble(P), Mu = toDouble(a.Mu);
+            std::vector<Vec> Zd;
+            for (auto& z : zs) Zd.push_back(toDouble(z));
+            auto lossAt = [&](int64_t which, const Vec& z, const Vec& mu) {
+              double s = 0.0;
+              for (int64_t t = 0; t < m; ++t) {
+                const Vec q = refStudentT(n, k, d, t == which ? z : Zd[t], mu, nu);
+                for (int64_t i = 0; i < n * k; ++i)
+                  if (Pd[i] > 0) s += Pd[i] * (std::log(Pd[i]) - std::log(q[i]));
+              }
+              return scale / double(m) * s;
+            };
+            for (int64_t t = 0; t < m; ++t) {
+              expectGradMatchesFd(nm + " grad z[" + std::to_string(t) + "]",
+                                  [&](const Vec& z, const Vec& mu) { return lossAt(t, z, mu); }, Zd[t], Mu, dZ[t].data(),
+                                  t == 0 && m == 1 ? dMu.data() : nullptr, 1e-5, rng);
+            }
+          }
+        }
+  // Thread-count independence on a size with many chunks.
+  const int64_t n = 5003, k = 10, d = 20;
+  const Problem a = makeProblem(n, k, d, 1.0, rng);
+  const float* zp[3] = {a.Z.data(), a.Z.data(), a.Z.data()};
+  auto run = [&](FVec& Q, FVec& P, FVec& dZ, FVec& dMu) {
+    float* dzp[3] = {dZ.data(), nullptr, nullptr};
+    return dgc::cpu::klStudentTSelf(n, k, d, 3, zp, a.Mu.data(), 1.0, 10.0 / n, Q.data(), P.data(), dzp, dMu.data());
+  };
+  const int before = dgc::numThreads();
+  dgc::setNumThreads(1);
+  FVec Q0(n * k), P0(n * k), dZ0(n * d), dMu0(k * d);
+  const double l0 = run(Q0, P0, dZ0, dMu0);
+  for (int threads : {2, 4}) {
+    dgc::setNumThreads(threads);
+    FVec Q(n * k), P(n * k), dZ(n * d), dMu(k * d);
+    const double l = run(Q, P, dZ, dMu);
+    CHECK(l == l0 && bitEqual(Q, Q0) && bitEqual(P, P0) && bitEqual(dZ, dZ0) && bitEqual(dMu, dMu0),
+          "klStudentTSelf differs at %d threads", threads);
+  }
+  dgc::setNumThreads(before);
 }
 
 void testFocalClamp(std::mt19937_64& rng) {
@@ -976,12 +1108,21 @@ void benchmark(std::mt19937_64& rng) {
                                 nullptr, nullptr, nullptr, dZ.data(), dZ2.data(), dZ3.data(), dMu.data());
   });
   const double fwdBwd = tQ + tP + tKl;
+  const float* zs[1] = {pr.Z.data()};
+  float* dzs[1] = {dZ.data()};
+  const double tSelf = bestSeconds(3, [&] {
+    dgc::cpu::klStudentTSelf(n, k, d, 1, zs, pr.Mu.data(), 1.0, 1.0 / n, Q.data(), P.data(), nullptr, nullptr);
+  });
+  const double tSelfGrad = bestSeconds(3, [&] {
+    dgc::cpu::klStudentTSelf(n, k, d, 1, zs, pr.Mu.data(), 1.0, 1.0 / n, Q.data(), P.data(), dzs, dMu.data());
+  });
   std::printf("timing (2 threads), N=%lld K=%lld d=%lld:\n", (long long)n, (long long)k, (long long)d);
   std::printf("  studentT %.1f ms, targetDistribution %.1f ms, klStudentT fused (Q+loss+dZ+dMu) %.1f ms\n", tQ * 1e3,
               tP * 1e3, tKl * 1e3);
   std::printf("  studentTBackward %.1f ms, klFocalStudentT %.1f ms, klStudentTTriplet %.1f ms\n", tB * 1e3, tF * 1e3,
               tT * 1e3);
   std::printf("  forward + target + fused KL backward: %.1f ms\n", fwdBwd * 1e3);
+  std::printf("  klStudentTSelf (Q, P, loss) %.1f ms; with dZ, dMu %.1f ms\n", tSelf * 1e3, tSelfGrad * 1e3);
   CHECK(fwdBwd < 0.5, "N=100k forward+backward took %.3f s (budget: well under 1 s)", fwdBwd);
 
   for (auto [b, wa, wb] : {std::tuple<int64_t, int64_t, int64_t>{64, 10, 2048}, {1024, 10, 10}, {256, 10, 2048}}) {
@@ -1005,6 +1146,7 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(12345);
   testStudentTFamily(rng);
   testTriplet(rng);
+  testSelfTarget(rng);
   testFocalClamp(rng);
   testDegenerate(rng);
   testPairKernels(rng);
