@@ -23,6 +23,8 @@ export { pca } from './data/pca';
 export type { PcaOptions, PcaResult } from './data/pca';
 export { readNpy, parseNpy } from './data/npy';
 export { readNpz, listZip } from './data/zip';
+export { readHdf5, listHdf5 } from './data/hdf5';
+export type { Hdf5Array } from './data/hdf5';
 export { loadNpyCheckpoint } from './io/npy-checkpoint';
 export { Dfcn, DFCN_PRESETS } from './models/dfcn';
 export { prepareDfcnInput } from './models/dfcn-input';
