@@ -131,6 +131,24 @@ describe('DFCN training', () => {
     input.dispose();
   });
 
+  test("stage 2's loss: the demo's L_AE + 0.01·(L_w + L_a + MSE(Z_AE, Z_IGAE)) by default, or the framework's", () => {
+    const input = prepareDfcnInput(ds, preset);
+    const short = { epochs: 1, pretrain: { aeEpochs: 2, igaeEpochs: 2, jointEpochs: 3, batchSize: 64 }, evalNInit: 2 };
+    const joint = (r: { events: { phase: string; losses: Record<string, number> }[] }) => r.events.filter((e) => e.phase === 'pretrain-joint');
+    const demo = joint(trainDfcn(input, preset, { ...short, seed: 1 }));
+    expect(demo).toHaveLength(3);
+    for (const { losses: l } of demo) {
+      expect(l.consistency).toBeGreaterThan(0);
+      expect(l.total).toBeCloseTo(l.ae + 0.01 * (l.igaeW + l.igaeA + l.consistency), 5);
+    }
+    const fw = joint(trainDfcn(input, preset, { ...short, seed: 1, pretrain: { ...short.pretrain, jointLoss: 'framework' } }));
+    for (const { losses: l } of fw) {
+      expect(l.consistency).toBeUndefined();
+      expect(l.total).toBeCloseTo(l.ae + l.igaeW + 0.1 * l.igaeA, 5);
+    }
+    input.dispose();
+  });
+
   test('bad settings are refused', () => {
     const input = prepareDfcnInput(ds, preset);
     expect(() => trainDfcn(input, preset, { epochs: 0 })).toThrow(/epochs must be a positive integer, got 0/);
