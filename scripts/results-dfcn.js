@@ -38,12 +38,12 @@ function table(reports) {
 }
 
 function timing(reports) {
-  const lines = ['| dataset | init | ms per training epoch (median) | ms per evaluation (k-means ×20) | whole command, s |', '|---|---|---|---|---|'];
+  const lines = ['| dataset | init | threads | ms per training epoch (median) | ms per evaluation (k-means ×20) | whole command, s |', '|---|---|---|---|---|---|'];
   for (const r of reports) {
     const t = r.runs.map((x) => x.timings.epochTrainMs);
     const e = r.runs.map((x) => x.timings.epochEvalMs);
     const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    lines.push(`| ${r.settings.dataset} | ${r.settings.init} | ${mean(t).toFixed(0)} | ${mean(e).toFixed(0)} | ${r.seconds.toFixed(0)} |`);
+    lines.push(`| ${r.settings.dataset} | ${r.settings.init} | ${r.settings.threads} | ${mean(t).toFixed(0)} | ${mean(e).toFixed(0)} | ${r.seconds.toFixed(0)} |`);
   }
   return lines.join('\n');
 }
@@ -51,7 +51,7 @@ function timing(reports) {
 const official = load('official');
 const own = load('own');
 const any = official[0] || own[0];
-const machine = any ? `${any.machine.cpu}, ${any.machine.cores} cores, ${any.machine.memoryGiB} GiB, ${any.machine.platform}, Node ${any.machine.node}, backend ${any.settings.device}, ${any.settings.threads} threads` : 'n/a';
+const machine = any ? `${any.machine.cpu}, ${any.machine.cores} cores, ${any.machine.memoryGiB} GiB, ${any.machine.platform}, Node ${any.machine.node}, backend ${any.settings.device} (threads per run in the time table)` : 'n/a';
 const text = [
   `Machine: ${machine}. Produced by \`node scripts/results-dfcn.js\` from the CLI's JSON reports in \`docs/results/\`.`,
   '',

@@ -220,9 +220,15 @@ function tryInstallTorch(o: Options): boolean {
 }
 
 /** Replaces (or appends) this machine's block (one for --quick, one for full runs) in bench/RESULTS.md's comparison section. */
-function recordResults(markdown: string, machineName: string, quick: boolean): string {
+/** The run's kind as used in file names, record keys and titles: 'full', 'quick', or e.g. 'full-only-gemm+cluster'. */
+function runKind(quick: boolean, only?: readonly string[]): string {
+  return `${quick ? 'quick' : 'full'}${only && only.length ? `-only-${only.join('+')}` : ''}`;
+}
+
+/** Replaces (or adds) this machine's block for this kind of run (a run with --only gets its own block). */
+function recordResults(markdown: string, machineName: string, quick: boolean, only?: readonly string[]): string {
   const file = path.join(__dirname, '..', 'RESULTS.md');
-  const key = `${machineName}:${quick ? 'quick' : 'full'}`;
+  const key = `${machineName}:${runKind(quick, only)}`;
   const begin = `<!-- compare:${key}:begin -->`;
   const end = `<!-- compare:${key}:end -->`;
   const section = '## dgclust vs TensorFlow.js and PyTorch (`npm run bench`)';
@@ -251,6 +257,8 @@ export interface SavedRun {
   machine: ReturnType<typeof machine>;
   date: string;
   quick: boolean;
+  /** The kernels of a run restricted with --only. */
+  only?: Kernel[];
   threads: number;
   impls?: Impl[];
   loadavg: number[][];
@@ -288,7 +296,7 @@ export function renderReport(r: SavedRun): { md: string; vs: ReturnType<typeof v
       return `${k.slice(6)}: N = ${g.n}, nnz(Â) = ${g.nnz} — ${g.source}`;
     });
   const md = [
-    `### ${m.name} — ${r.date.slice(0, 10)}${r.quick ? ' (quick)' : ' (full)'}`,
+    `### ${m.name} — ${r.date.slice(0, 10)}${r.quick ? ' (quick' : ' (full'}${r.only?.length ? `, only ${r.only.join(', ')}` : ''})`,
     '',
     `Command: \`${r.command}\`. Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, ${m.platform}, node ${m.node}. dgclust: ${r.threads} threads` +
       `${tcpu || wasm ? `; TensorFlow.js ${String((wasm ?? tcpu)?.tfjs ?? '')} (wasm: ${wasm ? `${wasm.threads} thread, SIMD ${wasm.simd ? 'on' : 'off'}` : 'not run'}; cpu backend: plain JavaScript, 1 thread)` : ''}` +
@@ -316,7 +324,7 @@ function rerender(argv: string[]): void {
   const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as SavedRun;
   const { md } = renderReport(saved);
   console.log(`\n${md}\n`);
-  if (argv.includes('--record')) console.log(`updated ${path.relative(process.cwd(), recordResults(md, saved.machine.name, saved.quick))}`);
+  if (argv.includes('--record')) console.log(`updated ${path.relative(process.cwd(), recordResults(md, saved.machine.name, saved.quick, saved.only))}`);
 }
 
 export async function runCompare(argv: string[]): Promise<void> {
@@ -370,7 +378,7 @@ export async function runCompare(argv: string[]): Promise<void> {
     }
     const date = new Date().toISOString();
     const saved: SavedRun = {
-      kind: 'compare', command, machine: m, date, quick: o.quick, threads: o.threads, impls: o.impls, loadavg: loads,
+      kind: 'compare', command, machine: m, date, quick: o.quick, only: o.only, threads: o.threads, impls: o.impls, loadavg: loads,
       implementations: Object.fromEntries(infos), inputs: store.manifest.info, plan, measurements: all,
       torchMissing: o.torch ? torchMissing ?? undefined : undefined,
     };
@@ -379,11 +387,12 @@ export async function runCompare(argv: string[]): Promise<void> {
 
     const dir = path.join(__dirname, '..', 'results');
     fs.mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, `${m.name}-${date.slice(0, 10)}${o.quick ? '-quick' : ''}.json`);
+    const kind = runKind(o.quick, o.only);
+    const file = path.join(dir, `${m.name}-${date.slice(0, 10)}${kind === 'full' ? '' : `-${kind}`}.json`);
     fs.writeFileSync(`${file}.tmp`, JSON.stringify({ ...saved, targets: vs }, null, 1));
     fs.renameSync(`${file}.tmp`, file);
     console.log(`wrote ${path.relative(process.cwd(), file)}`);
-    if (o.record) console.log(`updated ${path.relative(process.cwd(), recordResults(md, m.name, o.quick))}`);
+    if (o.record) console.log(`updated ${path.relative(process.cwd(), recordResults(md, m.name, o.quick, o.only))}`);
     log(`total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   } finally {
     if (!o.keepInputs) fs.rmSync(inputsDir, { recursive: true, force: true });

@@ -1,6 +1,8 @@
 #include "ops.h"
 
 #include <cmath>
+#include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "../cpu/sparse.h"
@@ -544,6 +546,28 @@ namespace {
 // NaN / Inf in an embedding would poison every assignment silently: refuse it. Host tensors are scanned here;
 // on another device the backend scans (Backend::findOutside: on the GPU, a reduction that reads back one index,
 // so these ops synchronize the device's stream).
+// Index of the first NaN or ±Inf in p[0, n), or -1. Scans blocks of 4096 with a branch-free test on the exponent
+// bits (all ones: Inf or NaN) that the compiler vectorizes; only a block that has one is searched element by
+// element. (A plain loop with an early exit ran at ~1 element per cycle: 20 µs for a 3025×20 embedding, as long
+// as the Student-t kernel it guarded.)
+int64_t firstNonFinite(const float* p, int64_t n) {
+  constexpr int64_t kBlock = 4096;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = std::min(n, b + kBlock);
+    uint32_t bad = 0;
+    for (int64_t i = b; i < e; ++i) {
+      uint32_t u;
+      std::memcpy(&u, p + i, sizeof u);
+      bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+    }
+    if (bad) {
+      for (int64_t i = b; i < e; ++i)
+        if (!std::isfinite(p[i])) return i;
+    }
+  }
+  return -1;
+}
+
 void requireAllFinite(const char* op, const char* arg, const Tensor& t) {
   if (t.device() != Device::CPU) {
     float v = 0.0f;
@@ -557,12 +581,11 @@ void requireAllFinite(const char* op, const char* arg, const Tensor& t) {
     return;
   }
   const float* p = t.f32();
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    if (!std::isfinite(p[i])) {
-      const int64_t cols = t.rank() == 2 ? t.dim(1) : t.numel();
-      fail(ErrorCode::Value, op, ": argument '", arg, "' has a non-finite value (", p[i], ") at row ", i / cols,
-           ", column ", i % cols, " of ", shapeStr(t.shape()));
-    }
+  const int64_t i = firstNonFinite(p, t.numel());
+  if (i >= 0) {
+    const int64_t cols = t.rank() == 2 ? t.dim(1) : t.numel();
+    fail(ErrorCode::Value, op, ": argument '", arg, "' has a non-finite value (", p[i], ") at row ", i / cols,
+         ", column ", i % cols, " of ", shapeStr(t.shape()));
   }
 }
 
@@ -595,9 +618,17 @@ void checkTarget(const char* op, const Tensor& p, int64_t n, int64_t k, const Te
             " (one row per embedding row, one column per centre)");
   requireAllFinite(op, "p", p);
   if (p.device() == Device::CPU) {
+    // Branch-free over blocks (vectorizes); a block with a negative entry is then searched for the first one.
     const float* v = p.f32();
-    for (int64_t i = 0; i < p.numel(); ++i)
-      DGC_CHECK(v[i] >= 0, Value, op, ": 'p' must be non-negative, got ", v[i], " at row ", i / k, ", column ", i % k);
+    const int64_t total = p.numel();
+    for (int64_t b = 0; b < total; b += 4096) {
+      const int64_t e = std::min(total, b + 4096);
+      int bad = 0;
+      for (int64_t i = b; i < e; ++i) bad |= static_cast<int>(v[i] < 0.0f);
+      if (!bad) continue;
+      for (int64_t i = b; i < e; ++i)
+        DGC_CHECK(v[i] >= 0, Value, op, ": 'p' must be non-negative, got ", v[i], " at row ", i / k, ", column ", i % k);
+    }
   } else if (p.numel() > 0) {
     float v = 0.0f;
     const int64_t i = backendFor(p.device()).findOutside(p, 0.0f, std::numeric_limits<float>::infinity(), &v);

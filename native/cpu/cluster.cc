@@ -13,6 +13,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -99,6 +100,28 @@ constexpr int64_t kRowBlock = 8;
 // Declared with double alignment so that arrays of it may live anywhere (std::vector, the stack).
 typedef double Vec8d __attribute__((vector_size(8 * sizeof(double)), aligned(sizeof(double))));
 
+// Per-thread scratch that only grows: the chunks of one call (and of later calls) reuse it instead of allocating
+// a handful of small vectors per chunk (which, at N = 3025, cost as much as the arithmetic). slot picks one of a
+// few independent buffers; a chunk must not call a function that uses the same slot.
+double* threadScratch(int slot, size_t count) {
+  thread_local std::vector<double> buffers[6];
+  std::vector<double>& b = buffers[slot];
+  if (b.size() < count) b.resize(std::max(count, b.size() + b.size() / 2));
+  return b.data();
+}
+
+// parallelFor, but on the calling thread alone when the whole job is small: below ~400k multiply-adds, waking
+// the pool's workers costs about as much as it saves (measured on the clustering-head passes at N = 3025, K = 3,
+// d = 20). The chunks, and so every result, are the same either way.
+constexpr int64_t kSerialWork = 400000;
+void chunkedFor(int64_t n, int64_t grain, int64_t work, const std::function<void(int64_t, int64_t)>& fn) {
+  if (work >= kSerialWork) {
+    parallelFor(n, grain, fn);
+    return;
+  }
+  for (int64_t begin = 0; begin < n; begin += grain) fn(begin, std::min(n, begin + grain));
+}
+
 std::vector<double> centresToDouble(int64_t k, int64_t d, const float* mu) {
   std::vector<double> muD(k * d);
   for (int64_t c = 0; c < k * d; ++c) muD[c] = mu[c];
@@ -124,39 +147,32 @@ DGC_ALWAYS_INLINE inline void transposeBlock(const float* Z, int64_t i0, int64_t
 
 // out[j·8 + r] = Σ_c (zt[c·8 + r] − μ_jc)², summed in coordinate order, for every centre j. Four centres at a time,
 // so that four independent FMA chains hide the add latency (one chain per centre was latency-bound).
+template <int G>
+DGC_ALWAYS_INLINE inline void centreGroupDistances(const double* zt, int64_t d, const double* m0, double* out) {
+  Vec8d acc[G] = {};
+  for (int64_t c = 0; c < d; ++c) {
+    Vec8d zc;
+    std::memcpy(&zc, zt + c * kRowBlock, sizeof zc);
+    for (int g = 0; g < G; ++g) {
+      const Vec8d t = zc - m0[g * d + c];
+      acc[g] += t * t;
+    }
+  }
+  for (int g = 0; g < G; ++g) std::memcpy(out + g * kRowBlock, &acc[g], sizeof acc[g]);
+}
+
+// out[j·8 + r] = Σ_c (zt[c·8 + r] − μ_jc)², summed in coordinate order, for every centre j. Up to four centres at
+// a time, so that independent FMA chains hide the add latency (one chain per centre was latency-bound); the
+// grouping changes no result, each centre's sum being its own chain.
 DGC_ALWAYS_INLINE inline void blockCentreDistances(const double* zt, int64_t k, int64_t d, const double* muD,
                                                    double* out) {
   int64_t j = 0;
-  for (; j + 4 <= k; j += 4) {
-    Vec8d a0 = {}, a1 = {}, a2 = {}, a3 = {};
-    const double* m0 = muD + j * d;
-    const double* m1 = m0 + d;
-    const double* m2 = m1 + d;
-    const double* m3 = m2 + d;
-    for (int64_t c = 0; c < d; ++c) {
-      Vec8d zc;
-      std::memcpy(&zc, zt + c * kRowBlock, sizeof zc);
-      const Vec8d t0 = zc - m0[c], t1 = zc - m1[c], t2 = zc - m2[c], t3 = zc - m3[c];
-      a0 += t0 * t0;
-      a1 += t1 * t1;
-      a2 += t2 * t2;
-      a3 += t3 * t3;
-    }
-    std::memcpy(out + (j + 0) * kRowBlock, &a0, sizeof a0);
-    std::memcpy(out + (j + 1) * kRowBlock, &a1, sizeof a1);
-    std::memcpy(out + (j + 2) * kRowBlock, &a2, sizeof a2);
-    std::memcpy(out + (j + 3) * kRowBlock, &a3, sizeof a3);
-  }
-  for (; j < k; ++j) {
-    Vec8d a = {};
-    const double* m = muD + j * d;
-    for (int64_t c = 0; c < d; ++c) {
-      Vec8d zc;
-      std::memcpy(&zc, zt + c * kRowBlock, sizeof zc);
-      const Vec8d t = zc - m[c];
-      a += t * t;
-    }
-    std::memcpy(out + j * kRowBlock, &a, sizeof a);
+  for (; j + 4 <= k; j += 4) centreGroupDistances<4>(zt, d, muD + j * d, out + j * kRowBlock);
+  switch (k - j) {
+    case 3: centreGroupDistances<3>(zt, d, muD + j * d, out + j * kRowBlock); break;
+    case 2: centreGroupDistances<2>(zt, d, muD + j * d, out + j * kRowBlock); break;
+    case 1: centreGroupDistances<1>(zt, d, muD + j * d, out + j * kRowBlock); break;
+    default: break;
   }
 }
 
@@ -226,15 +242,15 @@ DGC_SIMD_CLONES void blockSoftAssign(const float* Z, int64_t i0, int64_t rows, i
 
 // Σ_e p_e log(p_e/q_e) over a flat run of entries, vectorized, for the regular terms: p > 0 and p/q a positive
 // normal double (always, unless q underflowed for a large ν). The others are flagged in irregular[e] (and *any
-// set) when p > 0, and left to the caller. x: count doubles of scratch. The sum is taken in 8 interleaved
+// set) when p > 0 (irregular[e] = 1, else 0), and left to the caller. x: count doubles of scratch. The sum is taken in 8 interleaved
 // partials (entry e into partial e mod 8), combined in a fixed order: deterministic for a given run.
-DGC_SIMD_CLONES double klRegularTerms(const double* p, const double* q, int64_t count, double* x, uint8_t* irregular,
+DGC_SIMD_CLONES double klRegularTerms(const double* p, const double* q, int64_t count, double* x, double* irregular,
                                       bool* any) {
   int anyIrregular = 0;
   for (int64_t e = 0; e < count; ++e) {
     const double ratio = p[e] > 0.0 && q[e] > 0.0 ? p[e] / q[e] : (p[e] > 0.0 ? 0.0 : 1.0);
     const bool ok = ratio >= DBL_MIN && ratio <= DBL_MAX;
-    irregular[e] = !ok;
+    irregular[e] = ok ? 0.0 : 1.0;
     anyIrregular |= !ok;
     x[e] = ok ? ratio : 1.0;
   }
@@ -604,11 +620,13 @@ void pairAffinityBackwardFromDistances(int64_t b, int64_t w, const float* Y, con
 void studentT(int64_t n, int64_t k, int64_t d, const float* Z, const float* mu, double nu, float* Q) {
   const StudentTKernel kern(nu);
   const std::vector<double> muD = centresToDouble(k, d, mu);
-  parallelFor(n, rowGrain(n, k * (d + 4)), [&](int64_t begin, int64_t end) {
-    std::vector<double> zt(d * kRowBlock), w(k * kRowBlock), q(kRowBlock * k);
+  chunkedFor(n, rowGrain(n, k * (d + 4)), n * k * (d + 4), [&](int64_t begin, int64_t end) {
+    double* zt = threadScratch(0, d * kRowBlock);
+    double* w = threadScratch(1, k * kRowBlock);
+    double* q = threadScratch(2, kRowBlock * k);
     for (int64_t i = begin; i < end; i += kRowBlock) {
       const int64_t rows = std::min(kRowBlock, end - i);
-      blockSoftAssign(Z, i, rows, k, d, muD.data(), kern.nu, kern.exponent, zt.data(), w.data(), q.data());
+      blockSoftAssign(Z, i, rows, k, d, muD.data(), kern.nu, kern.exponent, zt, w, q);
       for (int64_t e = 0; e < rows * k; ++e) Q[i * k + e] = static_cast<float>(q[e]);
     }
   });
@@ -725,13 +743,15 @@ double klStudentTSelf(int64_t n, int64_t k, int64_t d, int64_t m, const float* c
   // Pass 1: Q1 (kept in double for pass 2, rounded into the output) and per-chunk column sums of Q1.
   std::vector<double> q1(n * k);
   std::vector<double> colPartials(chunks * k, 0.0);
-  parallelFor(n, grain, [&](int64_t begin, int64_t end) {
-    std::vector<double> zt(d * kRowBlock), w(k * kRowBlock);
+  const int64_t work = n * k * (d + 8);
+  chunkedFor(n, grain, work, [&](int64_t begin, int64_t end) {
+    double* zt = threadScratch(0, d * kRowBlock);
+    double* w = threadScratch(1, k * kRowBlock);
     double* part = colPartials.data() + (begin / grain) * k;
     for (int64_t i = begin; i < end; i += kRowBlock) {
       const int64_t rows = std::min(kRowBlock, end - i);
       double* q = q1.data() + i * k;
-      blockSoftAssign(Zs[0], i, rows, k, d, muD.data(), kern.nu, kern.exponent, zt.data(), w.data(), q);
+      blockSoftAssign(Zs[0], i, rows, k, d, muD.data(), kern.nu, kern.exponent, zt, w, q);
       for (int64_t e = 0; e < rows * k; ++e) Q1[i * k + e] = static_cast<float>(q[e]);
       for (int64_t r = 0; r < rows; ++r) {
         for (int64_t j = 0; j < k; ++j) part[j] += q[r * k + j];
@@ -750,11 +770,15 @@ double klStudentTSelf(int64_t n, int64_t k, int64_t d, int64_t m, const float* c
 
   // Pass 2: P (double, then rounded into the output) and Σ_t Σ_ij p_ij log(p_ij/q^t_ij), chunk by chunk.
   std::vector<double> lossPartials(chunks, 0.0);
-  parallelFor(n, grain, [&](int64_t begin, int64_t end) {
+  chunkedFor(n, grain, work * m, [&](int64_t begin, int64_t end) {
     const int64_t rows = end - begin;
-    std::vector<double> p(rows * k), x(rows * k), qt(m > 1 ? rows * k : 0);
-    std::vector<double> zt(d * kRowBlock), w(k * kRowBlock);
-    std::vector<uint8_t> irregular(rows * k);
+    double* p = threadScratch(0, rows * k);
+    double* x = threadScratch(1, rows * k);
+    double* qt = threadScratch(2, rows * k);
+    double* zt = threadScratch(3, d * kRowBlock);
+    double* w = threadScratch(4, k * kRowBlock);
+    // Flags of the irregular terms, one per entry, in a double buffer (0 or 1).
+    double* irregular = threadScratch(5, rows * k);
     // p_ij = (q_ij²/f_j) / Σ_l (q_il²/f_l); a row whose terms all vanish gets p = 0 (targetDistribution's guard).
     for (int64_t r = 0; r < rows; ++r) {
       const double* q = q1.data() + (begin + r) * k;
@@ -775,25 +799,27 @@ double klStudentTSelf(int64_t n, int64_t k, int64_t d, int64_t m, const float* c
       const double* q = q1.data() + begin * k;
       if (t > 0) {
         for (int64_t i = begin; i < end; i += kRowBlock) {
-          blockSoftAssign(Zs[t], i, std::min(kRowBlock, end - i), k, d, muD.data(), kern.nu, kern.exponent, zt.data(),
-                          w.data(), qt.data() + (i - begin) * k);
+          blockSoftAssign(Zs[t], i, std::min(kRowBlock, end - i), k, d, muD.data(), kern.nu, kern.exponent, zt, w,
+                          qt + (i - begin) * k);
         }
-        q = qt.data();
+        q = qt;
       }
       bool anyIrregular = false;
-      loss += klRegularTerms(p.data(), q, rows * k, x.data(), irregular.data(), &anyIrregular);
+      loss += klRegularTerms(p, q, rows * k, x, irregular, &anyIrregular);
       if (anyIrregular) {
         // Log space for the rare rows where q underflowed: log q from the row's distances (SoftAssignRow).
         SoftAssignRow row(k);
         BlockDistances block(k, d);
         for (int64_t r = 0; r < rows; ++r) {
           bool rowIrregular = false;
-          for (int64_t j = 0; j < k; ++j) rowIrregular |= irregular[r * k + j] && p[r * k + j] > 0.0;
+          for (int64_t j = 0; j < k; ++j) rowIrregular |= irregular[r * k + j] != 0.0 && p[r * k + j] > 0.0;
           if (!rowIrregular) continue;
           block.compute(Zs[t], begin + r, 1, muD.data());
           row.evaluate(block.row(0), k, kern);
           for (int64_t j = 0; j < k; ++j) {
-            if (irregular[r * k + j] && p[r * k + j] > 0.0) loss += p[r * k + j] * (std::log(p[r * k + j]) - row.logq(j));
+            if (irregular[r * k + j] != 0.0 && p[r * k + j] > 0.0) {
+              loss += p[r * k + j] * (std::log(p[r * k + j]) - row.logq(j));
+            }
           }
         }
       }
