@@ -301,10 +301,9 @@ inline double softAssignFromDistances(const double* distances, int64_t k, double
 // that log q needs are taken only when a loss asks for log q (the forward itself needs none for ν = 1).
 struct SoftAssignRow {
   std::vector<double> dist, ratio, q;
-  mutable std::vector<double> scratch;  // k doubles for the loss rules
   double sum = 1.0, minDist = 0.0;
   double nu = 1.0, exponent = 1.0;
-  explicit SoftAssignRow(int64_t k) : dist(k), ratio(k), q(k), scratch(k) {}
+  explicit SoftAssignRow(int64_t k) : dist(k), ratio(k), q(k) {}
 
   // From the row's k squared distances.
   void evaluate(const double* distances, int64_t k, const StudentTKernel& kern) {
@@ -429,45 +428,24 @@ int64_t argmaxRow(const float* row, int64_t k) {
   return best;
 }
 
-// The regular part of the KL row rule (vectorized): returns Σ_j p_j log(p_j/q_j) over the terms with p_j > 0 and
-// q_j > 1e-280 (where p_j/q_j is a positive normal double: p_j ≥ 1.4e-45 as a float, q_j ≤ 1, so fastLogNormal
-// applies), adds ∂loss/∂log u_j = −scale·(p_j − q_j Σ_l p_l) into gLogU, stores Σ_l p_l in *rowSum and sets
-// *logSpace when some term with p_j > 0 has q_j ≤ 1e-280 (left to the caller). ratio: k doubles of scratch.
-inline double klRowTerms(const float* p, const double* q, int64_t k, double scale, double* ratio,
-                                  double* gLogU, double* rowSum, bool* logSpace) {
-  double sumP = 0.0;
-  int tiny = 0;
-  for (int64_t j = 0; j < k; ++j) {
-    const double pj = p[j];
-    sumP += pj;
-    const bool regular = pj > 0.0 && q[j] > 1e-280;
-    tiny |= (pj > 0.0 && !regular);
-    ratio[j] = regular ? pj / q[j] : 1.0;
-  }
-  for (int64_t j = 0; j < k; ++j) ratio[j] = fastLogNormal(ratio[j]);
-  double loss = 0.0;
-  for (int64_t j = 0; j < k; ++j) loss += double(p[j]) * ratio[j];  // log 1 = 0 where the term was left out
-  for (int64_t j = 0; j < k; ++j) gLogU[j] += -scale * (double(p[j]) - q[j] * sumP);
-  *rowSum = sumP;
-  *logSpace = tiny != 0;
-  return loss;
-}
-
 // KL(P‖Q) row rule: loss_i = scale·Σ_j p_ij (log p_ij − log q_ij) (0·log 0 = 0);
 // ∂loss/∂log u_ij = −scale·(p_ij − q_ij·Σ_l p_il)  (log q_ij = log u_ij − log Σ_l u_il).
 // Adds into gLogU.
 double klRow(const float* p, const SoftAssignRow& row, int64_t k, double scale, double* gLogU) {
-  double rowSum = 0.0;
-  bool logSpace = false;
-  double loss = klRowTerms(p, row.q.data(), k, scale, row.scratch.data(), gLogU, &rowSum, &logSpace);
-  if (logSpace) {
-    // Rare: some q_j ≤ 1e-280 (far from its centre with a large ν) where p/q would not be finite. klRowTerms
-    // left those terms out; add them in the log-space form.
-    for (int64_t j = 0; j < k; ++j) {
-      const double pj = p[j];
-      if (pj > 0.0 && !(row.q[j] > 1e-280)) loss += pj * (std::log(pj) - row.logq(j));
+  // One libm log per entry: in this per-row loop (k of 3 to 10 entries, then a dependent sum) glibc's log is
+  // faster than fastlog.h's polynomial, whose long dependency chain only pays off when a whole run of entries
+  // is vectorized (klStudentTSelf does that).
+  double loss = 0.0, rowSum = 0.0;
+  for (int64_t j = 0; j < k; ++j) {
+    const double pj = p[j];
+    rowSum += pj;
+    if (pj > 0.0) {
+      // The log-space form where q underflowed (or is too small for p/q to be finite).
+      const double qj = row.q[j];
+      loss += pj * (qj > 1e-280 ? std::log(pj / qj) : std::log(pj) - row.logq(j));
     }
   }
+  for (int64_t j = 0; j < k; ++j) gLogU[j] += -scale * (double(p[j]) - row.q[j] * rowSum);
   return scale * loss;
 }
 
