@@ -8,6 +8,6 @@ module.exports = {
   // by default on this 2-core machine.
   maxWorkers: 2,
   testTimeout: 120000,
-  reporters: ['default', '<rootDir>/scripts/jest-summary.js'],
+  reporters: ['default', '<rootDir>/scripts/jest-summary.js', '<rootDir>/scripts/jest-watchdog.js'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
 };

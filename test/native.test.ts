@@ -1,6 +1,7 @@
 // Builds and runs the standalone C++ kernel tests in test/native/ (no Node involved in them) with CMake:
 // GEMM against a double-precision reference over edge-case shapes and strides, CSR construction and SpMM
-// against dense references, and bit-identical results for 1 vs 2 threads. Skips visibly without cmake/g++.
+// against dense references, bit-identical results for 1 vs 2 threads, and the thread pool's stress test
+// (resizes between tiny jobs, throwing and nested jobs, concurrent callers). Skips visibly without cmake/g++.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -23,11 +24,9 @@ describe('standalone C++ kernel tests', () => {
     if (build.status !== 0) throw new Error(`cmake build failed:\n${build.stdout.slice(-4000)}\n${build.stderr.slice(-4000)}`);
   }, 600000);
 
-  test.each(tests)('%s passes', (name) => {
-    if (!toolchain) return;
+  maybe.each(tests)('%s passes', (name) => {
     const r = spawnSync(path.join(buildDir, name), [], { encoding: 'utf8', timeout: 300000 });
-    if (r.status !== 0) throw new Error(`${name} exited ${r.status}:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
+    if (r.status !== 0) throw new Error(`${name} ${r.status === null ? `was killed (${r.signal}, 300 s limit?)` : `exited ${r.status}`}:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
     expect(r.status).toBe(0);
   });
-  maybe('the toolchain is present', () => expect(toolchain).toBe(true));
 });

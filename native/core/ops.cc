@@ -842,9 +842,9 @@ Tensor targetDistribution(const Tensor& q) {
   return p;
 }
 
-LossWithGrads klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
-                         bool wantGrads) {
-  const char* op = "klStudentT";
+namespace {
+// klStudentT / klStudentTSelf: 1 or 3 embeddings with the same rows, each matching the centres; ν and scale.
+void checkKlArgs(const char* op, const std::vector<Tensor>& zs, const Tensor& mu, double nu, double scale) {
   DGC_CHECK(zs.size() == 1 || zs.size() == 3, Arg, op, ": takes 1 embedding (KL) or 3 (DFCN's triplet KL), got ",
             zs.size());
   for (size_t t = 0; t < zs.size(); ++t) {
@@ -855,8 +855,11 @@ LossWithGrads klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double
   }
   requireNu(op, nu);
   requireScale(op, scale);
-  checkTarget(op, p, zs[0].dim(0), mu.dim(0), zs[0]);
-  LossWithGrads r;
+}
+
+// The loss tensor and, when wanted, one gradient per embedding and one for the centres; returns the gradient
+// pointers the backends take (null entries when no gradient is wanted).
+std::vector<Tensor*> allocKlOutputs(const std::vector<Tensor>& zs, const Tensor& mu, bool wantGrads, LossWithGrads& r) {
   r.loss = Tensor::empty({}, DType::F32, mu.device());
   std::vector<Tensor*> dzPtrs(zs.size(), nullptr);
   if (wantGrads) {
@@ -865,34 +868,29 @@ LossWithGrads klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double
     for (size_t t = 0; t < zs.size(); ++t) dzPtrs[t] = &r.dzs[t];
     r.dmu = Tensor::empty(mu.shape(), DType::F32, mu.device());
   }
+  return dzPtrs;
+}
+}  // namespace
+
+LossWithGrads klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
+                         bool wantGrads) {
+  const char* op = "klStudentT";
+  checkKlArgs(op, zs, mu, nu, scale);
+  checkTarget(op, p, zs[0].dim(0), mu.dim(0), zs[0]);
+  LossWithGrads r;
+  const std::vector<Tensor*> dzPtrs = allocKlOutputs(zs, mu, wantGrads, r);
   backendFor(mu.device()).klStudentT(zs, mu, nu, p, scale, r.loss, dzPtrs, wantGrads ? &r.dmu : nullptr);
   return r;
 }
 
 SelfTargetKl klStudentTSelf(const std::vector<Tensor>& zs, const Tensor& mu, double nu, double scale, bool wantGrads) {
   const char* op = "klStudentTSelf";
-  DGC_CHECK(zs.size() == 1 || zs.size() == 3, Arg, op, ": takes 1 embedding (KL) or 3 (DFCN's triplet KL), got ",
-            zs.size());
-  for (size_t t = 0; t < zs.size(); ++t) {
-    const std::string arg = str("z[", t, "]");
-    checkEmbeddingAndCentres(op, arg.c_str(), zs[t], mu);
-    DGC_CHECK(zs[t].dim(0) == zs[0].dim(0), Shape, op, ": ", arg, " has ", zs[t].dim(0), " rows but z[0] has ",
-              zs[0].dim(0));
-  }
-  requireNu(op, nu);
-  requireScale(op, scale);
+  checkKlArgs(op, zs, mu, nu, scale);
   const int64_t n = zs[0].dim(0), k = mu.dim(0);
   SelfTargetKl r;
   r.q = Tensor::empty({n, k}, DType::F32, mu.device());
   r.p = Tensor::empty({n, k}, DType::F32, mu.device());
-  r.kl.loss = Tensor::empty({}, DType::F32, mu.device());
-  std::vector<Tensor*> dzPtrs(zs.size(), nullptr);
-  if (wantGrads) {
-    r.kl.dzs.reserve(zs.size());
-    for (const Tensor& z : zs) r.kl.dzs.push_back(Tensor::empty(z.shape(), DType::F32, z.device()));
-    for (size_t t = 0; t < zs.size(); ++t) dzPtrs[t] = &r.kl.dzs[t];
-    r.kl.dmu = Tensor::empty(mu.shape(), DType::F32, mu.device());
-  }
+  const std::vector<Tensor*> dzPtrs = allocKlOutputs(zs, mu, wantGrads, r.kl);
   if (n == 0) {
     // Nothing to assign: loss 0, empty q and p, zero gradients (as klStudentT on n = 0).
     backendFor(mu.device()).klStudentT(zs, mu, nu, r.p, scale, r.kl.loss, dzPtrs, wantGrads ? &r.kl.dmu : nullptr);

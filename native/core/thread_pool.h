@@ -17,12 +17,14 @@ namespace dgc {
 // Number of threads ops may use (the caller's thread included). Default: DGCLUST_NUM_THREADS if set,
 // else std::thread::hardware_concurrency().
 int numThreads();
-// Sets the number of threads (clamped to [1, 256]). Not to be called while an op runs.
+// Sets the number of threads (clamped to [1, 256]). Safe at any time from any thread: it waits for a job in
+// flight to finish; called from inside a chunk it does nothing.
 void setNumThreads(int n);
 
 // Calls fn(begin, end) over [0, n) in chunks of `grain` items (the last one may be shorter), in parallel.
-// Chunks are the same for any thread count. fn must not throw: exceptions are caught, and the first is
-// rethrown on the calling thread once all chunks are done.
+// Chunks are the same for any thread count. If fn throws, the other chunks still run, and the first exception
+// is rethrown on the calling thread once all chunks are done. A nested call (from inside fn), or a call from a
+// second host thread while the pool is busy, runs its chunks serially on the calling thread.
 void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 // Number of chunks parallelFor(n, grain, ...) makes: ceil(n / grain), at least 1 when n > 0.
