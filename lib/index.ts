@@ -33,7 +33,7 @@ export type { MlpAutoencoderOptions, AutoencoderOutput } from './models/blocks';
 export { fromDataset } from './models/types';
 export type {
   ClusteringData, ClusteringModel, ModelSpec, ModelInput, Inference, LossResult, PretrainStage, TrainSchedule, PaperTable,
-  TargetContext, OptimizerSpec,
+  TargetContext, OptimizerSpec, ResolvedOptions, OptionSpec, PaperProtocol,
 } from './models/types';
 export { getModel, modelNames, registerModel, resolveSettings } from './models/registry';
 export { fit, fitAsync, fitSteps } from './train/trainer';

@@ -26,6 +26,12 @@ export class Generator {
     return this.stream - this.base;
   }
 
+  /** Puts the generator back where it was after `n` draws (resuming from a checkpoint). */
+  restore(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new DgcError('DGC_DATA', `Generator.restore: stream count must be a non-negative integer, got ${n}`);
+    this.stream = this.base + n;
+  }
+
   /**
    * An independent generator with the same seed for one named purpose (e.g. 'sdcn-ae': the autoencoder shared by
    * SDCN, AGCN and CaEGCN, so that it is initialised and shuffled the same whatever else a model draws). Its

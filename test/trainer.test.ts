@@ -282,3 +282,55 @@ describe('the estimator API', () => {
     m.dispose();
   });
 });
+
+test('a NaN term names the epoch, the term and the last good checkpoint', () => {
+  // A toy model whose third loss has a NaN term: the trainer must stop there, not train on.
+  class Toy extends dg.Module {
+    readonly w: dg.Tensor;
+    constructor() {
+      super();
+      this.w = this.registerParameter('w', dg.tensor([0.5, -0.5], [1, 2]));
+    }
+  }
+  let calls = 0;
+  const toy: dg.ModelSpec = {
+    name: 'toy', title: 'toy', needsGraph: false, presets: {}, defaults: { lr: 0.1 }, options: {}, paper: null,
+    paperProtocol: 'final', readouts: ['q'],
+    prepare: (d) => ({ x: dg.tensor(d.features.data, [d.features.rows, d.features.cols]), adj: null, labels: d.labels, nClusters: d.nClusters,
+      key: 'toy', notes: [], timings: {}, dispose() { this.x.dispose(); } }),
+    create: () => {
+      const m = new Toy();
+      return {
+        module: m, centres: null,
+        loss: () => {
+          calls++;
+          const l = dg.mean(dg.square(m.w));
+          return { total: l, parts: { fine: l, weird: calls === 3 ? NaN : 1 }, inference: { embedding: dg.tensor([0, 1, 2, 3], [4, 1]), assignments: { q: dg.tensor([1, 0, 0, 1, 1, 0, 0, 1], [4, 2]) } } };
+        },
+        infer: () => ({ embedding: dg.tensor([0, 1, 2, 3], [4, 1]), assignments: { q: dg.tensor([1, 0, 0, 1, 1, 0, 0, 1], [4, 2]) } }),
+      };
+    },
+    pretrain: () => [],
+    schedule: () => ({ mode: 'full-batch', epochs: 5, targetEvery: 5 }),
+    optimizer: (s) => ({ kind: 'sgd', lr: s.lr }),
+  };
+  const data: dg.ClusteringData = { name: 't', features: { rows: 4, cols: 1, data: Float32Array.from([0, 1, 2, 3]) }, labels: null, nClusters: 2, edges: null };
+  const before = dg.memory().tensors;
+  const input = toy.prepare(data, toy.defaults, { device: 'cpu' });
+  const file = path.join(tmp, 'toy.ckpt');
+  const toySpec = { ...toy, create: (i: dg.ModelInput, s: dg.ResolvedOptions, g: dg.Generator) => {
+    const m = toy.create(i, s, g);
+    // P is refreshed (set) at epoch 1 only: hand the trainer a target on refresh.
+    return { ...m, loss: (inp: dg.ModelInput, rows: dg.Tensor | null, ctx: dg.TargetContext) => {
+      if (ctx.refresh) ctx.setTarget(dg.tensor([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], [4, 2]));
+      return m.loss(inp, rows, ctx);
+    } };
+  } };
+  try {
+    expect(() => fit(toySpec, input, toy.defaults, { checkpoint: { file, every: 1 } })).toThrow(
+      `toy training, epoch 3: loss term 'weird' is NaN; training stopped (last good checkpoint: ${file}, training epoch 2)`);
+  } finally {
+    input.dispose();
+  }
+  expect(dg.memory().tensors).toBe(before);
+});

@@ -49,6 +49,9 @@ const COMMANDS: Record<string, { summary: string; options: Record<string, Option
       json: { kind: 'string' },
       save: { kind: 'string' },
       'pretrain-cache': { kind: 'string' },
+      checkpoint: { kind: 'string' },
+      'checkpoint-every': { kind: 'int', min: 1 },
+      resume: { kind: 'string' },
       // Every model's own options (--lr, --epochs, --learnable-alpha, …) are added from the registry below.
     },
   },

@@ -13,6 +13,7 @@ import type { ClusteringData, OptionSpec } from '../models/types';
 import { getModel, models, modelNames, resolveSettings } from '../models/registry';
 import { loadNpyCheckpoint } from '../io/npy-checkpoint';
 import { loadState } from '../io/state';
+import { readCheckpointMeta } from '../io/checkpoint';
 import { trainModel, reportJson, summarize } from '../train/run';
 import type { TrainModelRequest } from '../train/run';
 import { native, packageRoot } from '../native';
@@ -41,7 +42,7 @@ export function modelOptionFlags(): Map<string, { option: string; spec: OptionSp
 /** The train command's own (non-model) options. */
 export const TRAIN_FLAGS = [
   'model', 'dataset', 'data-dir', 'features', 'labels', 'graph', 'clusters', 'member', 'preset', 'seeds', 'seed', 'init',
-  'backend', 'threads', 'json', 'save', 'pretrain-cache',
+  'backend', 'threads', 'json', 'save', 'pretrain-cache', 'checkpoint', 'checkpoint-every', 'resume',
 ] as const;
 
 export type TrainCliOptions = Record<string, string | number | undefined>;
@@ -170,8 +171,21 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
   const overrides = modelOverrides(o, modelName);
   if (o.threads !== undefined) native.setNumThreads(Number(o.threads));
   const device = pickDevice(String(o.backend ?? 'auto'));
-  const seeds = Number(o.seeds ?? 1);
-  const seed0 = Number(o.seed ?? 0);
+  let seeds = Number(o.seeds ?? 1);
+  let seed0 = Number(o.seed ?? 0);
+  if (o['checkpoint-every'] !== undefined && o.checkpoint === undefined) throw new CliError("option '--checkpoint-every' needs '--checkpoint FILE'");
+  const every = o.checkpoint !== undefined ? Number(o['checkpoint-every'] ?? 1) : 0;
+  if (o.checkpoint !== undefined && !fs.existsSync(path.dirname(path.resolve(String(o.checkpoint))))) {
+    throw new CliError(`option '--checkpoint': the folder of ${o.checkpoint} does not exist`);
+  }
+  if (o.resume !== undefined) {
+    // The checkpoint says which seed it is; the model, data and settings are checked against it when it loads.
+    const meta = readCheckpointMeta(String(o.resume));
+    if (o.seeds !== undefined && seeds !== 1) throw new CliError("option '--resume' continues one run: give no '--seeds' (or 1)");
+    if (o.seed !== undefined && Number(o.seed) !== meta.seed) throw new CliError(`option '--seed' is ${o.seed} but ${o.resume} holds the run of seed ${meta.seed}`);
+    seed0 = Number(meta.seed);
+    seeds = 1;
+  }
   // Everything that can be refused without reading data is checked first: the model's options (by name, with
   // their bounds) and the starting weights.
   const expectedName = String(o.preset ?? (o.features !== undefined ? path.basename(String(o.features)).replace(/\.(gz)$/i, '').replace(/\.[^.]+$/, '') : o.dataset ?? 'acm'));
@@ -203,6 +217,8 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
     init,
     pretrainCache: o['pretrain-cache'] as string | undefined,
     saveFinal: (seed) => (save ? (seeds > 1 ? `${save}.seed${seed}` : save) : undefined),
+    checkpoint: o.checkpoint !== undefined ? { file: (seed) => (seeds > 1 ? `${o.checkpoint}.seed${seed}` : String(o.checkpoint)), every } : undefined,
+    resume: o.resume as string | undefined,
     callbacks: {
       onSeed: (_seed, i, count) => {
         seedIndex = i;
@@ -219,6 +235,7 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
         const m = e.metrics ? ` ACC ${pct(e.metrics.acc)}` : '';
         hooks.progress?.(done, Math.max(total, done), `${e.phase} ${e.epoch}/${e.epochs} loss ${(e.losses.total ?? 0).toFixed(4)}${m}`);
       },
+      onCheckpoint: (file, where) => console.error(`checkpoint: wrote ${file} (after ${where})`),
       onRun: (r) => {
         const b = r.best ? `, best ACC ${pct(r.best.metrics!.acc)} (epoch ${r.best.epoch})` : '';
         const f = r.final.metrics ? `final ACC ${pct(r.final.metrics.acc)} (epoch ${r.final.epoch})` : `final epoch ${r.final.epoch} (no labels)`;

@@ -52,6 +52,30 @@ export class Adam extends Optimizer {
     }
   }
 
+  exportState(): { tensors: Map<string, Tensor>; meta: Record<string, unknown> } {
+    const tensors = new Map<string, Tensor>();
+    const steps: Record<string, number> = {};
+    for (const [p, s] of this.state) {
+      const i = this.paramIndex(p);
+      tensors.set(`${i}/m`, s.m);
+      tensors.set(`${i}/v`, s.v);
+      steps[i] = s.step;
+    }
+    return { tensors, meta: { kind: 'adam', steps } };
+  }
+
+  importState(tensors: Map<string, Tensor>, meta: Record<string, unknown>): void {
+    if (meta.kind !== 'adam') throw new DgcError('DGC_DATA', `optimizer state: saved for '${String(meta.kind)}', this is Adam`);
+    this.dispose();
+    for (const [key, step] of Object.entries((meta.steps ?? {}) as Record<string, number>)) {
+      const i = Number(key);
+      if (!Number.isInteger(step) || step < 0) throw new DgcError('DGC_DATA', `optimizer state: step count of parameter ${key} is ${step}`);
+      const m = this.restoreLike(i, tensors.get(`${i}/m`), 'Adam m');
+      const v = this.restoreLike(i, tensors.get(`${i}/v`), 'Adam v');
+      this.state.set(this.params[i], { m, v, step });
+    }
+  }
+
   dispose(): void {
     for (const s of this.state.values()) {
       s.m.dispose();

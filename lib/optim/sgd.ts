@@ -38,6 +38,21 @@ export class SGD extends Optimizer {
     }
   }
 
+  exportState(): { tensors: Map<string, Tensor>; meta: Record<string, unknown> } {
+    const tensors = new Map<string, Tensor>();
+    for (const [p, v] of this.velocity) tensors.set(`${this.paramIndex(p)}/velocity`, v);
+    return { tensors, meta: { kind: 'sgd' } };
+  }
+
+  importState(tensors: Map<string, Tensor>, meta: Record<string, unknown>): void {
+    if (meta.kind !== 'sgd') throw new DgcError('DGC_DATA', `optimizer state: saved for '${String(meta.kind)}', this is SGD`);
+    this.dispose();
+    for (const key of tensors.keys()) {
+      const i = Number(key.split('/')[0]);
+      this.velocity.set(this.params[i] ?? (null as never), this.restoreLike(i, tensors.get(key), 'SGD velocity'));
+    }
+  }
+
   dispose(): void {
     for (const v of this.velocity.values()) v.dispose();
     this.velocity.clear();

@@ -30,6 +30,8 @@ export interface TrainCallbacks {
   onEpoch?: (e: EpochEvent) => void;
   /** A phase begins. */
   onPhase?: (phase: string, epochs: number) => void;
+  /** A checkpoint was written (after `where`, e.g. "training epoch 12"). */
+  onCheckpoint?: (file: string, where: string) => void;
 }
 
 /** Runs `epochs` epochs of `step`, emitting an event per epoch; returns the events. */

@@ -31,6 +31,10 @@ export interface TrainModelRequest {
   callbacks?: TrainCallbacks & { onSeed?: (seed: number, index: number, count: number) => void; onRun?: (r: RunResult) => void };
   signal?: AbortSignal;
   keepModel?: boolean;
+  /** Checkpoint each seed's run to file(seed) every `every` epochs. */
+  checkpoint?: { file: (seed: number) => string; every: number };
+  /** Continue the run in this checkpoint (seeds must then be the checkpoint's one seed). */
+  resume?: string;
 }
 
 export interface TrainModelReport {
@@ -71,6 +75,8 @@ export function trainModel(req: TrainModelRequest): TrainModelReport {
           pretrainCache: req.pretrainCache,
           saveFinal: req.saveFinal?.(seed),
           keepModel: req.keepModel,
+          checkpoint: req.checkpoint ? { file: req.checkpoint.file(seed), every: req.checkpoint.every } : undefined,
+          resume: req.resume,
         });
         runs.push(r);
         req.callbacks?.onRun?.(r);

@@ -28,6 +28,8 @@ import { native } from '../native';
 import { evaluate } from '../cluster/metrics';
 import type { Evaluation } from '../cluster/metrics';
 import { loadState, saveState } from '../io/state';
+import { readCheckpoint, writeCheckpoint } from '../io/checkpoint';
+import type { Checkpoint } from '../io/checkpoint';
 import type { Module } from '../nn/module';
 import type {
   ClusteringModel, Inference, MetricName, ModelInput, ModelSpec, OptimizerSpec, PaperProtocol, PretrainStage,
@@ -54,6 +56,11 @@ export interface FitOptions {
   keepEmbedding?: boolean;
   /** Return the trained model in the result (`trained`; the caller disposes its module) instead of freeing it. */
   keepModel?: boolean;
+  /** Write the run's whole state to `file` every `every` epochs (pretraining and training epochs alike; mini-batch
+   * models: every `every` refreshes), atomically: a crash leaves the previous checkpoint or the new one. */
+  checkpoint?: { file: string; every: number };
+  /** Continue the run saved in this checkpoint (same model, data and settings but the training length). */
+  resume?: string;
 }
 
 /** One evaluation: the primary readout's metrics and every readout's. */
@@ -113,24 +120,24 @@ export function makeOptimizer(params: Tensor[], spec: OptimizerSpec): Optimizer 
 }
 
 /** Reads every term to a number and refuses NaN/Inf, naming the term. */
-function lossNumbers(total: Tensor, parts: Record<string, Tensor | number>, where: string): Record<string, number> {
+function lossNumbers(total: Tensor, parts: Record<string, Tensor | number>, where: string, context = ''): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, t] of Object.entries(parts)) out[k] = typeof t === 'number' ? t : t.item();
   if (!('total' in out)) out.total = total.item();
   for (const [k, v] of Object.entries(out)) {
-    if (!Number.isFinite(v)) throw new DgcError('DGC_VALUE', `${where}: loss term '${k}' is ${v}; training stopped`);
+    if (!Number.isFinite(v)) throw new DgcError('DGC_VALUE', `${where}: loss term '${k}' is ${v}; training stopped${context}`);
   }
   return out;
 }
 
 /** Refuses parameters holding NaN or Inf (one reduction per parameter), naming the first at fault. */
-function checkParameters(module: Module, where: string): void {
+function checkParameters(module: Module, where: string, context = ''): void {
   tidy(() => {
     for (const [name, p] of module.namedParameters()) {
       const s = native.sumAll(p.handle);
       const v = (s.toTypedArray() as Float32Array)[0];
       s.dispose();
-      if (!Number.isFinite(v)) throw new DgcError('DGC_VALUE', `${where}: parameter '${name}' holds NaN or Inf; training stopped`);
+      if (!Number.isFinite(v)) throw new DgcError('DGC_VALUE', `${where}: parameter '${name}' holds NaN or Inf; training stopped${context}`);
     }
   });
 }
@@ -207,15 +214,56 @@ export async function fitAsync<I extends ModelInput, P extends ResolvedOptions>(
   }
 }
 
+/** A checkpoint's position in the schedule (JSON). */
+type Position =
+  | { phase: 'pretrain'; stage: number; epoch: number }
+  | { phase: 'train'; epoch: number; iteration: number; evalIndex: number; pos: number; steps: number; sums: Record<string, number>; trainMs: number };
+
+/** Everything of a run but its tensors, as a checkpoint stores it. */
+interface RunMeta {
+  format: 'dgclust-checkpoint';
+  model: string;
+  inputKey: string;
+  settings: Record<string, unknown>;
+  seed: number;
+  position: Position;
+  generators: Record<string, number>;
+  events: EpochEvent[];
+  evalRecords: EvalRecord[];
+  bestIndex: number;
+  initial: EvalRecord | null;
+  lastLabels: number[] | null;
+  order: number[] | null;
+  optimizer: Record<string, unknown> | null;
+  pretrainMs: number;
+  trainMs: number;
+  lastCheckpoint: { file: string; where: string } | null;
+}
+
+/** Settings that only say how long to train: a resumed run may extend them. */
+const LENGTH_SETTINGS = new Set(['epochs', 'maxIterations', 'iterations']);
+
+function sameSettings(a: Record<string, unknown>, b: Record<string, unknown>): string | null {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const key of keys) {
+    if (LENGTH_SETTINGS.has(key)) continue;
+    if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) return `setting '${key}' is ${JSON.stringify(a[key])} in the checkpoint but ${JSON.stringify(b[key])} now`;
+  }
+  return null;
+}
+
 /**
  * The run as a generator that yields between epochs, outside every tidy() scope (the only points where other
  * work may interleave with it). fit() drives it straight through; fitAsync() with an event-loop turn per yield.
- * Returning early (generator.return()) runs the cleanup: the model, optimizer and target are freed.
+ * Checkpoints (FitOptions.checkpoint) are written at these points too, and a run resumed from one
+ * (FitOptions.resume) continues from its position with the same weights, optimizer state, target, random
+ * generators and history: its results are bit-identical on the CPU to a run that was never interrupted.
  */
 export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
   spec: ModelSpec<I, P>, input: I, options: P, fitOptions: FitOptions = {},
 ): globalThis.Generator<void, RunResult, void> {
-  const seed = fitOptions.seed ?? 0;
+  const resume = fitOptions.resume ? readCheckpoint(fitOptions.resume) : null;
+  const seed = resume ? Number(resume.meta.seed) : fitOptions.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new DgcError('DGC_ARG', `${spec.name}: seed must be a non-negative integer, got ${seed}`);
   const cb = fitOptions.callbacks ?? {};
   const gen = new Generator(seed);
@@ -224,24 +272,98 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
   const primary = spec.readouts[0];
   const truth = input.labels;
   const n = input.x.shape[0];
-  const events: EpochEvent[] = [];
   const model = spec.create(input, options, gen);
+  const stages = spec.pretrain(model, input, options);
   let target: Tensor | null = null;
   let optimizer: Optimizer | null = null;
   let handedOver = false;
+  const ck = fitOptions.checkpoint;
+  if (ck && !(Number.isInteger(ck.every) && ck.every >= 1)) throw new DgcError('DGC_ARG', `${spec.name}: checkpoint every must be a positive integer, got ${ck.every}`);
+  // The run's state outside tensors; written into checkpoints as it is.
+  const meta: RunMeta = {
+    format: 'dgclust-checkpoint', model: spec.name, inputKey: input.key, settings: { ...options }, seed,
+    position: { phase: 'pretrain', stage: 0, epoch: 0 }, generators: {}, events: [], evalRecords: [], bestIndex: -1,
+    initial: null, lastLabels: null, order: null, optimizer: null, pretrainMs: 0, trainMs: 0, lastCheckpoint: null,
+  };
+  let yields = 0;
+  /** The generators whose positions a checkpoint holds: the run's and each stage's own. */
+  const generators = (): Record<string, Generator> => {
+    const g: Record<string, Generator> = { main: gen };
+    stages.forEach((st, i) => {
+      if (st.generator) g[`stage${i}`] = st.generator;
+    });
+    return g;
+  };
+  const checkpointNow = (where: string) => {
+    if (!ck || ++yields % ck.every !== 0) return;
+    meta.generators = Object.fromEntries(Object.entries(generators()).map(([name, g]) => [name, g.streamsDrawn]));
+    const tensors: [string, Tensor][] = model.module.namedParameters().map(([name, t]) => [`param/${name}`, t] as [string, Tensor]);
+    if (model.centres && !model.module.parameters().includes(model.centres)) tensors.push(['centres', model.centres]);
+    if (target) tensors.push(['target', target]);
+    meta.optimizer = null;
+    if (optimizer) {
+      const st = optimizer.exportState();
+      meta.optimizer = st.meta;
+      for (const [name, t] of st.tensors) tensors.push([`opt/${name}`, t]);
+    }
+    writeCheckpoint(ck.file, meta as unknown as Record<string, unknown>, tensors);
+    meta.lastCheckpoint = { file: ck.file, where };
+    cb.onCheckpoint?.(ck.file, where);
+  };
+  const nanContext = () => (meta.lastCheckpoint ? ` (last good checkpoint: ${meta.lastCheckpoint.file}, ${meta.lastCheckpoint.where})` : '');
+
   try {
+    // ---- resuming: check the checkpoint belongs to this run, then restore it ----
+    if (resume) {
+      const m = resume.meta as unknown as RunMeta;
+      const file = fitOptions.resume!;
+      const refuse = (why: string): never => {
+        throw new DgcError('DGC_DATA', `resume: ${file} ${why}`);
+      };
+      if (m.format !== 'dgclust-checkpoint') refuse('is not a training checkpoint');
+      if (m.model !== spec.name) refuse(`is a checkpoint of model '${m.model}', not '${spec.name}'`);
+      if (m.inputKey !== input.key) refuse(`was written for other data (${m.inputKey}); this run's data is ${input.key}`);
+      const diff = sameSettings(m.settings, options as Record<string, unknown>);
+      if (diff) refuse(`does not match this run's settings: ${diff}`);
+      const params = new Map<string, Tensor>();
+      for (const [name, t] of resume.tensors) if (name.startsWith('param/')) params.set(name.slice(6), t);
+      try {
+        model.module.loadStateDict(params);
+      } catch (e) {
+        refuse(`does not fit the model: ${(e as Error).message}`);
+      }
+      const centres = resume.tensors.get('centres');
+      if (centres && model.centres) native.copyInto(model.centres.handle, centres.handle);
+      const gens = generators();
+      for (const [name, drawn] of Object.entries(m.generators)) {
+        if (!gens[name]) refuse(`holds the position of a generator '${name}' this run does not have`);
+        gens[name].restore(drawn);
+      }
+      const t = resume.tensors.get('target');
+      if (t) target = keep(ops.clone(t));
+      Object.assign(meta, { ...m, settings: { ...options }, lastCheckpoint: { file, where: 'resumed from here' } });
+    }
+
     // ---- 2. pretraining, given weights, or the cache ----
     const t0 = performance.now();
-    if (fitOptions.init) {
-      (spec.initTarget?.(model) ?? model.module).loadStateDict(fitOptions.init, { strict: fitOptions.initStrict ?? true });
-    } else {
-      for (const stage of spec.pretrain(model, input, options)) events.push(...(yield* runStage(spec.name, model, stage, input, gen, seed, fitOptions, cb)));
-    }
-    const pretrainMs = performance.now() - t0;
+    if (meta.position.phase === 'pretrain') {
+      if (fitOptions.init && !resume) {
+        (spec.initTarget?.(model) ?? model.module).loadStateDict(fitOptions.init, { strict: fitOptions.initStrict ?? true });
+      } else {
+        const from = meta.position as Extract<Position, { phase: 'pretrain' }>;
+        const startStage = from.stage;
+        const startEpoch = from.epoch;
+        for (let si = startStage; si < stages.length; si++) {
+          meta.position = { phase: 'pretrain', stage: si, epoch: si === startStage ? startEpoch : 0 };
+          yield* runStage(spec.name, model, stages[si], input, gen, seed, fitOptions, cb, meta, (opt) => {
+            optimizer = opt;
+          }, si === startStage ? resume : null, checkpointNow, nanContext);
+          optimizer = null;
+        }
+      }
+      meta.pretrainMs += performance.now() - t0;
 
-    // ---- 3. μ from k-means on the starting embedding ----
-    let initial: EvalRecord | undefined;
-    {
+      // ---- 3. μ from k-means on the starting embedding ----
       const inf = noGrad(() => tidy(() => keepInference(model.infer(input))));
       try {
         const km = tidy(() => {
@@ -256,22 +378,23 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
           native.copyInto(model.centres.handle, km.centers.handle);
         }
         km.centers.dispose();
-        initial = evalRecord({ kmeans: km.labels }, truth, 'kmeans', 0);
+        meta.initial = evalRecord({ kmeans: km.labels }, truth, 'kmeans', 0);
       } finally {
         disposeInference(inf);
       }
+      meta.position = { phase: 'train', epoch: 0, iteration: 0, evalIndex: 0, pos: 0, steps: 0, sums: {}, trainMs: 0 };
     }
 
     // ---- 4. the main training ----
     const schedule = spec.schedule(options, input);
     const params = spec.trainParams ? spec.trainParams(model, options) : model.module.parameters();
-    const evalRecords: EvalRecord[] = [];
-    let best: EvalRecord | undefined;
+    const evalRecords = meta.evalRecords;
     let stopped: string | undefined;
-    let lastLabels: Int32Array | null = null;
+    let lastLabels: Int32Array | null = meta.lastLabels ? Int32Array.from(meta.lastLabels) : null;
     let lastInference: Inference | null = null;
     const keepEmbedding = fitOptions.keepEmbedding ?? true;
     const t1 = performance.now();
+    const pos = meta.position as Extract<Position, { phase: 'train' }>;
 
     let pendingSaveBest = false;
     const recordEvaluation = (inf: Inference, epoch: number, iteration: number | undefined): EvalRecord => {
@@ -280,10 +403,12 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
       const rec = evalRecord(labels, truth, primary, epoch, iteration);
       evalRecords.push(rec);
       lastLabels = labels[primary];
+      meta.lastLabels = Array.from(lastLabels);
+      const best = meta.bestIndex >= 0 ? evalRecords[meta.bestIndex] : null;
       if (truth && (!best || rec.metrics!.acc > best.metrics!.acc)) {
-        best = rec;
+        meta.bestIndex = evalRecords.length - 1;
         // The evaluated state is the pre-step one; the file holds the state after this epoch's step, as
-        // DFCN's code saves it (the caller saves after the step: see below).
+        // DFCN's code saves it (saved once the step is done: flushSaveBest).
         pendingSaveBest = true;
       }
       return rec;
@@ -296,13 +421,23 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
       disposeInference(lastInference);
       lastInference = inf;
     };
+    const emitEvent = (e: EpochEvent) => {
+      meta.events.push(e);
+      cb.onEpoch?.(e);
+    };
 
     optimizer = params.length ? makeOptimizer(params, spec.optimizer(options)) : null;
+    if (resume && (resume.meta as unknown as RunMeta).position.phase === 'train' && optimizer) {
+      const om = (resume.meta as unknown as RunMeta).optimizer;
+      const ot = new Map<string, Tensor>();
+      for (const [name, t] of resume.tensors) if (name.startsWith('opt/')) ot.set(name.slice(4), t);
+      if (om) optimizer.importState(ot, om);
+    }
     if (schedule.mode === 'full-batch') {
       const epochs = schedule.epochs;
       if (!Number.isInteger(epochs) || epochs < 0) throw new DgcError('DGC_ARG', `${spec.name}: epochs must be a non-negative integer, got ${epochs}`);
-      if (epochs > 0) cb.onPhase?.('train', epochs);
-      for (let epoch = 1; epoch <= epochs; epoch++) {
+      if (epochs > pos.epoch) cb.onPhase?.('train', epochs);
+      for (let epoch = pos.epoch + 1; epoch <= epochs; epoch++) {
         checkAbort(fitOptions.signal, `${spec.name} epoch ${epoch}`);
         const where = `${spec.name} training, epoch ${epoch}`;
         const ta = performance.now();
@@ -320,7 +455,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
         const step = tidy(() => {
           const l = model.loss(input, null, ctx);
           if (refresh && !target) throw new DgcError('DGC_INTERNAL', `${where}: the model did not set the refreshed target`);
-          const losses = lossNumbers(l.total, l.parts, where);
+          const losses = lossNumbers(l.total, l.parts, where, nanContext());
           // The evaluated state is the one before this step: the model's own detached outputs when it gives
           // them, else a separate inference now (before the step).
           const inf = keepInference(l.inference ?? noGrad(() => model.infer(input)));
@@ -331,15 +466,15 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
         });
         const trainMs = performance.now() - ta;
         const tb = performance.now();
-        checkParameters(model.module, where);
+        checkParameters(model.module, where, nanContext());
         const rec = recordEvaluation(step.inf, epoch, undefined);
         flushSaveBest();
         if (epoch === epochs && keepEmbedding) replaceLast(step.inf);
         else disposeInference(step.inf);
         const evalMs = performance.now() - tb;
-        const e: EpochEvent = { phase: 'train', epoch, epochs, losses: step.losses, metrics: rec.metrics, readouts: rec.readouts, trainMs, evalMs };
-        events.push(e);
-        cb.onEpoch?.(e);
+        emitEvent({ phase: 'train', epoch, epochs, losses: step.losses, metrics: rec.metrics, readouts: rec.readouts, trainMs, evalMs });
+        pos.epoch = epoch;
+        checkpointNow(`training epoch ${epoch}`);
         yield;
       }
       if (epochs === 0) {
@@ -359,69 +494,66 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
       if (!Number.isInteger(every) || every < 1) throw new DgcError('DGC_ARG', `${spec.name}: the target refresh interval must be a positive integer, got ${every}`);
       const evaluations = Math.floor((total - 1) / every) + 1;
       cb.onPhase?.('train', evaluations);
-      let order: Int32Array | null = null;
-      let pos = 0;
-      let sums: Record<string, number> = {};
-      let steps = 0;
-      let trainMs = 0;
-      let evalIndex = 0;
-      let it = 0;
+      let order: Int32Array | null = meta.order ? Int32Array.from(meta.order) : null;
       const nextRows = (): Int32Array => {
-        if (!order || pos >= n) {
+        if (!order || pos.pos >= n) {
           order = (s.order ?? 'shuffle') === 'shuffle' ? gen.permutation(n) : Int32Array.from({ length: n }, (_, i) => i);
-          pos = 0;
+          meta.order = Array.from(order);
+          pos.pos = 0;
         }
-        const rows = order.subarray(pos, Math.min(n, pos + bs));
-        pos += rows.length;
+        const rows = order.subarray(pos.pos, Math.min(n, pos.pos + bs));
+        pos.pos += rows.length;
         return rows;
       };
-      const emit = (inf: Inference, finalEval: boolean) => {
+      const emit = (inf: Inference) => {
         const tb = performance.now();
         const prevLabels = lastLabels;
-        const where = `${spec.name} training, iteration ${it}`;
-        checkParameters(model.module, where);
-        const rec = recordEvaluation(inf, evalIndex, it);
+        const where = `${spec.name} training, iteration ${pos.iteration}`;
+        checkParameters(model.module, where, nanContext());
+        const rec = recordEvaluation(inf, pos.evalIndex, pos.iteration);
         flushSaveBest();
         const losses: Record<string, number> = {};
-        for (const [key, v] of Object.entries(sums)) losses[key] = v / Math.max(1, steps);
+        for (const [key, v] of Object.entries(pos.sums)) losses[key] = v / Math.max(1, pos.steps);
         let changed: number | undefined;
         if (prevLabels) {
           let c = 0;
           for (let i = 0; i < n; i++) if (prevLabels[i] !== lastLabels![i]) c++;
           changed = c / n;
         }
-        const e: EpochEvent = {
-          phase: 'train', epoch: evalIndex, epochs: evaluations, iteration: it, losses, metrics: rec.metrics, readouts: rec.readouts,
-          trainMs, evalMs: performance.now() - tb, ...(changed !== undefined ? { labelChange: changed } : {}),
-        };
-        events.push(e);
-        cb.onEpoch?.(e);
-        sums = {};
-        steps = 0;
-        trainMs = 0;
-        evalIndex++;
-        return { changed, finalEval };
+        emitEvent({
+          phase: 'train', epoch: pos.evalIndex, epochs: evaluations, iteration: pos.iteration, losses, metrics: rec.metrics, readouts: rec.readouts,
+          trainMs: pos.trainMs, evalMs: performance.now() - tb, ...(changed !== undefined ? { labelChange: changed } : {}),
+        });
+        pos.sums = {};
+        pos.steps = 0;
+        pos.trainMs = 0;
+        pos.evalIndex++;
+        return changed;
       };
+      // A run resumed at a refresh point has already done that refresh (the checkpoint is written after it).
+      let refreshedAt = resume && (resume.meta as unknown as RunMeta).position.phase === 'train' ? pos.iteration : -1;
       for (;;) {
-        checkAbort(fitOptions.signal, `${spec.name} iteration ${it}`);
-        if (it % every === 0 && it < total) {
+        checkAbort(fitOptions.signal, `${spec.name} iteration ${pos.iteration}`);
+        if (pos.iteration % every === 0 && pos.iteration < total && refreshedAt !== pos.iteration) {
+          refreshedAt = pos.iteration;
           // Refresh P from all rows (no tape), and evaluate this state.
           const inf = noGrad(() => tidy(() => keepInference(model.infer(input))));
           const q = inf.assignments.q;
           if (!q) throw new DgcError('DGC_INTERNAL', `${spec.name}: mini-batch training needs the inference's 'q' assignment`);
           target?.dispose();
           target = keep(tidy(() => ops.targetDistribution(q)));
-          const { changed } = emit(inf, false);
+          const changed = emit(inf);
           replaceLast(inf);
-          yield;
           if (s.stopTol !== undefined && changed !== undefined && changed < s.stopTol) {
-            stopped = `label change ${(100 * changed).toFixed(3)}% < tol ${(100 * s.stopTol).toFixed(3)}% at iteration ${it}`;
+            stopped = `label change ${(100 * changed).toFixed(3)}% < tol ${(100 * s.stopTol).toFixed(3)}% at iteration ${pos.iteration}`;
             break;
           }
+          checkpointNow(`training iteration ${pos.iteration}`);
+          yield;
         }
-        if (it >= total) break;
+        if (pos.iteration >= total) break;
         const ta = performance.now();
-        const where = `${spec.name} training, iteration ${it + 1}`;
+        const where = `${spec.name} training, iteration ${pos.iteration + 1}`;
         const rowsHost = nextRows();
         const losses = tidy(() => {
           const rows = ops.tensor(rowsHost, undefined, { device: input.x.device });
@@ -433,27 +565,29 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
             },
           };
           const l = model.loss(input, rows, ctx);
-          const v = lossNumbers(l.total, l.parts, where);
+          const v = lossNumbers(l.total, l.parts, where, nanContext());
           backward(l.total);
           optimizer?.step();
           optimizer?.zeroGrad();
           return v;
         });
-        for (const [key, v] of Object.entries(losses)) sums[key] = (sums[key] ?? 0) + v;
-        steps++;
-        it++;
-        trainMs += performance.now() - ta;
+        for (const [key, v] of Object.entries(losses)) pos.sums[key] = (pos.sums[key] ?? 0) + v;
+        pos.steps++;
+        pos.iteration++;
+        pos.trainMs += performance.now() - ta;
       }
-      if ((s.finalEvaluation ?? 'end') === 'end' && steps > 0) {
+      if ((s.finalEvaluation ?? 'end') === 'end' && pos.steps > 0) {
         const inf = noGrad(() => tidy(() => keepInference(model.infer(input))));
-        emit(inf, true);
+        emit(inf);
         replaceLast(inf);
       }
     }
-    const trainMsAll = performance.now() - t1;
+    meta.trainMs += performance.now() - t1;
 
     // ---- 5. results ----
+    if (!lastInference && keepEmbedding) replaceLast(noGrad(() => tidy(() => keepInference(model.infer(input)))));
     const final = evalRecords[evalRecords.length - 1];
+    const best = meta.bestIndex >= 0 ? evalRecords[meta.bestIndex] : undefined;
     let perMetricMax: Record<string, Evaluation> | undefined;
     if (truth) {
       perMetricMax = {};
@@ -469,7 +603,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
       : rule === 'per-metric-max' ? perMetricMax![primary]
       : final.metrics;
     if (fitOptions.saveFinal) saveState(fitOptions.saveFinal, model.module.stateDict());
-    const main = events.filter((e) => e.phase === 'train');
+    const main = meta.events.filter((e) => e.phase === 'train');
     let embedding: RunResult['embedding'];
     const lastInf = lastInference as Inference | null;
     if (lastInf && keepEmbedding) {
@@ -481,19 +615,20 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
       model: spec.name,
       seed,
       readout: primary,
-      initial,
+      initial: meta.initial ?? undefined,
       final,
       best,
       perMetricMax,
       paperProtocol: { rule, metrics: paperMetrics },
       ...(stopped ? { stopped } : {}),
-      events,
+      events: meta.events,
       predicted: lastLabels ?? new Int32Array(0),
       embedding,
       ...(handedOver ? { trained: model as unknown as ClusteringModel } : {}),
-      timings: { pretrainMs, trainMs: trainMsAll, epochTrainMs: median(main.map((e) => e.trainMs)), epochEvalMs: median(main.map((e) => e.evalMs)) },
+      timings: { pretrainMs: meta.pretrainMs, trainMs: meta.trainMs, epochTrainMs: median(main.map((e) => e.trainMs)), epochEvalMs: median(main.map((e) => e.evalMs)) },
     };
   } finally {
+    if (resume) for (const t of resume.tensors.values()) t.dispose();
     optimizer?.dispose();
     (target as Tensor | null)?.dispose();
     if (!handedOver) {
@@ -504,16 +639,20 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
 }
 
 /** One pretraining stage (or its cached result): shuffled mini-batches or full-batch steps. */
-function* runStage<I extends ModelInput>(modelName: string, model: ClusteringModel<I>, stage: PretrainStage<I>, input: I,
-                                         gen: Generator, seed: number, fitOptions: FitOptions, cb: TrainCallbacks): globalThis.Generator<void, EpochEvent[], void> {
+function* runStage<I extends ModelInput>(
+  modelName: string, model: ClusteringModel<I>, stage: PretrainStage<I>, input: I, gen: Generator, seed: number,
+  fitOptions: FitOptions, cb: TrainCallbacks, meta: RunMeta, setOptimizer: (o: Optimizer) => void, resume: Checkpoint | null,
+  checkpointNow: (where: string) => void, nanContext: () => string,
+): globalThis.Generator<void, void, void> {
   const n = input.x.shape[0];
   const target = stage.cacheModule ?? model.module;
   const file = stage.cacheKey && fitOptions.pretrainCache ? cacheFile(fitOptions.pretrainCache, stage.cacheKey, seed) : null;
   const g = stage.generator ?? gen;
-  if (file && fs.existsSync(file)) {
+  const pos = meta.position as Extract<Position, { phase: 'pretrain' }>;
+  if (pos.epoch === 0 && file && fs.existsSync(file)) {
     const st = loadState(file);
     const dev = input.x.device;
-    const moved = new Map([...st].map(([k, t]) => [k, t.device === dev ? t : ops.to(t, dev)] as [string, Tensor]));
+    const moved = new Map([...st].map(([key, t]) => [key, t.device === dev ? t : ops.to(t, dev)] as [string, Tensor]));
     try {
       target.loadStateDict(moved);
     } finally {
@@ -523,13 +662,18 @@ function* runStage<I extends ModelInput>(modelName: string, model: ClusteringMod
     // Draw what the stage would have drawn, so that what follows is the same as after a fresh pretraining.
     if (stage.batchSize !== null) for (let e = 0; e < stage.epochs; e++) g.nextStream();
     cb.onPhase?.(stage.name, 0);
-    return [];
+    return;
   }
-  const events: EpochEvent[] = [];
   const opt = makeOptimizer(stage.params, stage.optimizer);
+  setOptimizer(opt);
+  if (resume && pos.epoch > 0 && (resume.meta as unknown as RunMeta).optimizer) {
+    const ot = new Map<string, Tensor>();
+    for (const [name, t] of resume.tensors) if (name.startsWith('opt/')) ot.set(name.slice(4), t);
+    opt.importState(ot, (resume.meta as unknown as RunMeta).optimizer!);
+  }
   cb.onPhase?.(stage.name, stage.epochs);
   try {
-    for (let epoch = 1; epoch <= stage.epochs; epoch++) {
+    for (let epoch = pos.epoch + 1; epoch <= stage.epochs; epoch++) {
       checkAbort(fitOptions.signal, `${modelName} ${stage.name} epoch ${epoch}`);
       const where = `${modelName} ${stage.name}, epoch ${epoch}`;
       const t0 = performance.now();
@@ -538,7 +682,7 @@ function* runStage<I extends ModelInput>(modelName: string, model: ClusteringMod
       const step = (rows: Tensor | null) => {
         const v = tidy(() => {
           const l = stage.loss(input, rows);
-          const nums = lossNumbers(l.total, l.parts, where);
+          const nums = lossNumbers(l.total, l.parts, where, nanContext());
           backward(l.total);
           opt.step();
           opt.zeroGrad();
@@ -558,11 +702,13 @@ function* runStage<I extends ModelInput>(modelName: string, model: ClusteringMod
       const losses: Record<string, number> = {};
       for (const [key, v] of Object.entries(sums)) losses[key] = v / batches;
       const e: EpochEvent = { phase: stage.name, epoch, epochs: stage.epochs, losses, trainMs: performance.now() - t0, evalMs: 0 };
-      events.push(e);
+      meta.events.push(e);
       cb.onEpoch?.(e);
+      pos.epoch = epoch;
+      checkpointNow(`${stage.name} epoch ${epoch}`);
       yield;
     }
-    checkParameters(target, `${modelName} ${stage.name}`);
+    checkParameters(target, `${modelName} ${stage.name}`, nanContext());
   } finally {
     opt.dispose();
   }
@@ -570,5 +716,4 @@ function* runStage<I extends ModelInput>(modelName: string, model: ClusteringMod
     fs.mkdirSync(path.dirname(file), { recursive: true });
     saveState(file, target.stateDict());
   }
-  return events;
 }
