@@ -322,6 +322,8 @@ export function buildProgram(ctxOf: (quiet: boolean) => CommandContext): Command
     .option('-q, --quiet', 'no progress bar and no informational messages on stderr (errors are still printed)')
     .helpOption('-h, --help', 'show the help of dgclust or of a command')
     .showHelpAfterError('(add --help to see the commands and options)')
+    // A command's --help lists --quiet too (it is the program's option, accepted after the command).
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({
       writeOut: (s) => console.log(s.replace(/\n$/, '')),
