@@ -319,7 +319,7 @@ export function confusionSpec(m: Matching): TopLevelSpec {
       {
         mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
         encoding: {
-          color: { field: 'share', type: 'quantitative', title: 'share of the class', scale: { scheme: 'blues', domain: [0, 1] }, legend: { format: '.0%', gradientLength: Math.max(80, cell * m.kt - 20) } },
+          color: { field: 'share', type: 'quantitative', title: 'share of the class', scale: { domain: [0, 1], range: ['#f7fbff', '#08519c'] }, legend: { format: '.0%', gradientLength: Math.max(80, cell * m.kt - 20) } },
         },
       },
       // Counts: the matched pairs (the diagonal) in bold; white on dark cells.
@@ -362,7 +362,8 @@ export function sizesSpec(predicted: ArrayLike<number>, m: Matching | null): Top
       rows.push({ group: `cluster ${c}`, what: 'cluster', count: size[c] });
     }
   }
-  const step = m ? 64 : 36;
+  // About 520 px of bars in all (the figure sits beside the confusion matrix); the step is one bar's band.
+  const step = Math.max(10, Math.min(48, Math.floor(520 / Math.max(1, rows.length))));
   return {
     data: { values: rows },
     width: { step },
