@@ -68,3 +68,11 @@ export function numThreads(): number {
 export function setNumThreads(n: number): void {
   native.setNumThreads(n);
 }
+export { renderReport, buildReport } from './report/html';
+export type { ReportOptions, BuiltReport } from './report/html';
+export { readRunFile, validateRun, loadEmbedding } from './report/run-file';
+export type { RunReport, RunRecord, RunEpoch, Metrics } from './report/run-file';
+export { embeddingMap, subsample } from './report/embedding-map';
+export type { EmbeddingMap, MapOptions } from './report/embedding-map';
+export { figuresToPng } from './report/png';
+export type { Figure } from './report/figures';

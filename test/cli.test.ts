@@ -2,7 +2,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../lib/cli/main';
+import { PassThrough } from 'stream';
+import { COMMANDS, main } from '../lib/cli/main';
+import { createProgress } from '../lib/cli/progress';
 import * as dg from '../lib';
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -11,8 +13,7 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
   const error = jest.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
   try {
-    const code = await main(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
+    return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
   } finally {
     log.mockRestore();
     error.mockRestore();
@@ -50,12 +51,18 @@ test('pretrain on the embedded ACM: the loss falls, --json and --save are writte
 });
 
 test.each([
-  [['pretrain', '--bogus', '1'], /unknown option '--bogus'/],
-  [['pretrain', '--epochs', '0'], /--epochs' must be an integer >= 1/],
-  [['pretrain', '--epochs', 'ten'], /--epochs' must be an integer/],
-  [['pretrain', '--lr'], /'--lr' needs a value/],
-  [['pretrain', 'acm'], /unexpected argument 'acm'/],
+  [['pretrain', '--bogus', '1'], /error: unknown option '--bogus'/],
+  [['pretrain', '--epochs', '0'], /option '--epochs <N>' argument '0' is invalid\. It must be an integer >= 1\./],
+  [['pretrain', '--epochs', 'ten'], /option '--epochs <N>' argument 'ten' is invalid\. It must be an integer >= 1\./],
+  [['pretrain', '--epochs', ''], /option '--epochs <N>' argument '' is invalid/],
+  [['pretrain', '--lr', '0'], /option '--lr <LR>' argument '0' is invalid\. It must be a number > 0\./],
+  [['pretrain', '--lr', '-1e-3'], /option '--lr <LR>' argument '-1e-3' is invalid\. It must be a number > 0\./],
+  [['pretrain', '--lr'], /option '--lr <LR>' argument missing/],
+  [['pretrain', 'acm'], /too many arguments for 'pretrain'/],
   [['frobnicate'], /unknown command 'frobnicate'/],
+  [[], /Usage: dgclust \[options\] \[command\]/],
+  [['report'], /missing required argument 'run\.json'/],
+  [['report', 'run.json', '--map-points', '10'], /option '--map-points <N>' argument '10' is invalid\. It must be an integer >= 50\./],
 ])('refuses %j with a clear message and exit code 2', async (args, pattern) => {
   const r = await run(args as string[]);
   expect(r.code).toBe(2);
@@ -119,18 +126,22 @@ describe('train --model dfcn', () => {
   });
 
   test.each([
-    [['--model', 'frob'], /option '--model' must be one of: dfcn, sdcn, ae, dec, idec/],
-    [['--backend', 'gpu'], /option '--backend' must be cpu, cuda or auto, got 'gpu'/],
+    [['--model', 'frob'], /option '--model <NAME>' argument 'frob' is invalid\. Allowed choices are dfcn, sdcn, ae, dec, idec/],
+    [['--backend', 'gpu'], /option '--backend <NAME>' argument 'gpu' is invalid\. Allowed choices are auto, cpu, cuda\./],
+    [['--threads', '0'], /option '--threads <N>' argument '0' is invalid\. It must be an integer >= 1\./],
+    [['--report', '/nonexistent/dir/r.html'], /option '--report': the folder of \/nonexistent\/dir\/r\.html does not exist/],
     [['--init', '/nonexistent/weights'], /--init \/nonexistent\/weights: neither a state file nor a folder with manifest\.json/],
-    [['--seeds', '0'], /option '--seeds' must be an integer >= 1, got '0'/],
-    [['--epochs', '2.5'], /option '--epochs' must be an integer, got '2\.5'/],
+    [['--seeds', '0'], /option '--seeds <N>' argument '0' is invalid\. It must be an integer >= 1\./],
+    [['--epochs', '2.5'], /option '--epochs <N>' argument '2\.5' is invalid\. It must be an integer\./],
     [['--epochs', '0'], /dfcn: option 'epochs' must be >= 1, got 0/],
     [['--lr', '0'], /dfcn: option 'lr' must be > 0, got 0/],
     [['--json', '/nonexistent/dir/r.json'], /option '--json': the folder of \/nonexistent\/dir\/r\.json does not exist/],
     [['--learnable-alpha', 'maybe'], /dfcn: option 'learnableAlpha' must be true or false, got "maybe"/],
-    [['--frobnicate', '1'], /unknown option '--frobnicate' for 'train'/],
+    [['--frobnicate', '1'], /error: unknown option '--frobnicate'/],
+    [['--epoch', '3'], /error: unknown option '--epoch'\n\(Did you mean --epochs\?\)/],
     [['--gamma', '0.1', '--model', 'dec'], /option '--gamma' does not apply to model 'dec' \(it is for dfcn, idec\)/],
     [['--labels', 'x.txt'], /option '--labels' goes with '--features'/],
+    [['--checkpoint-every', '3'], /option '--checkpoint-every' needs '--checkpoint FILE'/],
   ])('refuses %j', async (args, message) => {
     const r = await run(['train', ...args]);
     expect(r.err).toMatch(message);
@@ -143,6 +154,90 @@ describe('train --model dfcn', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/DGC_DATA: loadDataset: the features of 'hhar' \(hhar\.txt\[\.gz\]\) were not found/);
     expect(r.err).toContain(path.join(empty, 'hhar.txt'));
+  });
+});
+
+describe('conventions: help, version, quiet, JSON on stdout, exit codes', () => {
+  test('--version prints the package version; --help lists every command and the exit codes', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
+    const v = await run(['--version']);
+    expect(v).toEqual({ code: 0, out: pkg.version, err: '' });
+    const h = await run(['--help']);
+    expect(h.code).toBe(0);
+    for (const name of Object.keys(COMMANDS)) expect(h.out).toMatch(new RegExp(`^  ${name}\\b.*${COMMANDS[name].summary.slice(0, 20).replace(/[()]/g, '.')}`, 'm'));
+    expect(h.out).toMatch(/-q, --quiet/);
+    expect(h.out).toMatch(/Exit codes: 0 success; 1 runtime error .*\n.*2 usage error/);
+  });
+
+  test.each(Object.keys(COMMANDS))("'%s --help' shows every option of the command's table with its default", async (name) => {
+    const r = await run([name, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^Usage: dgclust ${name} `));
+    for (const o of COMMANDS[name].options) {
+      // commander wraps long descriptions: compare with whitespace folded.
+      const text = r.out.replace(/\s+/g, ' ');
+      expect(text).toContain(`--${o.name}`);
+      expect(text).toContain(o.description.split(' ').slice(0, 6).join(' '));
+      if (o.default !== undefined) expect(text).toContain(`(default: ${o.default})`);
+      if (o.choices) expect(text).toContain(`(choices: ${o.choices.map((c) => `"${c}"`).join(', ')})`);
+    }
+  });
+
+  test('pretrain --json -: stdout is the JSON alone, the table goes to stderr', async () => {
+    const r = await run(['pretrain', '--epochs', '1', '--json', '-']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report).toMatchObject({ command: 'pretrain', settings: { dataset: 'acm', epochs: 1 } });
+    expect(r.err).toMatch(/dataset acm: 3025 nodes/);
+    expect(r.err).toMatch(/\| acm \| 1 \|/);
+  });
+
+  test('train --quiet --json - --report FILE: JSON alone on stdout, nothing on stderr, and the report page', async () => {
+    const html = path.join(dir, 'train-report.html');
+    const r = await run(['train', '--epochs', '1', '--quiet', '--json', '-', '--report', html]);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('');
+    const report = JSON.parse(r.out);
+    expect(report.runs[0].epochs).toHaveLength(1);
+    const page = fs.readFileSync(html, 'utf8');
+    expect(page).toContain('<title>DFCN on acm — dgclust report</title>');
+    expect(page).toContain('id="fig-metrics"');
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('the progress bar', () => {
+  function fakeStream(isTTY: boolean): NodeJS.WriteStream & { text: () => string } {
+    const chunks: string[] = [];
+    const s = new PassThrough() as unknown as NodeJS.WriteStream & { text: () => string };
+    Object.assign(s, { isTTY, columns: 120, write: (c: string) => (chunks.push(String(c)), true), text: () => chunks.join('') });
+    return s;
+  }
+
+  test('draws on a terminal, keeps log lines above it, and ends on a new line', () => {
+    const stream = fakeStream(true);
+    const p = createProgress({ stream });
+    expect(p.enabled).toBe(true);
+    p.update(1, 4, 'epoch 1');
+    p.log('a message');
+    p.update(4, 4, 'epoch 4');
+    p.stop();
+    const text = stream.text();
+    expect(text).toMatch(/█+░* 1\/4 \| .* \| epoch 1/);
+    expect(text).toContain('\r\x1b[2Ka message\n');
+    expect(text).toMatch(/4\/4 .*epoch 4/);
+  });
+
+  test.each([
+    ['not a terminal', false, false],
+    ['--quiet or --json -', true, true],
+  ])('is silent when stderr is %s', (_why, isTTY, silent) => {
+    const stream = fakeStream(isTTY);
+    const p = createProgress({ stream, silent });
+    expect(p.enabled).toBe(false);
+    p.update(1, 2, 'x');
+    p.stop();
+    expect(stream.text()).toBe('');
   });
 });
 
@@ -175,7 +270,7 @@ describe('models and your own data', () => {
     fs.writeFileSync(l, blobs.labels);
     const json = path.join(dir, 'blobs.json');
     const r = await run(['train', '--model', 'sdcn', '--features', f, '--labels', l, '--epochs', '3', '--ae-epochs', '2', '--knn-k', '5', '--json', json]);
-    expect(r.err).toMatch(/settings: no sdcn preset for 'blobs': the documented defaults, with epochs = 3, aeEpochs = 2, knnK = 5/);
+    expect(r.err).toMatch(/settings: no sdcn preset for 'blobs': the documented defaults, with epochs = 3, knnK = 5, aeEpochs = 2/);
     expect(r.err).toMatch(/graph: none given, so kNN k = 5 \(heat\)/);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/\| max of each metric over epochs, argmax Z \(labels; may mix epochs\) \|/);

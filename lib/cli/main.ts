@@ -1,14 +1,23 @@
 #!/usr/bin/env node
-// The dgclust command-line tool.
-//   dgclust info
-//   dgclust train --model dfcn [--dataset acm] [--seeds 1] [--seed 0] [--epochs 200] [--lr L] [--init official|own|DIR]
-//                 [--backend auto|cpu|cuda] [--data-dir DIR] [--threads N] [--json FILE] [--save FILE]
-//                 [--learnable-alpha true|false]
-//   dgclust pretrain [--dataset acm] [--data-dir DIR] [--epochs 30] [--lr 1e-3] [--batch-size 256]
-//                    [--seed 0] [--threads N] [--save FILE] [--json FILE]
+// The dgclust command-line tool: `dgclust --help`, `dgclust <command> --help`.
+//
+// Parsing is commander's (the most used, well-kept Node argument parser): subcommands, generated --help for every
+// command and option, --version, errors that name the option, suggestions for misspelt options. Node's own
+// util.parseArgs was the alternative; it has no subcommands, no help and no value checks, all of which would be
+// written by hand again. commander 13, not 14: 14 needs Node 20, and package.json's engines still says Node ≥ 18.
+//
+// Each command's options are one declarative table below (COMMANDS): name, type, bounds, default, description.
+// buildProgram() turns the tables into commander commands, validates every value (an integer ≥ 1, a number > 0,
+// one of a list) and hands the command a plain object keyed by the long option names ('data-dir', as
+// trainCommand expects). To add an option, add a row; its --help line and its checks come from the row.
+//
+// Exit codes: 0 success (and --help, --version); 2 usage error (unknown command or option, missing or bad value,
+// an option the command refuses); 1 runtime error, printed as `dgclust: DGC_xxx: message`.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { format } from 'util';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { Autoencoder } from '../models/ae';
 import { pretrainAutoencoder } from '../train/pretrain';
 import { loadDataset } from '../data/registry';
@@ -18,133 +27,211 @@ import { saveState } from '../io/state';
 import { native, packageRoot } from '../native';
 import { CliError, modelOptionFlags, modelsCommand, trainCommand } from './train';
 import type { TrainCliOptions } from './train';
+import { modelNames } from '../models/registry';
+import { createProgress } from './progress';
+import type { Progress } from './progress';
+import { reportCommand, writeReportFile } from './report';
+import type { ReportCliOptions } from './report';
+import { writeFileAtomic } from '../report/files';
 
-class UsageError extends Error {}
+/** A usage error found after parsing (e.g. an option's folder does not exist): exit code 2. */
+export class UsageError extends Error {}
 
-interface OptionSpec {
-  kind: 'string' | 'int' | 'number';
+// ---- the option tables -----------------------------------------------------------------------------------------
+
+export interface OptionSpec {
+  /** The long name without dashes, as the command receives it: 'data-dir'. */
+  name: string;
+  /** A one-letter alias: 'o' for -o. */
+  short?: string;
+  /** 'flag' takes no value; 'int' and 'number' are checked against the bounds; 'choice' against choices. */
+  type: 'string' | 'int' | 'number' | 'choice' | 'flag';
+  /** The value's placeholder in --help and in error messages. Default: N for numbers, VALUE otherwise. */
+  value?: string;
+  choices?: readonly string[];
+  /** Inclusive bounds. */
   min?: number;
+  max?: number;
+  /** An exclusive lower bound: `above: 0` means > 0. */
+  above?: number;
+  /**
+   * Shown in --help. The command applies it (an option left out is absent from the object the command gets),
+   * because some defaults depend on other options (lr on the dataset's preset) or on whether the user gave the
+   * option (--init official fails without weights; the default falls back to own pretraining).
+   */
+  default?: string | number | boolean;
+  description: string;
 }
 
-const COMMANDS: Record<string, { summary: string; options: Record<string, OptionSpec> }> = {
-  info: { summary: 'show the version, the backends and the thread count', options: {} },
-  models: { summary: 'list the models, the datasets each has presets for, and their papers\' results', options: {} },
+export interface CommandSpec {
+  /** Positional arguments in commander's syntax: '<run.json>'. */
+  args?: string;
+  summary: string;
+  options: OptionSpec[];
+}
+
+const THREADS: OptionSpec = { name: 'threads', type: 'int', min: 1, default: 'all cores, or $DGCLUST_NUM_THREADS', description: 'CPU threads' };
+const DATA_DIR: OptionSpec = { name: 'data-dir', type: 'string', value: 'DIR', default: '$DGCLUST_DATA, then the package\'s data/', description: 'folder holding the dataset files' };
+
+export const COMMANDS: Record<string, CommandSpec> = {
+  info: { summary: 'show the version, the compute backends and the thread count', options: [] },
+  models: { summary: "list the models, the datasets each has presets for, their options and their papers' results", options: [] },
   train: {
-    summary: 'train a model on a dataset or your files and report ACC / NMI / ARI / F1 (final and best epoch)',
-    options: {
-      model: { kind: 'string' },
-      dataset: { kind: 'string' },
-      'data-dir': { kind: 'string' },
-      features: { kind: 'string' },
-      labels: { kind: 'string' },
-      graph: { kind: 'string' },
-      clusters: { kind: 'int', min: 2 },
-      member: { kind: 'string' },
-      preset: { kind: 'string' },
-      seeds: { kind: 'int', min: 1 },
-      seed: { kind: 'int', min: 0 },
-      init: { kind: 'string' },
-      backend: { kind: 'string' },
-      threads: { kind: 'int', min: 1 },
-      json: { kind: 'string' },
-      save: { kind: 'string' },
-      'pretrain-cache': { kind: 'string' },
-      checkpoint: { kind: 'string' },
-      'checkpoint-every': { kind: 'int', min: 1 },
-      resume: { kind: 'string' },
-      // Every model's own options (--lr, --epochs, --learnable-alpha, …) are added from the registry below.
-    },
+    summary: 'train a model on a dataset or your own files and report ACC / NMI / ARI / F1 (final epoch, best epoch, the paper\'s protocol)',
+    options: [
+      { name: 'model', type: 'choice', choices: modelNames(), default: 'dfcn', description: 'the model to train (dgclust models lists them)' },
+      { name: 'dataset', type: 'string', value: 'NAME', default: 'acm', description: 'registry dataset (acm is embedded; dblp, cite, usps, hhar, reut, cora, amap, mnist, fmnist, coil20 are read from --data-dir)' },
+      DATA_DIR,
+      { name: 'features', type: 'string', value: 'FILE', description: 'your features instead of --dataset: whitespace text, CSV/TSV (a header line is skipped), .npy, .npz (optionally .gz)' },
+      { name: 'labels', type: 'string', value: 'FILE', description: 'with --features: one integer label per line, or a 1-D .npy (optional: without labels only label-free results)' },
+      { name: 'graph', type: 'string', value: 'FILE', description: "with --features: 'u v' lines of 0-based node ids, or an E×2 .npy (optional: graph models then build a kNN graph, --knn-k)" },
+      { name: 'clusters', type: 'int', min: 2, value: 'K', default: 'the number of classes in --labels', description: 'number of clusters (required without --labels)' },
+      { name: 'member', type: 'string', value: 'NAME', description: 'the .npz member holding the features' },
+      { name: 'preset', type: 'string', value: 'NAME', default: "the dataset's name", description: "use this dataset's preset of the model (e.g. usps for your own USPS copy)" },
+      { name: 'seeds', type: 'int', min: 1, default: 1, description: 'number of runs (seeds seed, seed+1, …); the table shows mean ± std' },
+      { name: 'seed', type: 'int', min: 0, default: 0, description: 'the first seed' },
+      { name: 'init', type: 'string', value: 'official|own|FILE|DIR', default: 'dfcn: official, else own', description: 'starting weights: the official pretrained ones (DFCN), own pretraining, a .dgcstate file or a folder of .npy files with manifest.json' },
+      { name: 'backend', type: 'choice', choices: ['auto', 'cpu', 'cuda'], default: 'auto', description: 'compute backend' },
+      THREADS,
+      { name: 'json', type: 'string', value: 'FILE', description: 'write the full result as JSON (per seed: every epoch\'s losses and metrics, final and best epoch, predicted labels, timings, settings, machine; each final embedding as FILE.seedS.embedding.npy beside it); - writes it to stdout and the table to stderr' },
+      { name: 'save', type: 'string', value: 'FILE', description: 'save the trained model\'s weights (with --seeds N: FILE.seedS)' },
+      { name: 'report', type: 'string', value: 'FILE', description: 'write an HTML report of the run at the end (as dgclust report)' },
+      { name: 'pretrain-cache', type: 'string', value: 'DIR', description: 'keep pretrained autoencoders here and reuse them (same data, settings and seed give the same weights)' },
+      { name: 'checkpoint', type: 'string', value: 'FILE', description: 'write the whole run state to FILE (atomically) every --checkpoint-every epochs' },
+      { name: 'checkpoint-every', type: 'int', min: 1, default: 1, description: 'epochs (mini-batch models: target refreshes) between checkpoints' },
+      { name: 'resume', type: 'string', value: 'FILE', description: 'continue the run saved in this checkpoint (same model, data and settings; the training length may grow)' },
+      // Then every model's own options (--lr, --epochs, --learnable-alpha, …), from the registry (below).
+    ],
   },
   pretrain: {
     summary: "pretrain SDCN's autoencoder (d-500-500-2000-10) on a dataset and report the reconstruction loss",
-    options: {
-      dataset: { kind: 'string' },
-      'data-dir': { kind: 'string' },
-      epochs: { kind: 'int', min: 1 },
-      lr: { kind: 'number', min: 0 },
-      'batch-size': { kind: 'int', min: 1 },
-      seed: { kind: 'int', min: 0 },
-      threads: { kind: 'int', min: 1 },
-      save: { kind: 'string' },
-      json: { kind: 'string' },
-    },
+    options: [
+      { name: 'dataset', type: 'string', value: 'NAME', default: 'acm', description: 'dataset name' },
+      DATA_DIR,
+      { name: 'epochs', type: 'int', min: 1, default: 30, description: 'epochs' },
+      { name: 'lr', type: 'number', above: 0, value: 'LR', default: 1e-3, description: 'Adam learning rate' },
+      { name: 'batch-size', type: 'int', min: 1, default: 256, description: 'mini-batch size' },
+      { name: 'seed', type: 'int', min: 0, default: 0, description: 'seed of the initialization and the shuffling' },
+      THREADS,
+      { name: 'save', type: 'string', value: 'FILE', description: 'save the autoencoder\'s weights' },
+      { name: 'json', type: 'string', value: 'FILE', description: 'write the losses per epoch as JSON; - writes it to stdout and the table to stderr' },
+    ],
+  },
+  report: {
+    args: '<run.json>',
+    summary: 'make a self-contained HTML page (SVG figures) from the JSON of `dgclust train --json`',
+    options: [
+      { name: 'output', short: 'o', type: 'string', value: 'FILE', default: 'RUN.json with .html; - for stdout', description: 'the HTML file to write' },
+      { name: 'png', type: 'string', value: 'DIR', description: 'also write each figure as a PNG file into DIR (made from the SVG by resvg)' },
+      { name: 'run', type: 'int', min: 0, value: 'SEED', default: 'the first run', description: 'the run (by its seed) whose embedding map, confusion matrix and cluster sizes are drawn' },
+      { name: 'map-points', type: 'int', min: 50, value: 'N', default: 5000, description: 'at most this many points in the embedding map (a larger embedding is subsampled, stratified by predicted cluster)' },
+      { name: 'map-seed', type: 'int', min: 0, value: 'N', default: 0, description: 'seed of the subsample and of the UMAP layout' },
+    ],
   },
 };
 
-// The models' options, from the registry: numbers are checked here only for being numbers; each model checks
-// its own bounds and names the option (exit code 2 either way).
+// Every registry model's options, as flags of `train`: the type only (numbers must parse); each model checks its
+// own bounds and choices and names the option (exit code 2 either way).
 for (const [flag, f] of modelOptionFlags()) {
-  if (!(flag in COMMANDS.train.options)) COMMANDS.train.options[flag] = { kind: f.spec.type === 'integer' ? 'int' : f.spec.type === 'number' ? 'number' : 'string' };
+  if (COMMANDS.train.options.some((o) => o.name === flag)) continue;
+  const type = f.spec.type === 'integer' ? 'int' : f.spec.type === 'number' ? 'number' : 'string';
+  COMMANDS.train.options.push({
+    name: flag, type, value: f.spec.type === 'boolean' ? 'true|false' : f.spec.choices ? f.spec.choices.join('|') : undefined,
+    description: `${f.spec.description} (${f.models.join(', ')})`,
+  });
 }
 
-function usage(): string {
-  const lines = ['usage: dgclust <command> [options]', '', 'commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) {
-    lines.push(`  ${name.padEnd(10)} ${c.summary}`);
-    const opts = Object.keys(c.options);
-    if (opts.length) lines.push(`             options: ${opts.map((o) => `--${o}`).join(' ')}`);
-  }
-  return lines.join('\n');
+/** The value check of a numeric option, as commander's argParser (its message follows "argument 'x' is invalid."). */
+function numberParser(o: OptionSpec): (value: string) => number {
+  const bounds = [
+    o.above !== undefined ? `> ${o.above}` : null,
+    o.min !== undefined ? `>= ${o.min}` : null,
+    o.max !== undefined ? `<= ${o.max}` : null,
+  ].filter(Boolean).join(' and ');
+  const what = `${o.type === 'int' ? 'an integer' : 'a number'}${bounds ? ` ${bounds}` : ''}`;
+  return (value) => {
+    const v = Number(value);
+    const ok = value.trim() !== '' && Number.isFinite(v) && (o.type !== 'int' || Number.isInteger(v)) &&
+      (o.above === undefined || v > o.above) && (o.min === undefined || v >= o.min) && (o.max === undefined || v <= o.max);
+    if (!ok) throw new InvalidArgumentError(`It must be ${what}.`);
+    return v;
+  };
 }
 
-function parseArgs(argv: string[]): { command: string; options: Record<string, string | number> } {
-  const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h') throw new UsageError(usage());
-  const spec = COMMANDS[command];
-  if (!spec) throw new UsageError(`unknown command '${command}'\n\n${usage()}`);
-  const options: Record<string, string | number> = {};
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i];
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}' (options start with --)`);
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq >= 0 ? eq : undefined);
-    const o = spec.options[name];
-    if (!o) throw new UsageError(`unknown option '--${name}' for '${command}' (known: ${Object.keys(spec.options).map((k) => `--${k}`).join(' ') || 'none'})`);
-    const value = eq >= 0 ? arg.slice(eq + 1) : rest[++i];
-    if (value === undefined) throw new UsageError(`option '--${name}' needs a value`);
-    if (o.kind === 'string') {
-      options[name] = value;
-    } else {
-      const v = Number(value);
-      if (value.trim() === '' || !Number.isFinite(v) || (o.kind === 'int' && !Number.isInteger(v)) || (o.min !== undefined && v < o.min)) {
-        throw new UsageError(`option '--${name}' must be ${o.kind === 'int' ? 'an integer' : 'a number'}${o.min !== undefined ? ` >= ${o.min}` : ''}, got '${value}'`);
-      }
-      options[name] = v;
-    }
-  }
-  return { command, options };
+function toOption(o: OptionSpec): Option {
+  const placeholder = o.value ?? (o.type === 'int' || o.type === 'number' ? 'N' : o.type === 'choice' ? 'NAME' : 'VALUE');
+  const flags = `${o.short ? `-${o.short}, ` : ''}--${o.name}${o.type === 'flag' ? '' : ` <${placeholder}>`}`;
+  const opt = new Option(flags, o.description + (o.default !== undefined ? ` (default: ${o.default})` : ''));
+  if (o.type === 'int' || o.type === 'number') opt.argParser(numberParser(o));
+  if (o.type === 'choice') opt.choices(o.choices ?? []);
+  return opt;
 }
 
-/** A one-line progress bar on stderr, drawn only when stderr is a terminal. */
-function progress(done: number, total: number, text: string): void {
-  if (!process.stderr.isTTY) return;
-  const width = 30;
-  const filled = Math.round((done / total) * width);
-  process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${text}`.padEnd(100));
-  if (done === total) process.stderr.write('\n');
+// ---- running a command: progress, quiet, JSON on stdout ----------------------------------------------------------
+
+/** What every action gets besides its options. */
+export interface CommandContext {
+  quiet: boolean;
+  /** console.log and console.error as they were when the command started (the caller's streams). */
+  out: (line: string) => void;
+  err: (line: string) => void;
 }
 
-/** Writes a file atomically: a temporary file renamed into place. */
-function writeFileAtomic(file: string, text: string): void {
-  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
+/**
+ * Runs fn with console.log and console.error routed: the library code under a command (trainCommand, the data
+ * loaders) prints with console; a command decides where that goes (stderr instead of stdout when stdout carries
+ * JSON, above the progress bar, or nowhere with --quiet).
+ */
+async function withConsole<T>(route: { log: (line: string) => void; error: (line: string) => void }, fn: () => T | Promise<T>): Promise<T> {
+  const saved = { log: console.log, error: console.error };
+  console.log = (...a: unknown[]) => route.log(format(...a));
+  console.error = (...a: unknown[]) => route.error(format(...a));
   try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
+    return await fn();
+  } finally {
+    console.log = saved.log;
+    console.error = saved.error;
   }
 }
 
-function info(): void {
+/** The routes of a command whose result table goes to stdout unless `--json -` puts JSON there. */
+function routes(ctx: CommandContext, progress: Progress, jsonToStdout: boolean) {
+  const note = ctx.quiet ? () => {} : (line: string) => (progress.enabled ? progress.log(line) : ctx.err(line));
+  return {
+    // The result table: stdout, or stderr when stdout carries the JSON (dropped with --quiet then).
+    log: jsonToStdout ? note : ctx.out,
+    // Informational messages: stderr (above the bar), nothing with --quiet.
+    error: note,
+  };
+}
+
+function info(ctx: CommandContext): void {
   const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8'));
-  console.log(`dgclust ${pkg.version}, node ${process.version}, ${os.cpus().length} cores`);
+  ctx.out(`dgclust ${pkg.version}, node ${process.version}, ${os.cpus().length} cores`);
   for (const b of native.backends()) {
-    console.log(`  ${b.name.padEnd(5)} ${b.available ? `available${b.threads ? ` (${b.threads} threads)` : ''}` : `unavailable: ${b.reason}`}`);
+    ctx.out(`  ${b.name.padEnd(5)} ${b.available ? `available${b.threads ? ` (${b.threads} threads)` : ''}` : `unavailable: ${b.reason}`}`);
   }
 }
 
-function pretrain(o: Record<string, string | number>): void {
+function checkOutputFolder(option: string, file: string | undefined): void {
+  if (file && file !== '-' && !fs.existsSync(path.dirname(path.resolve(file)))) {
+    throw new UsageError(`option '--${option}': the folder of ${file} does not exist`);
+  }
+}
+
+async function pretrain(o: Record<string, string | number>, ctx: CommandContext): Promise<void> {
+  checkOutputFolder('json', o.json as string | undefined);
+  checkOutputFolder('save', o.save as string | undefined);
+  const jsonToStdout = o.json === '-';
+  const progress = createProgress({ silent: ctx.quiet || jsonToStdout });
+  try {
+    await withConsole(routes(ctx, progress, jsonToStdout), () => pretrainRun(o, progress, ctx));
+  } finally {
+    progress.stop();
+  }
+}
+
+function pretrainRun(o: Record<string, string | number>, progress: Progress, ctx: CommandContext): void {
   if (o.threads !== undefined) native.setNumThreads(o.threads as number);
   const name = (o.dataset as string | undefined) ?? 'acm';
   const ds = loadDataset(name, { dataDir: o['data-dir'] as string | undefined });
@@ -166,9 +253,10 @@ function pretrain(o: Record<string, string | number>): void {
       generator: gen,
       onEpoch: (e) => {
         epochsLog.push({ epoch: e.epoch, batchLoss: e.batchLoss, fullLoss: e.fullLoss, ms: e.ms });
-        progress(e.epoch, e.epochs, `loss ${e.fullLoss.toExponential(4)} (${e.ms} ms/epoch)`);
+        progress.update(e.epoch, e.epochs, `loss ${e.fullLoss.toExponential(4)} (${e.ms} ms/epoch)`);
       },
     });
+    progress.stop();
     const first = result.fullLoss[0];
     const last = result.fullLoss[result.fullLoss.length - 1];
     console.log(`| dataset | epochs | MSE before | MSE after | ratio | time |`);
@@ -179,7 +267,7 @@ function pretrain(o: Record<string, string | number>): void {
       console.error(`saved the autoencoder to ${o.save}`);
     }
     if (o.json) {
-      writeFileAtomic(o.json as string, JSON.stringify({
+      const text = JSON.stringify({
         command: 'pretrain',
         settings: { dataset: name, epochs, lr, batchSize, seed, threads: native.numThreads() },
         machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version },
@@ -187,8 +275,13 @@ function pretrain(o: Record<string, string | number>): void {
         mseAfter: last,
         epochs: epochsLog,
         seconds: result.ms / 1000,
-      }, null, 2));
-      console.error(`wrote ${o.json}`);
+      }, null, 2);
+      if (o.json === '-') {
+        ctx.out(text);
+      } else {
+        writeFileAtomic(o.json as string, text);
+        console.error(`wrote ${o.json}`);
+      }
     }
   } finally {
     ae.dispose();
@@ -196,23 +289,125 @@ function pretrain(o: Record<string, string | number>): void {
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function train(o: TrainCliOptions & { report?: string }, ctx: CommandContext): Promise<void> {
+  checkOutputFolder('report', o.report);
+  const { report, ...trainOptions } = o;
+  const jsonToStdout = o.json === '-';
+  const progress = createProgress({ silent: ctx.quiet || jsonToStdout });
+  // --report needs the run's JSON: trainCommand builds it when given --json, so without --json it gets an
+  // internal target whose text is kept here and written nowhere.
+  // TODO(lead's trainer rewrite): have trainCommand return its report object, and drop this capture.
+  const INTERNAL = '-';
+  const captureOnly = report !== undefined && o.json === undefined;
+  if (captureOnly) trainOptions.json = INTERNAL;
+  let jsonText: string | undefined;
+  const r = routes(ctx, progress, jsonToStdout);
   try {
-    const { command, options } = parseArgs(argv);
-    if (command === 'info') info();
-    else if (command === 'models') modelsCommand();
-    else if (command === 'pretrain') pretrain(options);
-    else if (command === 'train') await trainCommand(options as TrainCliOptions, { progress, writeJson: writeFileAtomic });
+    await withConsole({ log: r.log, error: (line) => (captureOnly && line === `wrote ${INTERNAL}` ? undefined : r.error(line)) }, () =>
+      trainCommand(trainOptions, {
+        progress: (done, total, text) => progress.update(done, total, text),
+        writeJson: (file, text) => {
+          jsonText = text;
+          if (captureOnly) return;
+          if (file === '-') ctx.out(text);
+          else writeFileAtomic(file, text);
+        },
+      }));
+  } finally {
+    progress.stop();
+  }
+  if (report !== undefined && jsonText !== undefined) {
+    const json = o.json === undefined ? undefined : String(o.json);
+    const baseDir = json && json !== '-' ? path.dirname(path.resolve(json)) : process.cwd();
+    await withConsole(routes(ctx, progress, false), () =>
+      writeReportFile(JSON.parse(jsonText!), report, { baseDir, source: json && json !== '-' ? json : 'this run', quiet: ctx.quiet }));
+    if (!ctx.quiet) ctx.err(`wrote ${report}`);
+  }
+}
+
+async function report(file: string, o: ReportCliOptions, ctx: CommandContext): Promise<void> {
+  checkOutputFolder('output', o.output);
+  await withConsole(routes(ctx, createProgress({ silent: true }), o.output === '-'), () => reportCommand(file, o, ctx));
+}
+
+// ---- the program ----------------------------------------------------------------------------------------------
+
+function version(): string {
+  return JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version;
+}
+
+/** The commander program for one invocation (commander keeps option values on the Command, so never reuse it). */
+export function buildProgram(ctxOf: (quiet: boolean) => CommandContext): Command {
+  const program = new Command('dgclust')
+    .description('Deep graph clustering: train models, make reports.')
+    .version(version(), '-V, --version', 'print the version')
+    .option('-q, --quiet', 'no progress bar and no informational messages on stderr (errors are still printed)')
+    .helpOption('-h, --help', 'show the help of dgclust or of a command')
+    .showHelpAfterError('(add --help to see the commands and options)')
+    // A command's --help lists --quiet too (it is the program's option, accepted after the command).
+    .configureHelp({ showGlobalOptions: true })
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => console.log(s.replace(/\n$/, '')),
+      writeErr: (s) => console.error(s.replace(/\n$/, '')),
+    })
+    .addHelpText('after', [
+      '',
+      'Exit codes: 0 success; 1 runtime error (printed as "dgclust: DGC_xxx: message");',
+      '            2 usage error (unknown command or option, a missing or bad value).',
+      'Progress is drawn on stderr only when it is a terminal; --quiet and --json - turn it off.',
+      'Run "dgclust <command> --help" for a command\'s options.',
+    ].join('\n'));
+  for (const [name, spec] of Object.entries(COMMANDS)) {
+    const cmd = program.command(name + (spec.args ? ` ${spec.args}` : '')).description(spec.summary);
+    for (const o of spec.options) cmd.addOption(toOption(o));
+    cmd.action(async (...args: unknown[]) => {
+      // commander calls action(…positional, options, command).
+      const command = args[args.length - 1] as Command;
+      const positional = args.slice(0, -2) as string[];
+      const parsed = command.opts();
+      const options: Record<string, unknown> = {};
+      for (const o of spec.options) {
+        const v = parsed[camel(o.name)];
+        if (v !== undefined) options[o.name] = v;
+      }
+      const ctx = ctxOf(program.opts().quiet === true);
+      if (name === 'info') info(ctx);
+      else if (name === 'models') await withConsole({ log: ctx.out, error: ctx.err }, () => modelsCommand());
+      else if (name === 'pretrain') await pretrain(options as Record<string, string | number>, ctx);
+      else if (name === 'train') await train(options as TrainCliOptions & { report?: string }, ctx);
+      else if (name === 'report') await report(positional[0], options as ReportCliOptions, ctx);
+    });
+  }
+  return program;
+}
+
+const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Runs the tool on argv (without node and the script) and resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const out = console.log;
+  const err = console.error;
+  const program = buildProgram((quiet) => ({ quiet, out: (l) => out(l), err: (l) => err(l) }));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
     return 0;
-  } catch (err) {
-    if (err instanceof UsageError || err instanceof CliError) {
-      console.error((err as Error).message);
+  } catch (e) {
+    // commander has printed its message (and the hint) already; --help and --version end with exit code 0.
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UsageError || e instanceof CliError) {
+      err(`error: ${e.message}`);
+      err('(add --help to see the commands and options)');
       return 2;
     }
-    const e = err as Error & { code?: string };
-    console.error(`dgclust: ${e.code ? `${e.code}: ` : ''}${e.message}`);
+    const x = e as Error & { code?: string };
+    err(`dgclust: ${x.code ? `${x.code}: ` : ''}${x.message}`);
     return 1;
   }
 }
 
-if (require.main === module) main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

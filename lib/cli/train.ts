@@ -290,8 +290,8 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
     }
     const version = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
     const text = JSON.stringify(reportJson(rep, { version, embeddingFile, truth: data.labels }), null, 1);
-    if (file === '-') process.stdout.write(`${text}\n`);
-    else (hooks.writeJson ?? ((f, t) => fs.writeFileSync(f, t)))(file, text);
+    const write = hooks.writeJson ?? ((f: string, t: string) => (f === '-' ? process.stdout.write(`${t}\n`) : fs.writeFileSync(f, t)));
+    write(file, text);
     if (file !== '-') console.error(`wrote ${file}`);
   }
 }

@@ -69,7 +69,10 @@ export function resolveSettings<P extends ResolvedOptions>(spec: ModelSpec<Model
   const base = preset ? spec.presets[preset] : spec.defaults;
   const settings = { ...base } as P;
   const changed: string[] = [];
-  for (const [name, value] of Object.entries(overrides)) {
+  // In the order of the model's option table, whatever order the options came in.
+  const order = Object.keys(spec.options);
+  const entries = Object.entries(overrides).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
+  for (const [name, value] of entries) {
     if (value === undefined) continue;
     const o = spec.options[name];
     if (!o) {

@@ -161,7 +161,8 @@ export function reportJson(rep: TrainModelReport, extra: { version?: string; emb
       const file = extra.embeddingFile?.(r.seed) ?? null;
       return {
         seed: r.seed,
-        initial: r.initial,
+        // k-means on the starting embedding (e.g. AE + k-means), as the metrics (readouts: initialReadouts).
+        initial: r.initial?.metrics,
         final: r.final,
         best: r.best,
         perMetricMax: r.perMetricMax,

@@ -1,0 +1,185 @@
+// The JSON that `dgclust train --json FILE` writes (a "run"), as the report reads it.
+//
+// Required: what every trainer has written so far (command, model, settings, runs with their epochs and their
+// final and best epochs). Optional, and degraded gracefully when absent: version, machine, dataset, summary,
+// preprocessing, truth, and per run initial, timings, predicted (final-epoch cluster labels) and embedding
+// (a float32 .npy N×d beside the JSON). The checks are written out here rather than with a schema library: they
+// are a dozen fields, and every message names the file and the field's path (runs[1].final.epoch).
+import * as fs from 'fs';
+import * as path from 'path';
+import { DgcError } from '../tensor';
+import { readNpy } from '../data/npy';
+
+export const METRICS = ['acc', 'nmi', 'ari', 'f1'] as const;
+export type MetricName = (typeof METRICS)[number];
+export type Metrics = Record<MetricName, number>;
+
+export interface RunEpoch {
+  phase: string;
+  /** 1-based within its phase. */
+  epoch: number;
+  /** Loss terms; null where the value was not finite (JSON has no NaN). */
+  losses: Record<string, number | null>;
+  metrics?: Metrics;
+  trainMs?: number;
+  evalMs?: number;
+}
+
+export interface RunRecord {
+  seed: number;
+  /** The evaluation before the first training epoch (k-means on the starting embedding). */
+  initial?: Metrics;
+  final: { epoch: number; metrics: Metrics };
+  best: { epoch: number; metrics: Metrics };
+  timings?: { pretrainMs?: number; trainMs?: number; epochTrainMs?: number; epochEvalMs?: number };
+  epochs: RunEpoch[];
+  /** Final-epoch cluster of each node, 0-based. */
+  predicted?: number[];
+  /** The learned embedding: a float32 .npy (rows × cols), the path relative to the JSON's folder. */
+  embedding?: { file: string; rows: number; cols: number };
+}
+
+export interface RunReport {
+  command: 'train';
+  model: string;
+  version?: string;
+  settings: Record<string, unknown>;
+  machine?: Record<string, unknown>;
+  dataset?: { name?: string; n?: number; d?: number; k?: number; hasLabels?: boolean; edges?: number };
+  preprocessing?: Record<string, unknown>;
+  summary?: {
+    final?: Record<string, { mean: number; std: number }>;
+    best?: Record<string, { mean: number; std: number }>;
+    paper?: Record<string, [number, number]> | null;
+  };
+  runs: RunRecord[];
+  /** True class of each node, 0-based, when the dataset has labels. */
+  truth?: number[];
+  seconds?: number;
+}
+
+function fail(source: string, message: string): DgcError {
+  return new DgcError('DGC_DATA', `${source}: ${message}`);
+}
+
+const kind = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`.slice(0, 60));
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Checks the shape of a parsed run; throws DGC_DATA naming `source` and the field. Returns it typed. */
+export function validateRun(value: unknown, source: string): RunReport {
+  const need = (ok: boolean, field: string, what: string, got: unknown): void => {
+    if (!ok) throw fail(source, got === undefined ? `${field} is missing (it must be ${what})` : `${field} must be ${what}, got ${kind(got)}`);
+  };
+  const num = (v: unknown, field: string): void => need(typeof v === 'number' && Number.isFinite(v), field, 'a number', v);
+  const metrics = (v: unknown, field: string): void => {
+    need(isObject(v), field, 'an object with acc, nmi, ari, f1', v);
+    for (const m of METRICS) num((v as Record<string, unknown>)[m], `${field}.${m}`);
+  };
+  const labels = (v: unknown, field: string): void => {
+    need(Array.isArray(v), field, 'an array of 0-based labels', v);
+    const a = v as unknown[];
+    for (let i = 0; i < a.length; i++) {
+      if (!Number.isInteger(a[i]) || (a[i] as number) < 0) throw fail(source, `${field}[${i}] must be an integer >= 0, got ${kind(a[i])}`);
+    }
+  };
+
+  need(isObject(value), 'the file', 'a JSON object (the output of dgclust train --json)', value);
+  const r = value as Record<string, unknown>;
+  if (r.command !== 'train') {
+    throw fail(source, `not the result of dgclust train --json (command is ${kind(r.command)}${r.command === 'pretrain' ? ': dgclust pretrain results have no clustering to report' : ''})`);
+  }
+  need(typeof r.model === 'string', 'model', 'a string', r.model);
+  need(isObject(r.settings), 'settings', 'an object', r.settings);
+  need(Array.isArray(r.runs) && r.runs.length > 0, 'runs', 'a non-empty array', r.runs);
+  (r.runs as unknown[]).forEach((run, i) => {
+    const f = `runs[${i}]`;
+    need(isObject(run), f, 'an object', run);
+    const x = run as Record<string, unknown>;
+    num(x.seed, `${f}.seed`);
+    for (const which of ['final', 'best'] as const) {
+      need(isObject(x[which]), `${f}.${which}`, 'an object with epoch and metrics', x[which]);
+      const e = x[which] as Record<string, unknown>;
+      num(e.epoch, `${f}.${which}.epoch`);
+      metrics(e.metrics, `${f}.${which}.metrics`);
+    }
+    if (x.initial !== undefined) metrics(x.initial, `${f}.initial`);
+    need(Array.isArray(x.epochs), `${f}.epochs`, 'an array', x.epochs);
+    (x.epochs as unknown[]).forEach((ep, j) => {
+      const g = `${f}.epochs[${j}]`;
+      need(isObject(ep), g, 'an object', ep);
+      const y = ep as Record<string, unknown>;
+      need(typeof y.phase === 'string', `${g}.phase`, 'a string', y.phase);
+      num(y.epoch, `${g}.epoch`);
+      need(isObject(y.losses), `${g}.losses`, 'an object of loss terms', y.losses);
+      for (const [k, v] of Object.entries(y.losses as Record<string, unknown>)) {
+        need(v === null || (typeof v === 'number' && Number.isFinite(v)), `${g}.losses.${k}`, 'a number or null', v);
+      }
+      if (y.metrics !== undefined && y.metrics !== null) metrics(y.metrics, `${g}.metrics`);
+    });
+    if (x.predicted !== undefined) labels(x.predicted, `${f}.predicted`);
+    if (x.embedding !== undefined) {
+      need(isObject(x.embedding), `${f}.embedding`, 'an object with file, rows, cols', x.embedding);
+      const e = x.embedding as Record<string, unknown>;
+      need(typeof e.file === 'string' && e.file !== '', `${f}.embedding.file`, 'a file name', e.file);
+      num(e.rows, `${f}.embedding.rows`);
+      num(e.cols, `${f}.embedding.cols`);
+    }
+  });
+  if (r.truth !== undefined) labels(r.truth, 'truth');
+  const runs = r.runs as RunRecord[];
+  for (let i = 0; i < runs.length; i++) {
+    const p = runs[i].predicted;
+    if (p && r.truth && p.length !== (r.truth as number[]).length) {
+      throw fail(source, `runs[${i}].predicted has ${p.length} labels but truth has ${(r.truth as number[]).length}`);
+    }
+  }
+  return value as RunReport;
+}
+
+/** Reads and checks a RUN.json. Every problem is a DGC_DATA error naming the file and what is wrong. */
+export function readRunFile(file: string): RunReport {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw fail(file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a RUN.json file' : `cannot read the file (${code ?? (err as Error).message})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw fail(file, `not JSON (${(err as Error).message})`);
+  }
+  return validateRun(value, file);
+}
+
+export interface Embedding {
+  file: string;
+  rows: number;
+  cols: number;
+  data: Float32Array;
+}
+
+/**
+ * A run's embedding, read from its .npy (relative to baseDir, the JSON's folder), or null when the run saved none.
+ * A named file that is missing, unreadable, not float, or not of the stated shape is a DGC_DATA error.
+ */
+export function loadEmbedding(run: RunRecord, baseDir: string, source: string): Embedding | null {
+  if (!run.embedding) return null;
+  const file = path.resolve(baseDir, run.embedding.file);
+  if (!fs.existsSync(file)) {
+    throw fail(source, `the embedding of seed ${run.seed} (${run.embedding.file}) was not found: sought ${file}`);
+  }
+  const a = readNpy(file);
+  if (a.shape.length !== 2) throw new DgcError('DGC_DATA', `${file}: the embedding must be a 2-D array (rows × cols), got shape [${a.shape.join(', ')}]`);
+  if (!(a.data instanceof Float32Array)) throw new DgcError('DGC_DATA', `${file}: the embedding must hold floats, got dtype ${a.descr}`);
+  const [rows, cols] = a.shape;
+  if (rows !== run.embedding.rows || cols !== run.embedding.cols) {
+    throw new DgcError('DGC_DATA', `${file}: the embedding is ${rows} × ${cols} but ${source} says ${run.embedding.rows} × ${run.embedding.cols}`);
+  }
+  if (run.predicted && run.predicted.length !== rows) {
+    throw new DgcError('DGC_DATA', `${file}: the embedding has ${rows} rows but seed ${run.seed} has ${run.predicted.length} predicted labels`);
+  }
+  return { file, rows, cols, data: a.data };
+}
