@@ -201,8 +201,10 @@ describe('DCCF model', () => {
 
   test('whole loss L_rec + λ·L_J + β(l_cl + l_fl): gradients of every parameter by finite differences', () => {
     const data = tinyData(10, 6, 3);
-    // λ large enough that the contractive term is visible in the gradient check.
-    const s: DccfSettings = { ...dccfSpec.defaults, lambda: 0.05, beta: 0.5 };
+    // λ large enough that the contractive term is visible in the gradient check; L_rec as a mean keeps the total
+    // near 1, so that float32 rounding of the total stays far below the tolerance of the central differences
+    // (the 'sum_features' reduction is the same op times d).
+    const s: DccfSettings = { ...dccfSpec.defaults, lambda: 0.05, beta: 0.5, reconReduction: 'mean_all' };
     const input = dccfSpec.prepare(data, s, { device: 'cpu' });
     const run = dccfSpec.create(input, s, new dg.Generator(3));
     const normal = gaussian(prng(9));
@@ -212,7 +214,7 @@ describe('DCCF model', () => {
     const loss = dg.tidy(() => run.loss(input, rows, ctx));
     expect(Object.keys(loss.parts).sort()).toEqual(['focal', 'jacobian', 'kl', 'reconstruction']);
     const params = run.module.parameters();
-    const r = gradcheckParams('dccf', params, () => run.loss(input, rows, ctx).total, { maxChecks: 3, stepScale: 1e-3, skipKinks: true });
+    const r = gradcheckParams('dccf', params, () => run.loss(input, rows, ctx).total, { maxChecks: 3, stepScale: 3e-3, skipKinks: true });
     expectGradOk(r);
     expect(r.skipped).toBeLessThanOrEqual(0.1 * r.checked);
     p.dispose();
