@@ -9,7 +9,8 @@
 //      focal), backward, Adam) in dgclust, and in plain PyTorch (bench/dccf/dccf_torch.py) with the Jacobian as the
 //      explicit batched product and with torch.autograd.functional.jacobian, same rows, same thread count. An
 //      epoch is ⌈70,000/256⌉ = 274 steps; the epoch column is 274 × the median step (projected, said so).
-// Needs ../shared/data (or DGCLUST_DATA) for MNIST; /usr/bin/python3 with python3-torch for the PyTorch side.
+// Needs ../shared/data (or DGCLUST_DATA) for MNIST; /usr/bin/python3 with python3-torch for the PyTorch side, and
+// libopenblas0-pthread (Debian's torch otherwise runs its GEMMs on the reference BLAS, ~25× slower here).
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -151,7 +152,7 @@ try {
     npy('order.npy', order, [n]);
     for (const mode of ['explicit', 'jacobian']) {
       const py = spawnSync('/usr/bin/python3', [path.join(__dirname, 'dccf_torch.py'), dir, String(mode === 'jacobian' ? Math.max(3, Math.ceil(steps / 3)) : steps), String(threads), mode],
-        { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+        { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) } });
       if (py.status === 0) torch[mode] = JSON.parse(py.stdout.trim().split('\n').pop()!);
       else process.stderr.write(`PyTorch (${mode}) failed (${py.status}): ${py.stderr.slice(-400)}\n(install: apt-get install python3-torch)\n`);
     }
