@@ -7,7 +7,7 @@
 //   * the whole DCCF loss's gradient with respect to every parameter;
 //   * bad options and bad op arguments refused by name;
 //   * a short USPS run (shared data folder; skips visibly without it) that beats AE + k-means on the same
-//     pretrained autoencoder.
+//     pretrained autoencoder (the trainer's 'initial' evaluation: k-means on the pretrained embedding).
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -17,7 +17,7 @@ import type { DccfSettings } from '../lib/models/dccf';
 import { resolveSettings } from '../lib/models/registry';
 import { fit } from '../lib/train/trainer';
 import { gaussian, prng } from './helpers/data';
-import { dataRoots, findDataFile } from './helpers/data';
+import { findDataFile } from './helpers/data';
 import { expectGradOk, gradcheck, gradcheckParams } from './helpers/gradcheck';
 
 dg.setNumThreads(2);
@@ -256,10 +256,24 @@ describe('DCCF model', () => {
       expect(usps.tried.length).toBeGreaterThan(0);
     });
   }
-  uspsTest('USPS, short protocol (10 pretraining epochs, 4 joint epochs): argmax S beats AE + k-means', () => {
+  // A short schedule on every third USPS row (3,100): 20 pretraining epochs, then 5 joint epochs of batches of 64 with
+  // the contractive and focal terms on. L_rec is the per-entry mean here ('mean_all', the IDEC code's reduction):
+  // with the paper's sum over the 256 features the clustering term is 256 times weaker next to L_rec and needs far
+  // more than 5 epochs to move the labels (the full protocol's runs are in docs/RESULTS.md). Seeded and
+  // deterministic on the CPU, so the outcome repeats exactly.
+  uspsTest('USPS (every third row), short schedule: argmax S beats AE + k-means on the same pretrained autoencoder', () => {
     const ds = dg.loadDataset('usps', { dataDir: path.dirname(path.dirname(usps.file!)) });
-    const data = dg.fromDataset(ds);
-    const s: DccfSettings = { ...(resolveSettings(dccfSpec, 'usps').settings as DccfSettings), pretrainEpochs: 10, epochs: 4 };
+    const full = dg.fromDataset(ds);
+    const d = full.features.cols;
+    const keep = Array.from({ length: Math.ceil(full.features.rows / 3) }, (_, i) => 3 * i);
+    const x = new Float32Array(keep.length * d);
+    keep.forEach((r, i) => x.set(full.features.data.subarray(r * d, (r + 1) * d), i * d));
+    const data: dg.ClusteringData = {
+      name: 'usps-third', features: { rows: keep.length, cols: d, data: x }, labels: Int32Array.from(keep.map((r) => full.labels![r])), nClusters: 10, edges: null,
+    };
+    const s: DccfSettings = {
+      ...(resolveSettings(dccfSpec, 'usps').settings as DccfSettings), pretrainEpochs: 20, epochs: 5, batchSize: 64, reconReduction: 'mean_all',
+    };
     const input = dccfSpec.prepare(data, s, { device: 'cpu' });
     const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'dgc-dccf-'));
     try {
@@ -268,16 +282,16 @@ describe('DCCF model', () => {
       const after = r.final.metrics!;
       // eslint-disable-next-line no-console
       console.log(`DCCF USPS short run: AE + k-means ACC ${before.acc.toFixed(4)} NMI ${before.nmi.toFixed(4)}; ` +
-        `DCCF final ACC ${after.acc.toFixed(4)} NMI ${after.nmi.toFixed(4)} (${r.events.filter((e) => e.phase === 'train').length} evaluations)`);
+        `DCCF final ACC ${after.acc.toFixed(4)} NMI ${after.nmi.toFixed(4)}`);
       expect(after.acc).toBeGreaterThan(before.acc + 0.01);
-      expect(after.nmi).toBeGreaterThan(before.nmi);
+      expect(after.nmi).toBeGreaterThan(before.nmi + 0.01);
       const train = r.events.filter((e) => e.phase === 'train' && e.losses.jacobian !== undefined);
-      expect(train.length).toBeGreaterThan(0);
+      expect(train.length).toBe(5);
       expect(train[0].losses.jacobian).toBeGreaterThan(0);
+      expect(train[0].losses.focal).toBeGreaterThan(0);
     } finally {
       input.dispose();
       fs.rmSync(cache, { recursive: true, force: true });
     }
   }, 600000);
-  void dataRoots;
 });
