@@ -129,7 +129,7 @@ describe('train --model dfcn', () => {
     [['--json', '/nonexistent/dir/r.json'], /option '--json': the folder of \/nonexistent\/dir\/r\.json does not exist/],
     [['--learnable-alpha', 'maybe'], /dfcn: option 'learnableAlpha' must be true or false, got "maybe"/],
     [['--frobnicate', '1'], /unknown option '--frobnicate' for 'train'/],
-    [['--gamma', '0.1', '--model', 'dec'], /option '--gamma' does not apply to model 'dec' \(it is for dfcn, idec\)/],
+    [['--gamma', '0.1', '--model', 'dec'], /option '--gamma' does not apply to model 'dec' \(it is for dfcn, idec, dccf\)/],
     [['--labels', 'x.txt'], /option '--labels' goes with '--features'/],
   ])('refuses %j', async (args, message) => {
     const r = await run(['train', ...args]);
