@@ -448,6 +448,11 @@ class CudaBackend final : public Backend {
     cuda::cdcCorrelationLoss(ya, yb, nu, scale, loss, dya, dyb);
   }
 
+  void contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m,
+                          double scale, int form, Tensor& loss, const std::vector<Tensor*>& dweights) override {
+    cuda::contractivePenalty(weights, hidden, m, scale, form, loss, dweights);
+  }
+
   // ---- random
   void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t streamId) override {
     cuda::randomUniform(out, low, high, seed, streamId);

@@ -14,6 +14,7 @@
 //   cuda/cluster.cu    studentT … cdcCorrelationLoss
 //   cuda/kmeans.cu     kmeans
 //   cuda/knn.cu        knnGraph
+//   cuda/contractive.cu contractivePenalty
 //
 // Synchronisation: none of these functions synchronizes the stream except kmeans (it reads its convergence state
 // and the inertia back every Lloyd step) and knnGraph (it reads a finiteness flag back; with sdcnOrder it runs the
@@ -71,6 +72,10 @@ void pairAffinity(const Tensor& y, double nu, Tensor& c);
 void pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc, Tensor& dy);
 void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss, Tensor* dya,
                         Tensor* dyb);
+
+// ---- contractive penalty (DCCF Eq. 6) --------------------------------------------------------------------------------
+void contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m, double scale,
+                        int form, Tensor& loss, const std::vector<Tensor*>& dweights);
 
 }  // namespace cuda
 }  // namespace dgc

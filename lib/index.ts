@@ -31,6 +31,8 @@ export { prepareDfcnInput } from './models/dfcn-input';
 export { MlpAutoencoder, StudentTHead, softmaxKl } from './models/blocks';
 export type { MlpAutoencoderOptions, AutoencoderOutput } from './models/blocks';
 export { fromDataset } from './models/types';
+export { dccfSpec, DCCF_PAPER, DCCF_ABLATION } from './models/dccf';
+export type { DccfSettings } from './models/dccf';
 export type {
   ClusteringData, ClusteringModel, ModelSpec, ModelInput, Inference, LossResult, PretrainStage, TrainSchedule, PaperTable,
   TargetContext, OptimizerSpec, ResolvedOptions, OptionSpec, PaperProtocol,

@@ -521,6 +521,39 @@ export function focalStudentT(z: Tensor, mu: Tensor, p: Tensor, options: Cluster
   });
 }
 
+export interface ContractivePenaltyOptions {
+  /** Multiplies Σ_s ‖J_s‖²_F (DCCF: λ/m with λ = 1e-7 and m the batch size). Default 1. */
+  scale?: number;
+  /**
+   * How the exact value is computed: 'direct' forms J on m·d′ rows; 'gram' uses ‖J‖²_F = trace(J Jᵀ) with W_1 W_1ᵀ
+   * (cheaper when the first hidden width is below the input width); 'auto' picks the cheaper. Default 'auto'.
+   */
+  form?: 'auto' | 'direct' | 'gram';
+  /** The batch size m when the encoder has no hidden layer (otherwise taken from `hidden`). */
+  rows?: number;
+}
+
+const JACOBIAN_FORMS = { auto: 0, direct: 1, gram: 2 } as const;
+
+/**
+ * DCCF's contractive penalty (Eq. 6) through a whole ReLU MLP encoder: scale · Σ_s ‖J_s‖²_F with
+ * J_s = W_L Φ_{L−1} W_{L−1} ⋯ Φ_1 W_1 the exact Jacobian of the (linear) embedding with respect to the input of
+ * sample s, Φ_l = diag(1[h_l(s) > 0]). `weights` are the encoder's W_1 … W_L ([out, in], as Linear stores them);
+ * `hidden` its L − 1 hidden ReLU activations for the batch (m × n_l; only their signs are used, and they get no
+ * gradient: the masks' derivative is zero almost everywhere). One native call computes the value and every
+ * weight gradient (the biases get none). Never forms a d × d′ Jacobian per sample in the 'gram' form.
+ */
+export function contractivePenalty(weights: readonly Tensor[], hidden: readonly Tensor[], options: ContractivePenaltyOptions = {}): Tensor {
+  const rows = hidden[0]?.shape[0] ?? options.rows ?? 0;
+  const form = options.form ?? 'auto';
+  if (!(form in JACOBIAN_FORMS)) throw new DgcError('DGC_ARG', `contractivePenalty: form must be auto, direct or gram, got ${JSON.stringify(form)}`);
+  return fusedLoss('contractivePenalty', [...weights], (want) => {
+    const r = native.contractivePenalty(weights.map((w) => w.handle), hidden.map((h) => h.handle), rows, options.scale ?? 1,
+      JACOBIAN_FORMS[form], want);
+    return { loss: wrap(r.loss), grads: r.dzs.map((d) => (d ? wrap(d) : null)) };
+  });
+}
+
 /** CDC's pairwise affinity of a mini-batch y (b×w): row-normalized Student-t kernel, clipped to [1e-10, 1]. */
 export function pairAffinity(y: Tensor, nu = 1): Tensor {
   return record(wrap(native.pairAffinity(y.handle, nu)), 'pairAffinity', [y], (g) => [wrap(native.pairAffinityBackward(y.handle, nu, g.handle))]);

@@ -126,7 +126,7 @@ describe('train --model dfcn', () => {
   });
 
   test.each([
-    [['--model', 'frob'], /option '--model <NAME>' argument 'frob' is invalid\. Allowed choices are dfcn, sdcn, ae, dec, idec/],
+    [['--model', 'frob'], /option '--model <NAME>' argument 'frob' is invalid\. Allowed choices are dfcn, sdcn, ae, dec, idec, dccf/],
     [['--backend', 'gpu'], /option '--backend <NAME>' argument 'gpu' is invalid\. Allowed choices are auto, cpu, cuda\./],
     [['--threads', '0'], /option '--threads <N>' argument '0' is invalid\. It must be an integer >= 1\./],
     [['--report', '/nonexistent/dir/r.html'], /option '--report': the folder of \/nonexistent\/dir\/r\.html does not exist/],
@@ -139,7 +139,7 @@ describe('train --model dfcn', () => {
     [['--learnable-alpha', 'maybe'], /dfcn: option 'learnableAlpha' must be true or false, got "maybe"/],
     [['--frobnicate', '1'], /error: unknown option '--frobnicate'/],
     [['--epoch', '3'], /error: unknown option '--epoch'\n\(Did you mean --epochs\?\)/],
-    [['--gamma', '0.1', '--model', 'dec'], /option '--gamma' does not apply to model 'dec' \(it is for dfcn, idec\)/],
+    [['--gamma', '0.1', '--model', 'dec'], /option '--gamma' does not apply to model 'dec' \(it is for dfcn, idec, dccf\)/],
     [['--labels', 'x.txt'], /option '--labels' goes with '--features'/],
     [['--checkpoint-every', '3'], /option '--checkpoint-every' needs '--checkpoint FILE'/],
   ])('refuses %j', async (args, message) => {

@@ -206,6 +206,14 @@ const cases: ParityCase[] = [
     fwd: FUSED,
   },
   { name: 'focalStudentT', inputs: () => [U([60, 10]), U([4, 10]), targetP(60, 4)], f: ([z, mu, p]) => dg.focalStudentT(z, mu, p, { gamma: 2 }), fwd: FUSED },
+  // DCCF's contractive penalty: a 4-layer ReLU encoder 9-6-5-7-3 on 4 samples (random hidden activations give the
+  // masks), both exact forms; a chain of GEMMs, so GEMM-order rounding compounds over the layers.
+  ...(['direct', 'gram'] as const).map((form): ParityCase => ({
+    name: `contractivePenalty (${form})`,
+    inputs: () => [U([6, 9]), U([5, 6]), U([7, 5]), U([3, 7]), Const(U([4, 6])), Const(U([4, 5])), Const(U([4, 7]))],
+    f: ([w1, w2, w3, w4, h1, h2, h3]) => dg.contractivePenalty([w1, w2, w3, w4], [h1, h2, h3], { scale: 0.25, form }),
+    fwd: FUSED,
+  })),
   { name: 'pairAffinity', inputs: () => [U([40, 6])], f: ([y]) => dg.pairAffinity(y), fwd: FUSED },
   { name: 'cdcCorrelationLoss', inputs: () => [U([40, 6]), U([40, 6])], f: ([a, b]) => dg.cdcCorrelationLoss(a, b, { weight: 0.5 }), fwd: FUSED },
 ];

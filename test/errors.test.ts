@@ -211,6 +211,13 @@ const specs: Record<string, Spec> = {
     valid: () => [f32([4, 3]), f32([2, 3]), 1, f32([4, 2], 0.5), 2, 0.25, true],
     tensors: [T(0, 'z'), T(1, 'mu'), T(3, 'p')],
   },
+  contractivePenalty: {
+    op: 'contractivePenalty',
+    min: 6,
+    max: 6,
+    valid: () => [[f32([3, 4]), f32([2, 3])], [f32([5, 3])], 5, 0.5, 0, true],
+    tensors: [],
+  },
   pairAffinity: { op: 'pairAffinity', min: 2, max: 2, valid: () => [f32([4, 3]), 1], tensors: [T(0, 'y')] },
   pairAffinityBackward: {
     op: 'pairAffinityBackward',

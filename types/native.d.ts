@@ -187,6 +187,8 @@ export interface NativeModule {
   klStudentT(zs: NativeTensor[], mu: NativeTensor, nu: number, p: NativeTensor, scale: number, wantGrads: boolean): NativeLoss;
   klStudentTSelf(zs: NativeTensor[], mu: NativeTensor, nu: number, scale: number, wantGrads: boolean): NativeLoss & { q: NativeTensor; p: NativeTensor };
   focalStudentT(z: NativeTensor, mu: NativeTensor, nu: number, p: NativeTensor, gamma: number, scale: number, wantGrads: boolean): NativeLoss;
+  /** DCCF's contractive penalty scale·Σ_s ‖J_s‖²_F through a ReLU MLP encoder; dzs = one gradient per weight. form 0 auto, 1 direct, 2 gram. */
+  contractivePenalty(weights: NativeTensor[], hidden: NativeTensor[], rows: number, scale: number, form: number, wantGrads: boolean): NativeLoss;
   pairAffinity(y: NativeTensor, nu: number): NativeTensor;
   pairAffinityBackward(y: NativeTensor, nu: number, dc: NativeTensor): NativeTensor;
   cdcCorrelationLoss(ya: NativeTensor, yb: NativeTensor, nu: number, scale: number, wantA: boolean, wantB: boolean): NativeLoss;

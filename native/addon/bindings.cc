@@ -523,6 +523,15 @@ Napi::Value FocalStudentT(const Info& info) {
                                                  a.boolean(6, "wantGrads", true)));
 }
 
+// contractivePenalty(weights: Tensor[], hidden: Tensor[], rows, scale, form, wantGrads) → { loss, dzs: dW[], dmu: null }
+Napi::Value ContractivePenalty(const Info& info) {
+  Args a(info, "contractivePenalty", 6, 6);
+  return wrapLoss(info.Env(), ops::contractivePenalty(a.tensorList(0, "weights"), a.tensorList(1, "hidden"),
+                                                      a.integer(2, "rows", 0, int64_t(1) << 40), a.number(3, "scale"),
+                                                      static_cast<int>(a.integer(4, "form", 0, 2)),
+                                                      a.boolean(5, "wantGrads", true)));
+}
+
 Napi::Value PairAffinity(const Info& info) {
   Args a(info, "pairAffinity", 2, 2);
   return wrap(info.Env(), ops::pairAffinity(a.tensor(0, "y"), a.number(1, "nu")));
@@ -702,6 +711,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("klStudentT", KlStudentT);
   DGC_OP("klStudentTSelf", KlStudentTSelf);
   DGC_OP("focalStudentT", FocalStudentT);
+  DGC_OP("contractivePenalty", ContractivePenalty);
   DGC_OP("pairAffinity", PairAffinity);
   DGC_OP("pairAffinityBackward", PairAffinityBackward);
   DGC_OP("cdcCorrelationLoss", CdcCorrelationLoss);

@@ -177,6 +177,15 @@ class Backend {
   virtual void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss,
                                   Tensor* dya, Tensor* dyb) = 0;
 
+  // ---- contractive penalty (DCCF Eq. 6; formulas, forms and costs: native/cpu/contractive.h) ------------------
+  // loss = scale · Σ_s ‖J_s‖²_F over the m samples of a batch, J_s = W_L Φ_{L−1} W_{L−1} ⋯ Φ_1 W_1 the exact Jacobian
+  // of a ReLU MLP encoder's (linear) embedding with respect to its input, Φ_l = diag(1[hidden[l−1](s) > 0]).
+  // weights[l] is n_{l+1} × n_l (PyTorch layout, L ≥ 1 of them), hidden[l] is m × n_{l+1} (L − 1 of them).
+  // form: 0 = auto (gram when n_1 < n_0), 1 = direct (J formed on m·d′ rows), 2 = gram (trace(J Jᵀ) with
+  // W_1 W_1ᵀ); every form is exact. dweights: null entries, or one gradient per weight (the biases get none).
+  virtual void contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m,
+                                  double scale, int form, Tensor& loss, const std::vector<Tensor*>& dweights) = 0;
+
   // ---- random (counter-based Philox: element i of stream s under seed k is the same on every backend) ----
   virtual void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t stream) = 0;
   virtual void randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t stream) = 0;

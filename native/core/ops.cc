@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "../cpu/sparse.h"
 
@@ -966,6 +967,50 @@ LossWithGrads cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, 
   if (wantB) r.dzs[1] = like(yb);
   backendFor(ya.device()).cdcCorrelationLoss(ya, yb, nu, scale, r.loss, wantA ? &r.dzs[0] : nullptr,
                                              wantB ? &r.dzs[1] : nullptr);
+  return r;
+}
+
+// ---- contractive penalty ----------------------------------------------------------------------------------
+LossWithGrads contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t rows,
+                                 double scale, int form, bool wantGrads) {
+  const char* op = "contractivePenalty";
+  DGC_CHECK(!weights.empty(), Arg, op, ": 'weights' must hold at least one weight matrix, got none");
+  DGC_CHECK(hidden.size() + 1 == weights.size(), Arg, op, ": an encoder of ", weights.size(),
+            " layers has ", weights.size() - 1, " hidden activations, but 'hidden' holds ", hidden.size());
+  DGC_CHECK(rows >= 0, Arg, op, ": 'rows' must be >= 0, got ", rows);
+  DGC_CHECK(form >= 0 && form <= 2, Arg, op, ": 'form' must be 0 (auto), 1 (direct) or 2 (gram), got ", form);
+  requireScale(op, scale);
+  const Device dev = weights[0].device();
+  for (size_t l = 0; l < weights.size(); ++l) {
+    const std::string arg = "weights[" + std::to_string(l) + "]";
+    requireMatrix(op, arg.c_str(), weights[l]);
+    requireSameDevice(op, "weights[0]", weights[0], arg.c_str(), weights[l]);
+    DGC_CHECK(weights[l].dim(0) >= 1 && weights[l].dim(1) >= 1, Shape, op, ": '", arg, "' is ",
+              shapeStr(weights[l].shape()), "; every layer needs at least one input and one output");
+    if (l > 0) {
+      DGC_CHECK(weights[l].dim(1) == weights[l - 1].dim(0), Shape, op, ": '", arg, "' ", shapeStr(weights[l].shape()),
+                " takes ", weights[l].dim(1), " inputs but 'weights[", l - 1, "]' ", shapeStr(weights[l - 1].shape()),
+                " has ", weights[l - 1].dim(0), " outputs");
+    }
+    requireAllFinite(op, arg.c_str(), weights[l]);
+  }
+  for (size_t l = 0; l < hidden.size(); ++l) {
+    const std::string arg = "hidden[" + std::to_string(l) + "]";
+    requireMatrix(op, arg.c_str(), hidden[l]);
+    requireSameDevice(op, "weights[0]", weights[0], arg.c_str(), hidden[l]);
+    DGC_CHECK(hidden[l].dim(0) == rows && hidden[l].dim(1) == weights[l].dim(0), Shape, op, ": '", arg, "' is ",
+              shapeStr(hidden[l].shape()), " but must be ", rows, "x", weights[l].dim(0), " (rows x outputs of 'weights[",
+              l, "]')");
+  }
+  LossWithGrads r;
+  r.loss = Tensor::empty({}, DType::F32, dev);
+  std::vector<Tensor*> dw(weights.size(), nullptr);
+  if (wantGrads) {
+    r.dzs.reserve(weights.size());
+    for (const Tensor& w : weights) r.dzs.push_back(like(w));
+    for (size_t l = 0; l < weights.size(); ++l) dw[l] = &r.dzs[l];
+  }
+  backendFor(dev).contractivePenalty(weights, hidden, rows, scale, form, r.loss, dw);
   return r;
 }
 

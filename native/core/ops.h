@@ -143,6 +143,13 @@ Tensor pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc);
 // CDC correlation loss RowKL(Sharpen(PairKernel(ya)) ‖ PairKernel(yb)) · scale; dzs = {dya, dyb} when asked.
 LossWithGrads cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool wantA, bool wantB);
 
+// ---- contractive penalty (DCCF Eq. 6) ---------------------------------------------------------------------
+// scale · Σ_s ‖J_s‖²_F for the m = rows samples of a batch through a ReLU MLP encoder: weights W_1 … W_L (n_l × n_{l−1}),
+// hidden = the L − 1 hidden activations (m × n_l; mask = h > 0). form 0 auto, 1 direct, 2 gram (all exact). With
+// wantGrads, dzs holds one gradient per weight (dmu stays undefined). Formulas: native/cpu/contractive.h.
+LossWithGrads contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t rows,
+                                 double scale, int form, bool wantGrads);
+
 // ---- random --------------------------------------------------------------------------------------------
 Tensor randomUniform(const Shape& shape, float low, float high, uint64_t seed, uint64_t stream, Device device);
 Tensor randomNormal(const Shape& shape, float mean, float std, uint64_t seed, uint64_t stream, Device device);

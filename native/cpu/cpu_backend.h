@@ -100,6 +100,9 @@ class CpuBackend final : public Backend {
   void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss, Tensor* dya,
                           Tensor* dyb) override;
 
+  void contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m,
+                          double scale, int form, Tensor& loss, const std::vector<Tensor*>& dweights) override;
+
   void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t stream) override;
   void randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t stream) override;
 };
