@@ -1,5 +1,6 @@
 // dgclust: deep graph clustering for TypeScript on a native (C++ CPU / CUDA) backend.
-export { native, packageRoot } from './native';
+export { native, packageRoot, nativeSelection, cudaPackageName } from './native';
+export type { NativeSelection, NativeAttempt } from './native';
 export { Tensor, DgcError, tidy, keep, dispose, memory, resetPeakMemory, releaseCachedMemory } from './tensor';
 export type { DType, Device, GradNode } from './tensor';
 export * from './ops';

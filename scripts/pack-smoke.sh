@@ -7,7 +7,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$root"
-npm run --silent prebuild >/dev/null
+npm run --silent build:prebuilt >/dev/null
 ls prebuilds/linux-x64/*.node >/dev/null
 npm pack --silent --pack-destination "$work" >/dev/null
 mkdir "$work/app" && cd "$work/app"

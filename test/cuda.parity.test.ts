@@ -4,8 +4,8 @@
 //
 // Skips visibly (one test that logs "skipped: no CUDA device (<reason>)") when dg.backends() says CUDA is not
 // available: the node-gyp build is CPU-only, and a CUDA build on a machine without a GPU falls back to the CPU.
-// To run on a GPU machine: build with `npx cmake-js compile --out build-cmake`, then
-//   DGCLUST_NATIVE_PATH=build-cmake/Release/dgclust.node npx jest test/cuda.parity.test.ts
+// To run on a GPU machine: build with `npm run build:cuda` (build-cuda/, which lib/native.ts loads first when it
+// finds a device), then `npx jest test/cuda.parity.test.ts`.
 //
 // Tolerances (per case below): |cuda − cpu| ≤ rtol·|cpu| + atol·max|cpu| over the tensor (the second term scales
 // with the tensor's magnitude, as gradients of mean-type losses are uniformly small). rtol = atol = 0 means bit for

@@ -15,7 +15,7 @@ import { loadDataset } from '../data/registry';
 import { Generator } from '../random';
 import { tensor } from '../ops';
 import { saveState } from '../io/state';
-import { native, packageRoot } from '../native';
+import { native, nativeReport, packageRoot } from '../native';
 import { CliError, trainCommand } from './train';
 import type { TrainCliOptions } from './train';
 
@@ -124,6 +124,7 @@ function writeFileAtomic(file: string, text: string): void {
 function info(): void {
   const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8'));
   console.log(`dgclust ${pkg.version}, node ${process.version}, ${os.cpus().length} cores`);
+  for (const line of nativeReport()) console.log(line);
   for (const b of native.backends()) {
     console.log(`  ${b.name.padEnd(5)} ${b.available ? `available${b.threads ? ` (${b.threads} threads)` : ''}` : `unavailable: ${b.reason}`}`);
   }
