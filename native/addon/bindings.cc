@@ -1,4 +1,5 @@
 // One binding per op: read and check the arguments (Args), call the op front (core/ops.h), wrap the result.
+#include <cstring>
 #include <cmath>
 
 #include "../core/cuda_status.h"
@@ -638,16 +639,29 @@ Napi::Value Backends(const Info& info) {
   return out;
 }
 
+// Every binding runs inside guard (C++ exceptions become JS Errors with a code). An allocation that fails deep
+// inside an op (an output, or a backend's scratch) only knows its size: the error then gets the op's name in front,
+// as every other error message has it ("matmul: out of cuda memory allocating 400000000000 bytes").
 template <Napi::Value (*F)(const Info&)>
 Napi::Value Guarded(const Info& info) {
-  return guard(info.Env(), [&] { return F(info); });
+  const char* op = static_cast<const char*>(info.Data());
+  return guard(info.Env(), [&] {
+    try {
+      return F(info);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::OOM && op && std::strncmp(e.what(), op, std::strlen(op)) != 0) {
+        throw Error(ErrorCode::OOM, str(op, ": ", e.what()));
+      }
+      throw;
+    }
+  });
 }
 
 }  // namespace
 
 void registerOps(Napi::Env env, Napi::Object exports) {
 #define DGC_OP(jsName, fn) \
-  exports.Set(jsName, Napi::Function::New<Guarded<fn>>(env, jsName))
+  exports.Set(jsName, Napi::Function::New<Guarded<fn>>(env, jsName, const_cast<char*>(jsName)))
   DGC_OP("fromTypedArray", FromTypedArray);
   DGC_OP("full", Full);
   DGC_OP("reshape", Reshape);
