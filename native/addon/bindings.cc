@@ -590,6 +590,14 @@ Napi::Value ReleaseCachedMemory(const Info& info) {
   return info.Env().Undefined();
 }
 
+// synchronize(device = 'cpu'): waits for the work queued on the device (CUDA: its stream); a fault in any earlier op
+// surfaces here. For timing GPU work from JavaScript; reading a tensor synchronizes anyway.
+Napi::Value Synchronize(const Info& info) {
+  Args a(info, "synchronize", 0, 1);
+  backendFor(a.device(0, "device")).synchronize();
+  return info.Env().Undefined();
+}
+
 Napi::Value NumThreads(const Info& info) {
   Args a(info, "numThreads", 0, 0);
   return Napi::Number::New(info.Env(), numThreads());
@@ -724,6 +732,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("memory", Memory);
   DGC_OP("resetPeakMemory", ResetPeakMemory);
   DGC_OP("releaseCachedMemory", ReleaseCachedMemory);
+  DGC_OP("synchronize", Synchronize);
   DGC_OP("numThreads", NumThreads);
   DGC_OP("setNumThreads", SetNumThreads);
   DGC_OP("backends", Backends);
