@@ -1,4 +1,4 @@
-// CPU↔CUDA parity test and benchmark for the fused CUDA kernels (cuda/fused.h). Standalone: no Node.
+// CPU↔CUDA parity test and benchmark for the fused CUDA kernels (cuda/cuda_backend.h). Standalone: no Node.
 //
 // Build: a test/native/*_test.cu target linked with --whole-archive dgclust_core (which holds the CPU backend and,
 // in a CUDA build, cuda/*.cu). Run: cuda_fused_test [--quick] [--no-bench]
