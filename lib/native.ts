@@ -20,8 +20,16 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { BackendInfo, NativeModule } from '../types/native';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const nodeGypBuild: (dir: string) => unknown = require('node-gyp-build');
+// node-gyp-build finds the CPU binary (build/Release, then prebuilds/<platform>-<arch>/). It is a dependency, but dist/
+// also runs where node_modules is absent (the GPU check's machine), and then the same search is done here.
+type NodeGypBuild = ((dir: string) => unknown) & { resolve?: (dir: string) => string };
+let nodeGypBuild: NodeGypBuild | null = null;
+try {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
+} catch {
+  nodeGypBuild = null;
+}
 
 /** The package root: two levels up from dist/lib/native.js, one up from lib/native.ts (tests run the source). */
 export const packageRoot: string = path.basename(path.dirname(__dirname)) === 'dist'
@@ -176,12 +184,17 @@ export function selectNative(root: string, env: NodeJS.ProcessEnv): { module: Na
   }
 }
 
-/** The CPU binary in `root`, found as node-gyp-build finds it (prebuilds/ for this platform first, then build/Release). */
+/** The CPU binary in `root`, found as node-gyp-build finds it (build/Release first, then prebuilds/ for this
+ * platform); throws when there is none. */
 function cpuBinaryPath(root: string): string {
-  // node-gyp-build exposes its resolver as .resolve (alias .path); it throws when no binary matches.
-  const resolver = nodeGypBuild as unknown as { resolve?: (dir: string) => string };
-  if (resolver.resolve) return resolver.resolve(root);
-  return path.join(root, 'build', 'Release', 'dgclust.node');
+  if (nodeGypBuild?.resolve) return nodeGypBuild.resolve(root);
+  const tried = [
+    path.join(root, 'build', 'Release', 'dgclust.node'),
+    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'dgclust.node'),
+  ];
+  const found = tried.find((f) => fs.existsSync(f));
+  if (!found) throw new Error(`no CPU binary (node-gyp-build is not installed, and none of ${tried.join(', ')} exists)`);
+  return found;
 }
 
 function describeAttempts(attempts: NativeAttempt[]): string {

@@ -4,9 +4,9 @@
 #
 #   scripts/gpu-check.sh --pack             here: build and pack what travels, check its size
 #   scripts/gpu-check.sh --dry-run [--out DIR]
-#                                           here: --pack, unpack into a scratch folder as the GPU machine would
-#                                           (checksums), then run the CPU parts of the check (reports in DIR,
-#                                           default /tmp/dgclust-gpu-check-dry)
+#                                           here: --pack, copy exactly what travels (no node_modules) to a scratch
+#                                           folder, unpack there as the GPU machine does (checksums) and run the CPU
+#                                           parts of the check (reports in DIR, default /tmp/dgclust-gpu-check-dry)
 #   scripts/gpu-check.sh --out DIR [--budget SECONDS]
 #                                           on the GPU machine, after `source .gpu/env.sh`: run the check
 #
@@ -30,12 +30,14 @@ cd "$root"
 
 usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=""
+cpu_only=0
 out=""
 budget=450
 while [ $# -gt 0 ]; do
   case "$1" in
     --pack) mode="pack" ;;
     --dry-run) mode="dry-run" ;;
+    --cpu-only) mode="run"; cpu_only=1 ;;   # (what --dry-run runs in its copy of the travelling tree)
     --out) out="${2:?--out needs a folder}"; shift ;;
     --budget) budget="${2:?--budget needs seconds}"; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -170,12 +172,16 @@ case "$mode" in
   dry-run)
     pack
     out="${out:-/tmp/dgclust-gpu-check-dry}"
+    # A copy of exactly what travels — the tracked files and the untracked ones git does not ignore, as they are now,
+    # plus the carried .gpu and dist — and no node_modules, as on the GPU machine; the check runs there, CPU parts only.
     scratch="$(mktemp -d)"
     trap 'rm -rf "$scratch"' EXIT
-    unpack "$scratch"
-    rm -rf "$out" && mkdir -p "$out"
-    # The CPU parts, with this checkout's builds (the unpacked copies were just checked to be the same bits).
-    node dist/scripts/gpu-check/check.js --dry-run --out "$out" --tests "$scratch/.gpu/bin" --budget 900
+    git ls-files -z --cached --others --exclude-standard |
+      while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done |
+      tar --null -T - -cf - | tar -C "$scratch" -xf -
+    cp -r .gpu dist "$scratch/"
+    rm -rf "$out"
+    (cd "$scratch" && bash scripts/gpu-check.sh --cpu-only --out "$out")
     ;;
   run)
     command -v node >/dev/null || { echo "gpu-check: no node on PATH (source .gpu/env.sh first)" >&2; exit 2; }
@@ -183,6 +189,10 @@ case "$mode" in
     mkdir -p "$out"
     unpack "$root"
     export LD_LIBRARY_PATH="$(cublas_path)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    node dist/scripts/gpu-check/check.js --out "$out" --tests "$root/.gpu/bin" --budget "$budget"
+    if [ "$cpu_only" = 1 ]; then
+      node dist/scripts/gpu-check/check.js --dry-run --out "$out" --tests "$root/.gpu/bin" --budget 900
+    else
+      node dist/scripts/gpu-check/check.js --out "$out" --tests "$root/.gpu/bin" --budget "$budget"
+    fi
     ;;
 esac
