@@ -20,10 +20,11 @@
 //   ≤ 2^8, and ℓ_i ≥ 1 (the logit that set m_i contributes exp2(0)); out_i = o_i/ℓ_i and lse_i = (m_i + log2 ℓ_i)·ln 2
 //   are the same quantities as with the exact maximum, up to float rounding.
 //
-//   Small n: when there are fewer row blocks than ~4 per SM, the other side is split into ranges (split-K /
-//   flash-decoding). Forward splits write (m, ℓ, o) partials that a combine kernel merges in split order; backward
-//   splits write partial gradients that are summed in split order. Every output element is produced by one thread
-//   in an order fixed by the sizes, so results are bit-for-bit repeatable (no atomics).
+//   Small n: when there are fewer row blocks than the split target (common.cuh, planSplits: a count computed from the
+//   shapes alone, never from the GPU), the other side is split into ranges (split-K / flash-decoding). Forward splits
+//   write (m, ℓ, o) partials that a combine kernel merges in split order; backward splits write partial gradients
+//   that are summed in split order. Every output element is produced by one thread in an order fixed by the sizes,
+//   so results are bit-for-bit repeatable on any GPU (no atomics).
 //
 // BACKWARD (flash-attention 2 recomputation; caegcn.md §3.1):
 //   D_i = Σ_c dOut_ic·out_ic,  p_ij = exp(s_ij − lse_i),  dS_ij = p_ij (dOut_i·v_j − D_i),
@@ -57,14 +58,12 @@
 #include <limits>
 #include <type_traits>
 
-#include "fused.h"
-#include "fused_util.cuh"
+#include "common.cuh"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
 namespace {
-
-using fused::ceilDiv;
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
@@ -100,59 +99,6 @@ struct AttnParams {
   int64_t splitStrideQ = 0, splitStrideK = 0, splitStrideV = 0;  // floats between split partial buffers
   int64_t span = 0;  // keys (or queries, in the key pass) per split
 };
-
-// ---- shared helpers ----------------------------------------------------------------------------------------------
-
-// dst[r·D + c] = src[(r0 + r)·ld + c] for r0 + r < rowEnd and c < width, 0 elsewhere (r < BN, c < D).
-template <int D, int BN, int THREADS>
-__device__ __forceinline__ void loadTile(float* dst, const float* __restrict__ src, int64_t ld, int64_t r0,
-                                         int64_t rowEnd, int width) {
-  for (int e = threadIdx.x; e < BN * D; e += THREADS) {
-    const int r = e / D, c = e - (e / D) * D;
-    const int64_t row = r0 + r;
-    dst[e] = (row < rowEnd && c < width) ? __ldg(src + row * ld + c) : 0.0f;
-  }
-}
-
-// dst[r] = src[r0 + r] for r0 + r < rowEnd, `pad` elsewhere.
-template <int BN, int THREADS>
-__device__ __forceinline__ void loadScalars(float* dst, const float* __restrict__ src, int64_t r0, int64_t rowEnd,
-                                            float pad) {
-  for (int r = threadIdx.x; r < BN; r += THREADS) dst[r] = (r0 + r < rowEnd) ? __ldg(src + r0 + r) : pad;
-}
-
-// x[c] = src[row·ld + c]·factor for c < width (row < rows), 0 elsewhere.
-template <int D>
-__device__ __forceinline__ void loadRow(float (&x)[D], const float* __restrict__ src, int64_t ld, int64_t row,
-                                        int64_t rows, int width, float factor) {
-#pragma unroll
-  for (int c = 0; c < D; ++c) x[c] = (row < rows && c < width) ? src[row * ld + c] * factor : 0.0f;
-}
-
-template <int D>
-__device__ __forceinline__ void storeRow(const float (&x)[D], float* dst, int64_t ld, int64_t row, int64_t rows,
-                                         int width, float factor) {
-  if (row >= rows) return;
-#pragma unroll
-  for (int c = 0; c < D; ++c)
-    if (c < width) dst[row * ld + c] = x[c] * factor;
-}
-
-// Σ_c a[c]·b[c] over the D columns of a shared row (a float4 broadcast per 4 columns), one FMA chain in column order.
-template <int D>
-__device__ __forceinline__ float dotShared(const float (&a)[D], const float* __restrict__ b) {
-  const float4* b4 = reinterpret_cast<const float4*>(b);
-  float s = 0.0f;
-#pragma unroll
-  for (int c = 0; c < D / 4; ++c) {
-    const float4 x = b4[c];
-    s = fmaf(a[4 * c + 0], x.x, s);
-    s = fmaf(a[4 * c + 1], x.y, s);
-    s = fmaf(a[4 * c + 2], x.z, s);
-    s = fmaf(a[4 * c + 3], x.w, s);
-  }
-  return s;
-}
 
 // Launch geometry of the fast kernels for one bucket D.
 template <int D>
@@ -240,18 +186,7 @@ __global__ void __launch_bounds__(THREADS) attnForwardKernel(const AttnParams p)
         w[u] = fastExp2(s[u] - mx[u]);
         l[u] += w[u];
       }
-      const float4* v4 = reinterpret_cast<const float4*>(vTile + j * D);
-#pragma unroll
-      for (int c = 0; c < D / 4; ++c) {
-        const float4 x = v4[c];
-#pragma unroll
-        for (int u = 0; u < TM; ++u) {
-          o[u][4 * c + 0] = fmaf(w[u], x.x, o[u][4 * c + 0]);
-          o[u][4 * c + 1] = fmaf(w[u], x.y, o[u][4 * c + 1]);
-          o[u][4 * c + 2] = fmaf(w[u], x.z, o[u][4 * c + 2]);
-          o[u][4 * c + 3] = fmaf(w[u], x.w, o[u][4 * c + 3]);
-        }
-      }
+      axpyShared(w, vTile + j * D, o);
     }
   }
 
@@ -364,18 +299,7 @@ __global__ void __launch_bounds__(THREADS) attnBackwardQueryKernel(const AttnPar
         const float pr = fastExp2(dotShared<D>(q[u], kTile + j * D) - lse2[u]);
         ds[u] = pr * (dotShared<D>(g[u], vTile + j * D) - delta[u]);
       }
-      const float4* k4 = reinterpret_cast<const float4*>(kTile + j * D);
-#pragma unroll
-      for (int c = 0; c < D / 4; ++c) {
-        const float4 x = k4[c];
-#pragma unroll
-        for (int u = 0; u < TM; ++u) {
-          acc[u][4 * c + 0] = fmaf(ds[u], x.x, acc[u][4 * c + 0]);
-          acc[u][4 * c + 1] = fmaf(ds[u], x.y, acc[u][4 * c + 1]);
-          acc[u][4 * c + 2] = fmaf(ds[u], x.z, acc[u][4 * c + 2]);
-          acc[u][4 * c + 3] = fmaf(ds[u], x.w, acc[u][4 * c + 3]);
-        }
-      }
+      axpyShared(ds, kTile + j * D, acc);
     }
   }
   float* dst = p.gradQ + static_cast<int64_t>(split) * p.splitStrideQ + static_cast<int64_t>(h) * p.dk;
@@ -432,31 +356,8 @@ __global__ void __launch_bounds__(THREADS) attnBackwardKeyKernel(const AttnParam
         pr[u] = fastExp2(dotShared<D>(kk[u], qTile + i * D) - lse2);
         if (kWantDk) ds[u] = pr[u] * (dotShared<D>(vv[u], gTile + i * D) - delta);
       }
-      const float4* q4 = reinterpret_cast<const float4*>(qTile + i * D);
-      const float4* g4 = reinterpret_cast<const float4*>(gTile + i * D);
-#pragma unroll
-      for (int c = 0; c < D / 4; ++c) {
-        if (kWantDk) {
-          const float4 x = q4[c];
-#pragma unroll
-          for (int u = 0; u < TM; ++u) {
-            dK[u][4 * c + 0] = fmaf(ds[u], x.x, dK[u][4 * c + 0]);
-            dK[u][4 * c + 1] = fmaf(ds[u], x.y, dK[u][4 * c + 1]);
-            dK[u][4 * c + 2] = fmaf(ds[u], x.z, dK[u][4 * c + 2]);
-            dK[u][4 * c + 3] = fmaf(ds[u], x.w, dK[u][4 * c + 3]);
-          }
-        }
-        if (kWantDv) {
-          const float4 y = g4[c];
-#pragma unroll
-          for (int u = 0; u < TM; ++u) {
-            dV[u][4 * c + 0] = fmaf(pr[u], y.x, dV[u][4 * c + 0]);
-            dV[u][4 * c + 1] = fmaf(pr[u], y.y, dV[u][4 * c + 1]);
-            dV[u][4 * c + 2] = fmaf(pr[u], y.z, dV[u][4 * c + 2]);
-            dV[u][4 * c + 3] = fmaf(pr[u], y.w, dV[u][4 * c + 3]);
-          }
-        }
-      }
+      if (kWantDk) axpyShared(ds, qTile + i * D, dK);
+      if (kWantDv) axpyShared(pr, gTile + i * D, dV);
     }
   }
   float* dstK = p.gradK + static_cast<int64_t>(split) * p.splitStrideK + static_cast<int64_t>(h) * p.dk;
@@ -557,14 +458,17 @@ __global__ void add3Kernel(float* out, const float* b, const float* c, int64_t c
     out[e] = (out[e] + b[e]) + c[e];
 }
 
-__global__ void fillKernel(float* x, float value, int64_t count) {
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < count;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    x[e] = value;
-}
-
 // ---- generic kernels (any head width) ------------------------------------------------------------------------------
 constexpr int kGenRows = 32, kGenKeys = 32, kGenThreads = 128;
+
+// base[(r0 + r)·ld + c] = 0 for the block's 32 rows r (those with r0 + r < rowEnd) and c < width: the row-owned
+// accumulators the generic kernels then update in place.
+__device__ __forceinline__ void zeroBlockRows(float* base, int64_t ld, int64_t r0, int64_t rowEnd, int width) {
+  for (int e = threadIdx.x; e < 32 * width; e += kGenThreads) {
+    const int r = e / width, c = e - r * width;
+    if (r0 + r < rowEnd) base[(r0 + r) * ld + c] = 0.0f;
+  }
+}
 
 // Forward, block = 32 query rows of one head; exact online softmax over 32-key tiles held in shared memory:
 //   S = scale·log2e·Q_blk K_tileᵀ;  m' = max(m, max_j S);  P = 2^(S − m');  ℓ = ℓ·2^(m − m') + Σ_j P;
@@ -580,10 +484,7 @@ __global__ void __launch_bounds__(kGenThreads) attnForwardGenericKernel(const At
   const float* vh = p.v + static_cast<int64_t>(h) * p.dv;
   float* oh = p.out + static_cast<int64_t>(h) * p.dv;
   if (threadIdx.x < kGenRows) rowM[threadIdx.x] = -INFINITY, rowL[threadIdx.x] = 0.0f;
-  for (int e = threadIdx.x; e < kGenRows * p.dv; e += kGenThreads) {
-    const int r = e / p.dv, c = e - r * p.dv;
-    if (i0 + r < p.n) oh[(i0 + r) * p.ldo + c] = 0.0f;
-  }
+  zeroBlockRows(oh, p.ldo, i0, p.n, p.dv);
   for (int64_t j0 = 0; j0 < p.m; j0 += kGenKeys) {
     const int keys = static_cast<int>(min(static_cast<int64_t>(kGenKeys), p.m - j0));
     __syncthreads();
@@ -673,10 +574,7 @@ __global__ void __launch_bounds__(kGenThreads) attnBackwardQueryGenericKernel(co
   const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kGenRows;
   const float* kh = p.k + static_cast<int64_t>(h) * p.dk;
   float* dqh = p.gradQ + static_cast<int64_t>(h) * p.dk;
-  for (int e = threadIdx.x; e < kGenRows * p.dk; e += kGenThreads) {
-    const int r = e / p.dk, c = e - r * p.dk;
-    if (i0 + r < p.n) dqh[(i0 + r) * p.ldgq + c] = 0.0f;
-  }
+  zeroBlockRows(dqh, p.ldgq, i0, p.n, p.dk);
   for (int64_t j0 = 0; j0 < p.m; j0 += kGenKeys) {
     const int keys = static_cast<int>(min(static_cast<int64_t>(kGenKeys), p.m - j0));
     __syncthreads();
@@ -701,14 +599,8 @@ __global__ void __launch_bounds__(kGenThreads) attnBackwardKeyGenericKernel(cons
   const float* gh = p.dOut + static_cast<int64_t>(h) * p.dv;
   float* dkh = p.gradK + static_cast<int64_t>(h) * p.dk;
   float* dvh = p.gradV + static_cast<int64_t>(h) * p.dv;
-  for (int e = threadIdx.x; e < kGenKeys * p.dk; e += kGenThreads) {
-    const int r = e / p.dk, c = e - r * p.dk;
-    if (j0 + r < p.m) dkh[(j0 + r) * p.ldgk + c] = 0.0f;
-  }
-  for (int e = threadIdx.x; e < kGenKeys * p.dv; e += kGenThreads) {
-    const int r = e / p.dv, c = e - r * p.dv;
-    if (j0 + r < p.m) dvh[(j0 + r) * p.ldgv + c] = 0.0f;
-  }
+  zeroBlockRows(dkh, p.ldgk, j0, p.m, p.dk);
+  zeroBlockRows(dvh, p.ldgv, j0, p.m, p.dv);
   for (int64_t i0 = 0; i0 < p.n; i0 += kGenRows) {
     const int queries = static_cast<int>(min(static_cast<int64_t>(kGenRows), p.n - i0));
     __syncthreads();
@@ -732,40 +624,6 @@ __global__ void __launch_bounds__(kGenThreads) attnBackwardKeyGenericKernel(cons
 }
 
 // ---- host side ------------------------------------------------------------------------------------------------------
-
-// Calls fn(std::integral_constant<int, D>) for the smallest bucket D ≥ width; false when width > 64.
-template <typename Fn>
-bool withBucket(int width, Fn&& fn) {
-  if (width <= 4) return fn(std::integral_constant<int, 4>()), true;
-  if (width <= 8) return fn(std::integral_constant<int, 8>()), true;
-  if (width <= 12) return fn(std::integral_constant<int, 12>()), true;
-  if (width <= 16) return fn(std::integral_constant<int, 16>()), true;
-  if (width <= 20) return fn(std::integral_constant<int, 20>()), true;
-  if (width <= 24) return fn(std::integral_constant<int, 24>()), true;
-  if (width <= 32) return fn(std::integral_constant<int, 32>()), true;
-  if (width <= 48) return fn(std::integral_constant<int, 48>()), true;
-  if (width <= 64) return fn(std::integral_constant<int, 64>()), true;
-  return false;
-}
-
-// Splits of the streamed side so that about 4 blocks per SM are in flight; each split keeps ≥ 2 tiles.
-// Returns the number of splits and sets `span` (rows of the streamed side per split, a multiple of tile).
-int chooseSplits(int64_t blocks, int64_t streamed, int tile, int64_t* span) {
-  const int64_t tiles = ceilDiv(streamed, tile);
-  const int64_t target = 4LL * fused::smCount();
-  int64_t splits = 1;
-  if (blocks < target) splits = std::min<int64_t>(ceilDiv(target, blocks), std::max<int64_t>(1, tiles / 2));
-  splits = std::max<int64_t>(1, std::min<int64_t>(splits, kMaxSplits));
-  const int64_t tilesPerSplit = ceilDiv(tiles, splits);
-  *span = tilesPerSplit * tile;
-  return static_cast<int>(ceilDiv(streamed, *span));  // no empty split
-}
-
-void fill(float* x, float value, int64_t count, const char* op) {
-  if (count <= 0) return;
-  fillKernel<<<blocksFor(count, 256), 256, 0, stream()>>>(x, value, count);
-  DGC_CUDA_LAUNCH_CHECK(op);
-}
 
 void sumSplits(float* dst, const float* part, int64_t stride, int splits, int64_t count, const char* op) {
   sumSplitsKernel<<<blocksFor(count, 256), 256, 0, stream()>>>(dst, part, stride, splits, count);
@@ -797,20 +655,21 @@ AttnParams makeParams(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
 // Forward on prepared params (p.out, p.ldo, p.lse set); n ≥ 1, m ≥ 1.
 void forward(AttnParams p, const char* op) {
   const int width = std::max(p.dk, p.dv);
-  const bool fast = withBucket(width, [&](auto bucket) {
+  const bool fast = withWidthBucket(width, [&](auto bucket) {
     constexpr int D = decltype(bucket)::value;
     using Cfg = FastCfg<D>;
     constexpr int TM = Cfg::tmForward(), BN = Cfg::kBN, T = Cfg::kThreads;
     const int64_t rowBlocks = ceilDiv(p.n, static_cast<int64_t>(T) * TM);
-    int64_t span = 0;
-    const int splits = chooseSplits(rowBlocks * p.heads, p.m, BN, &span);
-    p.span = span;
+    // Split count from the shapes alone (common.cuh, planSplits): ≥ 2 tiles per range.
+    const SplitPlan plan = planSplits(rowBlocks * p.heads, p.m, BN, 2, kMaxSplits);
+    const int splits = plan.splits;
+    p.span = plan.span;
     Tensor partM, partL, partO;
     if (splits > 1) {
       const int64_t rows = static_cast<int64_t>(splits) * p.heads * p.n;
-      partM = fused::scratchF32(rows);
-      partL = fused::scratchF32(rows);
-      partO = fused::scratchF32(rows * p.dv);
+      partM = scratchF32(rows);
+      partL = scratchF32(rows);
+      partO = scratchF32(rows * p.dv);
       p.partM = partM.f32();
       p.partL = partL.f32();
       p.partO = partO.f32();
@@ -832,8 +691,8 @@ void forward(AttnParams p, const char* op) {
 
 // lse2 and D for the backward (head-major scratch), into p.lse2 / p.delta.
 void prepare(AttnParams& p, Tensor& lse2, Tensor& delta, const char* op) {
-  lse2 = fused::scratchF32(p.n * p.heads);
-  delta = fused::scratchF32(p.n * p.heads);
+  lse2 = scratchF32(p.n * p.heads);
+  delta = scratchF32(p.n * p.heads);
   attnPrepKernel<<<blocksFor(p.n * p.heads, 256), 256, 0, stream()>>>(p, lse2.f32(), delta.f32());
   DGC_CUDA_LAUNCH_CHECK(op);
   p.lse2 = lse2.f32();
@@ -846,7 +705,7 @@ void backward(AttnParams p, const char* op) {
   float* dqOut = p.gradQ;
   float* dkOut = p.gradK;
   float* dvOut = p.gradV;
-  const bool fast = withBucket(width, [&](auto bucket) {
+  const bool fast = withWidthBucket(width, [&](auto bucket) {
     constexpr int D = decltype(bucket)::value;
     using Cfg = FastCfg<D>;
     constexpr int BN = Cfg::kBN, T = Cfg::kThreads;
@@ -854,13 +713,14 @@ void backward(AttnParams p, const char* op) {
       constexpr int TM = Cfg::tmQuery();
       AttnParams a = p;
       const int64_t rowBlocks = ceilDiv(p.n, static_cast<int64_t>(T) * TM);
-      int64_t span = 0;
-      const int splits = chooseSplits(rowBlocks * p.heads, p.m, BN, &span);
-      a.span = span;
+      // Split count from the shapes alone (common.cuh, planSplits): ≥ 2 tiles per range.
+      const SplitPlan plan = planSplits(rowBlocks * p.heads, p.m, BN, 2, kMaxSplits);
+      const int splits = plan.splits;
+      a.span = plan.span;
       Tensor part;
       const int64_t count = p.n * p.heads * p.dk;
       if (splits > 1) {
-        part = fused::scratchF32(count * splits);
+        part = scratchF32(count * splits);
         a.gradQ = part.f32();
         a.splitStrideQ = count;
       }
@@ -874,14 +734,15 @@ void backward(AttnParams p, const char* op) {
       constexpr int TM = Cfg::tmKey();
       AttnParams a = p;
       const int64_t rowBlocks = ceilDiv(p.m, static_cast<int64_t>(T) * TM);
-      int64_t span = 0;
-      const int splits = chooseSplits(rowBlocks * p.heads, p.n, BN, &span);
-      a.span = span;
+      // Split count from the shapes alone (common.cuh, planSplits): ≥ 2 tiles per range.
+      const SplitPlan plan = planSplits(rowBlocks * p.heads, p.n, BN, 2, kMaxSplits);
+      const int splits = plan.splits;
+      a.span = plan.span;
       Tensor partK, partV;
       const int64_t countK = p.m * p.heads * p.dk, countV = p.m * p.heads * p.dv;
       if (splits > 1) {
-        partK = fused::scratchF32(countK * splits);
-        partV = fused::scratchF32(countV * splits);
+        partK = scratchF32(countK * splits);
+        partV = scratchF32(countV * splits);
         a.gradK = partK.f32();
         a.gradV = partV.f32();
         a.splitStrideK = countK;
@@ -916,15 +777,15 @@ void backward(AttnParams p, const char* op) {
 
 }  // namespace
 
-void attentionForward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, float scale, Tensor& out,
+void CudaBackend::attentionForward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, float scale, Tensor& out,
                       Tensor& lse) {
   const char* op = "attentionForward";
   checkHeads(heads, op);
   AttnParams p = makeParams(q, k, v, heads, scale);
   if (p.n == 0) return;
   if (p.m == 0) {  // no keys: out = 0, lse = −inf (attention.h)
-    fill(out.f32(), 0.0f, out.numel(), op);
-    fill(lse.f32(), -INFINITY, lse.numel(), op);
+    fillF32(out.f32(), 0.0f, out.numel(), op);
+    fillF32(lse.f32(), -INFINITY, lse.numel(), op);
     return;
   }
   p.out = out.f32();
@@ -933,15 +794,15 @@ void attentionForward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
   forward(p, op);
 }
 
-void attentionBackward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+void CudaBackend::attentionBackward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                        const Tensor& dout, int64_t heads, float scale, Tensor& dq, Tensor& dk, Tensor& dv) {
   const char* op = "attentionBackward";
   checkHeads(heads, op);
   AttnParams p = makeParams(q, k, v, heads, scale);
   if (p.n == 0 || p.m == 0) {  // dQ = 0 (no keys); dK = dV = 0 (no queries)
-    fill(dq.f32(), 0.0f, dq.numel(), op);
-    fill(dk.f32(), 0.0f, dk.numel(), op);
-    fill(dv.f32(), 0.0f, dv.numel(), op);
+    fillF32(dq.f32(), 0.0f, dq.numel(), op);
+    fillF32(dk.f32(), 0.0f, dk.numel(), op);
+    fillF32(dv.f32(), 0.0f, dv.numel(), op);
     return;
   }
   p.outF = out.f32();
@@ -960,7 +821,7 @@ void attentionBackward(const Tensor& q, const Tensor& k, const Tensor& v, const 
   backward(p, op);
 }
 
-void selfCorrelationForward(const Tensor& z, Tensor& out, Tensor& lse) {
+void CudaBackend::selfCorrelationForward(const Tensor& z, Tensor& out, Tensor& lse) {
   const char* op = "selfCorrelationForward";
   AttnParams p = makeParams(z, z, z, 1, 1.0f);
   if (p.n == 0) return;
@@ -970,7 +831,7 @@ void selfCorrelationForward(const Tensor& z, Tensor& out, Tensor& lse) {
   forward(p, op);
 }
 
-void selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& lse, const Tensor& dout, Tensor& dz) {
+void CudaBackend::selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& lse, const Tensor& dout, Tensor& dz) {
   const char* op = "selfCorrelationBackward";
   AttnParams p = makeParams(z, z, z, 1, 1.0f);
   if (p.n == 0) return;
@@ -983,20 +844,21 @@ void selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& l
   prepare(p, lse2, delta, op);
   const int64_t count = p.n * p.dk;
   // Widths up to 48: the fused pass. Wider: dQ + dK + dV (the fused pass would spill at D = 64).
-  const bool fast = p.dk <= 48 && withBucket(p.dk, [&](auto bucket) {
+  const bool fast = p.dk <= 48 && withWidthBucket(p.dk, [&](auto bucket) {
     constexpr int D = decltype(bucket)::value;
     if constexpr (D <= 48) {
       using Cfg = FastCfg<D>;
       constexpr int TM = Cfg::tmSelf(), BN = Cfg::kBN, T = Cfg::kThreads;
       const int64_t rowBlocks = ceilDiv(p.n, static_cast<int64_t>(T) * TM);
-      int64_t span = 0;
-      const int splits = chooseSplits(rowBlocks, p.n, BN, &span);
-      p.span = span;
+      // Split count from the shapes alone (common.cuh, planSplits): ≥ 2 tiles per range.
+      const SplitPlan plan = planSplits(rowBlocks, p.n, BN, 2, kMaxSplits);
+      const int splits = plan.splits;
+      p.span = plan.span;
       Tensor part;
       p.gradQ = dz.f32();
       p.ldgq = dz.dim(1);
       if (splits > 1) {
-        part = fused::scratchF32(count * splits);
+        part = scratchF32(count * splits);
         p.gradQ = part.f32();
         p.splitStrideQ = count;
       }
@@ -1007,7 +869,7 @@ void selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& l
     }
   });
   if (!fast) {  // wide embeddings: the three-gradient path, dZ = dQ + dK + dV
-    Tensor dk = fused::scratchF32(count), dv = fused::scratchF32(count);
+    Tensor dk = scratchF32(count), dv = scratchF32(count);
     p.gradQ = dz.f32();
     p.gradK = dk.f32();
     p.gradV = dv.f32();

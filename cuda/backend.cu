@@ -1,5 +1,6 @@
-// The CUDA backend: the Backend implementation for Device::CUDA, its caching device allocator, its one stream,
-// CUDA error conversion, and the start-up probe that decides whether Device::CUDA exists at all.
+// The CUDA backend's core: the start-up probe that decides whether Device::CUDA exists at all, the caching device
+// allocator, the one stream, CUDA error conversion, CudaBackend's memory methods, and registration. The op methods
+// of CudaBackend live in their family files (cuda/cuda_backend.h lists them).
 //
 // Start-up: a static initializer asks the CUDA runtime for devices (cudaGetDeviceCount and attributes: no
 // context is created, so a process that never touches the GPU pays no context memory or start-up time). When
@@ -25,7 +26,7 @@
 #include "../native/core/backend.h"
 #include "../native/core/cuda_status.h"
 #include "common.cuh"
-#include "fused.h"
+#include "cuda_backend.h"
 #include "kernels.h"
 
 namespace dgc {
@@ -159,6 +160,12 @@ void ensureDevice() {
 }  // namespace
 
 int multiprocessorCount() {
+  // DGCLUST_CUDA_SM_COUNT pretends another GPU size (read at every call): the determinism tests run the same op
+  // under two values and require the same bits (cuda/common.cuh, DETERMINISM).
+  if (const char* env = std::getenv("DGCLUST_CUDA_SM_COUNT")) {
+    const long forced = std::strtol(env, nullptr, 10);
+    if (forced >= 1 && forced <= 100000) return static_cast<int>(forced);
+  }
   const int n = probe().info.multiprocessors;
   return n > 0 ? n : 1;
 }
@@ -307,160 +314,26 @@ void waitForStream(const char* op) {
   }
 }
 
-class CudaBackend final : public Backend {
- public:
-  Device device() const override { return Device::CUDA; }
-  const char* name() const override { return "cuda"; }
+}  // namespace
 
-  // ---- memory
-  // The host source is pageable memory the caller may reuse as soon as this returns (a JS typed array), so the
-  // copy is complete before returning.
-  void copyFromHost(Tensor& dst, const void* src) override {
-    DGC_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src, dst.nbytes(), cudaMemcpyHostToDevice, stream()), "fromHost");
-    waitForStream("fromHost");
-  }
-  void copyToHost(void* dst, const Tensor& src) override {
-    DGC_CUDA_CHECK(cudaMemcpyAsync(dst, src.raw(), src.nbytes(), cudaMemcpyDeviceToHost, stream()), "toHost");
-    waitForStream("toHost");
-  }
-  void copy(Tensor& dst, const Tensor& src) override {
-    DGC_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, stream()), "copy");
-  }
-  void fill(Tensor& out, double value) override { cuda::fill(out, value); }
-  void synchronize() override { waitForStream("synchronize"); }
-  int64_t findOutside(const Tensor& t, float lo, float hi, float* value) override {
-    return cuda::findOutside(t, lo, hi, value);
-  }
+// ---- CudaBackend: memory (the op methods are in the family files) --------------------------------------------------
 
-  // ---- dense and sparse products
-  void gemm(bool transA, bool transB, float alpha, const Tensor& a, const Tensor& b, float beta, Tensor& c) override {
-    cuda::gemm(transA, transB, alpha, a, b, beta, c);
-  }
-  void transpose(const Tensor& x, Tensor& out) override { cuda::transpose(x, out); }
-  void spmm(const CsrMatrix& a, const Tensor& h, Tensor& out) override { cuda::spmm(a, h, out); }
+// The host source is pageable memory the caller may reuse as soon as this returns (a JS typed array), so the copy is
+// complete before returning.
+void CudaBackend::copyFromHost(Tensor& dst, const void* src) {
+  DGC_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src, dst.nbytes(), cudaMemcpyHostToDevice, stream()), "fromHost");
+  waitForStream("fromHost");
+}
+void CudaBackend::copyToHost(void* dst, const Tensor& src) {
+  DGC_CUDA_CHECK(cudaMemcpyAsync(dst, src.raw(), src.nbytes(), cudaMemcpyDeviceToHost, stream()), "toHost");
+  waitForStream("toHost");
+}
+void CudaBackend::copy(Tensor& dst, const Tensor& src) {
+  DGC_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, stream()), "copy");
+}
+void CudaBackend::synchronize() { waitForStream("synchronize"); }
 
-  // ---- elementwise
-  void unary(Unary op, const Tensor& x, float param, Tensor& out) override { cuda::unary(op, x, param, out); }
-  void unaryGrad(Unary op, const Tensor& xy, const Tensor& dy, float param, Tensor& dx) override {
-    cuda::unaryGrad(op, xy, dy, param, dx);
-  }
-  void binary(Binary op, const Tensor& a, const Tensor& b, Tensor& out) override { cuda::binary(op, a, b, out); }
-  void affine(const Tensor& x, float alpha, float beta, Tensor& out) override { cuda::affine(x, alpha, beta, out); }
-  void axpby(float alpha, const Tensor& a, float beta, const Tensor& b, Tensor& out) override {
-    cuda::axpby(alpha, a, beta, b, out);
-  }
-  void mulScalar(const Tensor& x, const Tensor& s, Tensor& out) override { cuda::mulScalar(x, s, out); }
-  void addRowVector(const Tensor& x, const Tensor& v, Tensor& out) override { cuda::addRowVector(x, v, out); }
-  void mulRowVector(const Tensor& x, const Tensor& v, Tensor& out) override { cuda::mulRowVector(x, v, out); }
-  void mulColVector(const Tensor& x, const Tensor& v, Tensor& out) override { cuda::mulColVector(x, v, out); }
-  void expandRows(const Tensor& v, Tensor& out) override { cuda::expandRows(v, out); }
-  void expandCols(const Tensor& v, Tensor& out) override { cuda::expandCols(v, out); }
-  void expandScalar(const Tensor& s, Tensor& out) override { cuda::expandScalar(s, out); }
-
-  // ---- reductions and softmax
-  void rowSum(const Tensor& x, Tensor& out) override { cuda::rowSum(x, out); }
-  void colSum(const Tensor& x, Tensor& out) override { cuda::colSum(x, out); }
-  void sumAll(const Tensor& x, Tensor& out) override { cuda::sumAll(x, out); }
-  void argmaxRows(const Tensor& x, Tensor& out) override { cuda::argmaxRows(x, out); }
-  void softmaxRows(const Tensor& x, bool log, Tensor& out) override { cuda::softmaxRows(x, log, out); }
-  void softmaxRowsGrad(const Tensor& y, const Tensor& dy, bool log, Tensor& dx) override {
-    cuda::softmaxRowsGrad(y, dy, log, dx);
-  }
-
-  // ---- shape and indexing
-  void concatCols(const std::vector<Tensor>& xs, Tensor& out) override { cuda::concatCols(xs, out); }
-  void sliceCols(const Tensor& x, int64_t start, Tensor& out) override { cuda::sliceCols(x, start, out); }
-  void addIntoCols(const Tensor& src, int64_t start, Tensor& out) override { cuda::addIntoCols(src, start, out); }
-  void gatherRows(const Tensor& x, const Tensor& idx, Tensor& out) override { cuda::gatherRows(x, idx, out); }
-  void scatterAddRows(const Tensor& src, const Tensor& idx, Tensor& out) override {
-    cuda::scatterAddRows(src, idx, out);
-  }
-
-  // ---- losses
-  void mse(const Tensor& a, const Tensor& b, Tensor& out) override { cuda::mse(a, b, out); }
-  void mseGrad(const Tensor& a, const Tensor& b, const Tensor& g, Tensor& da) override { cuda::mseGrad(a, b, g, da); }
-  void bceWithLogits(const Tensor& logits, const Tensor& target, Tensor& out) override {
-    cuda::bceWithLogits(logits, target, out);
-  }
-  void bceWithLogitsGrad(const Tensor& logits, const Tensor& target, const Tensor& g, Tensor& dl) override {
-    cuda::bceWithLogitsGrad(logits, target, g, dl);
-  }
-
-  // ---- optimizers
-  void adamStep(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p) override {
-    cuda::adamStep(param, grad, m, v, p);
-  }
-  void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum,
-               float weightDecay) override {
-    cuda::sgdStep(param, grad, velocity, lr, momentum, weightDecay);
-  }
-
-  // ---- fused families (cuda/fused.h: attention.cu, recon.cu, cluster.cu, kmeans.cu, knn.cu)
-  void attentionForward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, float scale, Tensor& out,
-                        Tensor& lse) override {
-    cuda::attentionForward(q, k, v, heads, scale, out, lse);
-  }
-  void attentionBackward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                         const Tensor& dout, int64_t heads, float scale, Tensor& dq, Tensor& dk, Tensor& dv) override {
-    cuda::attentionBackward(q, k, v, out, lse, dout, heads, scale, dq, dk, dv);
-  }
-  void selfCorrelationForward(const Tensor& z, Tensor& out, Tensor& lse) override {
-    cuda::selfCorrelationForward(z, out, lse);
-  }
-  void selfCorrelationBackward(const Tensor& z, const Tensor& out, const Tensor& lse, const Tensor& dout,
-                               Tensor& dz) override {
-    cuda::selfCorrelationBackward(z, out, lse, dout, dz);
-  }
-  void gramSigmoidMseLoss(const Tensor& z1, const Tensor* z2, const CsrMatrix& a, float g, Tensor& loss, Tensor* dz1,
-                          Tensor* dz2) override {
-    cuda::gramSigmoidMseLoss(z1, z2, a, g, loss, dz1, dz2);
-  }
-  void gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, float g, Tensor& loss, Tensor* dz) override {
-    cuda::gramSigmoidBceLoss(z, t, g, loss, dz);
-  }
-  void kmeans(const Tensor& x, const KMeansParams& p, Tensor& centers, Tensor& labels, double& inertia,
-              int& iterations) override {
-    cuda::kmeans(x, p, centers, labels, inertia, iterations);
-  }
-  void knnGraph(const Tensor& x, int64_t k, int metric, bool sdcnOrder, Tensor& neighbors) override {
-    cuda::knnGraph(x, k, metric, sdcnOrder, neighbors);
-  }
-  void studentT(const Tensor& z, const Tensor& mu, double nu, Tensor& q) override { cuda::studentT(z, mu, nu, q); }
-  void studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor& q, const Tensor& dq, Tensor* dz,
-                        Tensor* dmu) override {
-    cuda::studentTBackward(z, mu, nu, q, dq, dz, dmu);
-  }
-  void targetDistribution(const Tensor& q, Tensor& p) override { cuda::targetDistribution(q, p); }
-  void klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
-                  Tensor& loss, const std::vector<Tensor*>& dzs, Tensor* dmu) override {
-    cuda::klStudentT(zs, mu, nu, p, scale, loss, dzs, dmu);
-  }
-  void focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
-                     Tensor& loss, Tensor* dz, Tensor* dmu) override {
-    cuda::focalStudentT(z, mu, nu, p, gamma, scale, loss, dz, dmu);
-  }
-  void pairAffinity(const Tensor& y, double nu, Tensor& c) override { cuda::pairAffinity(y, nu, c); }
-  void pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc, Tensor& dy) override {
-    cuda::pairAffinityBackward(y, nu, dc, dy);
-  }
-  void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss, Tensor* dya,
-                          Tensor* dyb) override {
-    cuda::cdcCorrelationLoss(ya, yb, nu, scale, loss, dya, dyb);
-  }
-
-  void contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m,
-                          double scale, int form, Tensor& loss, const std::vector<Tensor*>& dweights) override {
-    cuda::contractivePenalty(weights, hidden, m, scale, form, loss, dweights);
-  }
-
-  // ---- random
-  void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t streamId) override {
-    cuda::randomUniform(out, low, high, seed, streamId);
-  }
-  void randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t streamId) override {
-    cuda::randomNormal(out, mean, std, seed, streamId);
-  }
-};
+namespace {
 
 // Registers the allocator and the backend at start-up, only when the probe found a usable device.
 struct Registrar {

@@ -21,17 +21,13 @@
 #include <cmath>
 #include <limits>
 
-#include "fused.h"
-#include "fused_util.cuh"
+#include "common.cuh"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
 namespace {
 
-using fused::ceilDiv;
-using fused::dadd;
-using fused::dmul;
-using fused::dsub;
 
 constexpr int kRowThreads = 256;         // 8 warps, one row each
 constexpr int64_t kChunkRows = 256;      // rows per partial of a column reduction (independent of the device)
@@ -110,14 +106,14 @@ __global__ void __launch_bounds__(kRowThreads) studentTRowKernel(const RowArgs a
       dist[j] = dij;
       minDist = fmin(minDist, dij);
     }
-    minDist = fused::warpMin(minDist);
+    minDist = warpMin(minDist);
 
     if (RULE == kRuleBackward) {
       const float* q = a.qIn + i * a.k;
       const float* g = a.dq + i * a.k;
       double hSum = 0.0;
       for (int64_t j = lane; j < a.k; j += 32) hSum += static_cast<double>(g[j]) * static_cast<double>(q[j]);
-      hSum = fused::warpSum(hSum);
+      hSum = warpSum(hSum);
       for (int64_t j = lane; j < a.k; j += 32) {
         const double qj = q[j];
         const double gl = static_cast<double>(g[j]) * qj - qj * hSum;
@@ -132,7 +128,7 @@ __global__ void __launch_bounds__(kRowThreads) studentTRowKernel(const RowArgs a
       work[j] = w;
       sum += w;
     }
-    sum = fused::warpSum(sum);
+    sum = warpSum(sum);
     const double inv = 1.0 / sum;
     for (int64_t j = lane; j < a.k; j += 32) {
       const double q = work[j] * inv;
@@ -156,8 +152,8 @@ __global__ void __launch_bounds__(kRowThreads) studentTRowKernel(const RowArgs a
           part += pj * (qj > 1e-280 ? log(pj / qj) : log(pj) - logq(j));
         }
       }
-      rowSum = fused::warpSum(rowSum);
-      loss = a.scale * fused::warpSum(part);
+      rowSum = warpSum(rowSum);
+      loss = a.scale * warpSum(part);
       if (a.wantA)
         for (int64_t j = lane; j < a.k; j += 32) {
           const double gl = -a.scale * (static_cast<double>(p[j]) - work[j] * rowSum);
@@ -171,8 +167,8 @@ __global__ void __launch_bounds__(kRowThreads) studentTRowKernel(const RowArgs a
         if (p[j] > best) best = p[j], bestJ = j;
 #pragma unroll
       for (int s = 16; s > 0; s >>= 1) {
-        const float ov = __shfl_xor_sync(fused::kFullMask, best, s);
-        const int64_t oj = __shfl_xor_sync(fused::kFullMask, bestJ, s);
+        const float ov = __shfl_xor_sync(kFullMask, best, s);
+        const int64_t oj = __shfl_xor_sync(kFullMask, bestJ, s);
         if (ov > best || (ov == best && oj < bestJ)) best = ov, bestJ = oj;
       }
       const int64_t c = bestJ;
@@ -250,7 +246,7 @@ __global__ void sumChunksDoubleKernel(const double* partial, int64_t chunks, int
 // out[0] = Σ_i x[i] in a fixed order (one block).
 __global__ void sumToDoubleKernel(const double* x, int64_t count, double* out) {
   __shared__ double red[32];
-  const double total = fused::blockSumArray(x, count, red);
+  const double total = blockSumArray(x, count, red);
   if (threadIdx.x == 0) out[0] = total;
 }
 
@@ -295,7 +291,7 @@ __global__ void __launch_bounds__(kRowThreads) targetRowKernel(int64_t n, int64_
       const double qj = q[j];
       T += f[j] > 0.0 ? qj * qj / f[j] : 0.0;
     }
-    T = fused::warpSum(T);
+    T = warpSum(T);
     for (int64_t j = lane; j < k; j += 32) {
       const double qj = q[j];
       const double w = f[j] > 0.0 ? qj * qj / f[j] : 0.0;
@@ -321,7 +317,7 @@ __global__ void __launch_bounds__(kRowThreads) targetBackwardRowKernel(int64_t n
       const double qj = q[j];
       T += f[j] > 0.0 ? qj * qj / f[j] : 0.0;
     }
-    T = fused::warpSum(T);
+    T = warpSum(T);
     double dot = 0.0;
     if (T > 0.0) {
       for (int64_t j = lane; j < k; j += 32) {
@@ -329,7 +325,7 @@ __global__ void __launch_bounds__(kRowThreads) targetBackwardRowKernel(int64_t n
         const double w = f[j] > 0.0 ? qj * qj / f[j] : 0.0;
         dot += static_cast<double>(g[j]) * (w / T);
       }
-      dot = fused::warpSum(dot);
+      dot = warpSum(dot);
     }
     for (int64_t j = lane; j < k; j += 32) {
       const double qj = q[j];
@@ -381,7 +377,7 @@ __global__ void __launch_bounds__(kRowThreads) pairAffinityRowKernel(int64_t b, 
     const double* Drow = D + i * b;
     double R = 0.0;
     for (int64_t j = lane; j < b; j += 32) R += kern.value(Drow[j]);
-    R = fused::warpSum(R);
+    R = warpSum(R);
     for (int64_t j = lane; j < b; j += 32) {
       const double c = kern.value(Drow[j]) / R;
       C[i * b + j] = static_cast<float>(fmin(1.0, fmax(kPairClipMin, c)));
@@ -400,14 +396,14 @@ __global__ void __launch_bounds__(kRowThreads) pairBackwardRowKernel(int64_t b, 
     const double* Drow = D + i * b;
     double R = 0.0;
     for (int64_t j = lane; j < b; j += 32) R += kern.value(Drow[j]);
-    R = fused::warpSum(R);
+    R = warpSum(R);
     double dot = 0.0;
     for (int64_t j = lane; j < b; j += 32) {
       const double c = kern.value(Drow[j]) / R;
       const double gm = (c >= kPairClipMin && c <= 1.0) ? static_cast<double>(dC[i * b + j]) : 0.0;
       dot += gm * c;
     }
-    dot = fused::warpSum(dot);
+    dot = warpSum(dot);
     for (int64_t j = lane; j < b; j += 32) {
       const double K = kern.value(Drow[j]);
       const double c = K / R;
@@ -453,7 +449,7 @@ __global__ void rowKlClippedKernel(int64_t count, const float* __restrict__ A, c
     if (dA) dA[e] = (a >= kKlClipMin && a <= 1.0) ? static_cast<float>(scale * (logRatio + 1.0)) : 0.0f;
     if (dB) dB[e] = (bv >= kKlClipMin && bv <= 1.0) ? static_cast<float>(-scale * aBar / bBar) : 0.0f;
   }
-  const double total = fused::blockSum(term, red);
+  const double total = blockSum(term, red);
   if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 
@@ -467,16 +463,16 @@ StudentT makeKernel(double nu) { return StudentT{nu, 0.5 * (nu + 1.0)}; }
 template <typename T>
 void columnSums(int64_t n, int64_t k, const T* M, double* f, const char* op) {
   const int64_t chunks = std::max<int64_t>(1, ceilDiv(n, kChunkRows));
-  Tensor partial = fused::scratchF64(chunks * k);
+  Tensor partial = scratchF64(chunks * k);
   if (n == 0) {
-    DGC_CUDA_CHECK(cudaMemsetAsync(fused::f64(partial), 0, sizeof(double) * k, stream()), op);
+    DGC_CUDA_CHECK(cudaMemsetAsync(f64(partial), 0, sizeof(double) * k, stream()), op);
   } else {
     const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(std::min<int64_t>(ceilDiv(k, 128), 65535)),
                     1);
-    columnChunkSumKernel<T><<<grid, 128, 0, stream()>>>(n, k, M, fused::f64(partial));
+    columnChunkSumKernel<T><<<grid, 128, 0, stream()>>>(n, k, M, f64(partial));
     DGC_CUDA_LAUNCH_CHECK(op);
   }
-  sumChunksDoubleKernel<<<blocksFor(k, 128), 128, 0, stream()>>>(fused::f64(partial), n == 0 ? 1 : chunks, k, f);
+  sumChunksDoubleKernel<<<blocksFor(k, 128), 128, 0, stream()>>>(f64(partial), n == 0 ? 1 : chunks, k, f);
   DGC_CUDA_LAUNCH_CHECK(op);
 }
 
@@ -487,12 +483,12 @@ void studentTPass(RowArgs a, float* dz, float* dmu, double* lossOut, const char*
   const int64_t n = a.n, k = a.k, d = a.d;
   const bool wantA = dz || dmu;
   a.wantA = wantA;
-  Tensor dist = fused::scratchF64(n * k), work = fused::scratchF64(n * k), rowLoss;
-  a.dist = fused::f64(dist);
-  a.work = fused::f64(work);
+  Tensor dist = scratchF64(n * k), work = scratchF64(n * k), rowLoss;
+  a.dist = f64(dist);
+  a.work = f64(work);
   if (RULE == kRuleKl || RULE == kRuleFocal) {
-    rowLoss = fused::scratchF64(n);
-    a.rowLoss = fused::f64(rowLoss);
+    rowLoss = scratchF64(n);
+    a.rowLoss = f64(rowLoss);
   }
   if (n > 0) {
     studentTRowKernel<RULE><<<rowGrid(n), kRowThreads, 0, stream()>>>(a);
@@ -511,12 +507,12 @@ void studentTPass(RowArgs a, float* dz, float* dmu, double* lossOut, const char*
     if (chunks == 0) {
       DGC_CUDA_CHECK(cudaMemsetAsync(dmu, 0, sizeof(float) * k * d, stream()), op);
     } else {
-      Tensor partial = fused::scratchF64(chunks * k * d);
+      Tensor partial = scratchF64(chunks * k * d);
       const int threads = static_cast<int>(std::min<int64_t>(256, ((k * d + 31) / 32) * 32));
       studentTDmuPartialKernel<<<static_cast<unsigned>(chunks), threads, 0, stream()>>>(n, k, d, a.z, a.mu, a.work,
-                                                                                         fused::f64(partial));
+                                                                                         f64(partial));
       DGC_CUDA_LAUNCH_CHECK(op);
-      sumChunksKernel<<<blocksFor(k * d, 128), 128, 0, stream()>>>(fused::f64(partial), chunks, k * d, dmu);
+      sumChunksKernel<<<blocksFor(k * d, 128), 128, 0, stream()>>>(f64(partial), chunks, k * d, dmu);
       DGC_CUDA_LAUNCH_CHECK(op);
     }
   }
@@ -527,9 +523,9 @@ float* ptrOrNull(Tensor* t) { return t ? t->f32() : nullptr; }
 // Pairwise squared distances of the b rows of y into a b×b double scratch.
 Tensor pairDistances(const Tensor& y, const char* op) {
   const int64_t b = y.dim(0), w = y.dim(1);
-  Tensor D = fused::scratchF64(b * b);
+  Tensor D = scratchF64(b * b);
   if (b > 0) {
-    pairDistanceKernel<<<blocksFor(b * b, 256), 256, 0, stream()>>>(b, w, y.f32(), fused::f64(D));
+    pairDistanceKernel<<<blocksFor(b * b, 256), 256, 0, stream()>>>(b, w, y.f32(), f64(D));
     DGC_CUDA_LAUNCH_CHECK(op);
   }
   return D;
@@ -544,39 +540,39 @@ void pairAffinityFromDistances(int64_t b, const double* D, double nu, float* C, 
 void pairAffinityBackwardFromDistances(int64_t b, int64_t w, const float* Y, const double* D, double nu,
                                        const float* dC, float* dY, const char* op) {
   if (b == 0) return;
-  Tensor H = fused::scratchF64(b * b);
-  pairBackwardRowKernel<<<rowGrid(b), kRowThreads, 0, stream()>>>(b, D, makeKernel(nu), dC, fused::f64(H));
+  Tensor H = scratchF64(b * b);
+  pairBackwardRowKernel<<<rowGrid(b), kRowThreads, 0, stream()>>>(b, D, makeKernel(nu), dC, f64(H));
   DGC_CUDA_LAUNCH_CHECK(op);
-  pairBackwardKernel<<<blocksFor(b * w, 256), 256, 0, stream()>>>(b, w, Y, fused::f64(H), dY);
+  pairBackwardKernel<<<blocksFor(b * w, 256), 256, 0, stream()>>>(b, w, Y, f64(H), dY);
   DGC_CUDA_LAUNCH_CHECK(op);
 }
 
 void targetDistributionImpl(int64_t n, int64_t k, const float* Q, float* P, const char* op) {
   if (n == 0 || k == 0) return;
-  Tensor f = fused::scratchF64(k);
-  columnSums<float>(n, k, Q, fused::f64(f), op);
-  targetRowKernel<<<rowGrid(n), kRowThreads, 0, stream()>>>(n, k, Q, fused::f64(f), P);
+  Tensor f = scratchF64(k);
+  columnSums<float>(n, k, Q, f64(f), op);
+  targetRowKernel<<<rowGrid(n), kRowThreads, 0, stream()>>>(n, k, Q, f64(f), P);
   DGC_CUDA_LAUNCH_CHECK(op);
 }
 
 void targetDistributionBackwardImpl(int64_t n, int64_t k, const float* Q, const float* dP, float* dQ,
                                     const char* op) {
   if (n == 0 || k == 0) return;
-  Tensor f = fused::scratchF64(k), colTerm = fused::scratchF64(k);
-  Tensor GW = fused::scratchF64(n * k), GWW = fused::scratchF64(n * k);
-  columnSums<float>(n, k, Q, fused::f64(f), op);
-  targetBackwardRowKernel<<<rowGrid(n), kRowThreads, 0, stream()>>>(n, k, Q, dP, fused::f64(f), fused::f64(GW),
-                                                                    fused::f64(GWW));
+  Tensor f = scratchF64(k), colTerm = scratchF64(k);
+  Tensor GW = scratchF64(n * k), GWW = scratchF64(n * k);
+  columnSums<float>(n, k, Q, f64(f), op);
+  targetBackwardRowKernel<<<rowGrid(n), kRowThreads, 0, stream()>>>(n, k, Q, dP, f64(f), f64(GW),
+                                                                    f64(GWW));
   DGC_CUDA_LAUNCH_CHECK(op);
-  columnSums<double>(n, k, fused::f64(GWW), fused::f64(colTerm), op);
-  targetBackwardKernel<<<blocksFor(n * k, 256), 256, 0, stream()>>>(n, k, Q, fused::f64(GW), fused::f64(f),
-                                                                   fused::f64(colTerm), dQ);
+  columnSums<double>(n, k, f64(GWW), f64(colTerm), op);
+  targetBackwardKernel<<<blocksFor(n * k, 256), 256, 0, stream()>>>(n, k, Q, f64(GW), f64(f),
+                                                                   f64(colTerm), dQ);
   DGC_CUDA_LAUNCH_CHECK(op);
 }
 
 }  // namespace
 
-void studentT(const Tensor& z, const Tensor& mu, double nu, Tensor& q) {
+void CudaBackend::studentT(const Tensor& z, const Tensor& mu, double nu, Tensor& q) {
   const char* op = "studentT";
   RowArgs a;
   a.n = z.dim(0);
@@ -589,7 +585,7 @@ void studentT(const Tensor& z, const Tensor& mu, double nu, Tensor& q) {
   studentTPass<kRuleNone>(a, nullptr, nullptr, nullptr, op);
 }
 
-void studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor& q, const Tensor& dq, Tensor* dz,
+void CudaBackend::studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor& q, const Tensor& dq, Tensor* dz,
                       Tensor* dmu) {
   const char* op = "studentTBackward";
   RowArgs a;
@@ -604,15 +600,15 @@ void studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor
   studentTPass<kRuleBackward>(a, ptrOrNull(dz), ptrOrNull(dmu), nullptr, op);
 }
 
-void targetDistribution(const Tensor& q, Tensor& p) {
+void CudaBackend::targetDistribution(const Tensor& q, Tensor& p) {
   targetDistributionImpl(q.dim(0), q.dim(1), q.f32(), p.f32(), "targetDistribution");
 }
 
-void klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
+void CudaBackend::klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, const Tensor& p, double scale,
                 Tensor& loss, const std::vector<Tensor*>& dzs, Tensor* dmu) {
   const char* op = "klStudentT";
   const int parts = static_cast<int>(zs.size());
-  Tensor losses = fused::scratchF64(parts);
+  Tensor losses = scratchF64(parts);
   // Triplet (cluster.h): three KLs with scale/3, centre gradients into three buffers combined (m1 + m2) + m3.
   Tensor muParts[3];
   for (int t = 0; t < parts; ++t) {
@@ -630,26 +626,26 @@ void klStudentT(const std::vector<Tensor>& zs, const Tensor& mu, double nu, cons
       if (parts == 1) {
         dmuT = dmu->f32();
       } else {
-        muParts[t] = fused::scratchF32(mu.numel());
+        muParts[t] = scratchF32(mu.numel());
         dmuT = muParts[t].f32();
       }
     }
     studentTPass<kRuleKl>(a, t < static_cast<int>(dzs.size()) ? ptrOrNull(dzs[t]) : nullptr, dmuT,
-                          fused::f64(losses) + t, op);
+                          f64(losses) + t, op);
   }
   if (dmu && parts == 3) {
     add3FloatKernel<<<blocksFor(mu.numel(), 256), 256, 0, stream()>>>(dmu->f32(), muParts[0].f32(), muParts[1].f32(),
                                                                       muParts[2].f32(), mu.numel());
     DGC_CUDA_LAUNCH_CHECK(op);
   }
-  lossToFloatKernel<<<1, 32, 0, stream()>>>(fused::f64(losses), parts, 1.0, loss.f32());
+  lossToFloatKernel<<<1, 32, 0, stream()>>>(f64(losses), parts, 1.0, loss.f32());
   DGC_CUDA_LAUNCH_CHECK(op);
 }
 
-void focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
+void CudaBackend::focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p, double gamma, double scale,
                    Tensor& loss, Tensor* dz, Tensor* dmu) {
   const char* op = "focalStudentT";
-  Tensor total = fused::scratchF64(1);
+  Tensor total = scratchF64(1);
   RowArgs a;
   a.n = z.dim(0);
   a.k = mu.dim(0);
@@ -660,27 +656,27 @@ void focalStudentT(const Tensor& z, const Tensor& mu, double nu, const Tensor& p
   a.p = p.f32();
   a.scale = scale;
   a.gamma = gamma;
-  studentTPass<kRuleFocal>(a, ptrOrNull(dz), ptrOrNull(dmu), fused::f64(total), op);
-  lossToFloatKernel<<<1, 32, 0, stream()>>>(fused::f64(total), 1, 1.0, loss.f32());
+  studentTPass<kRuleFocal>(a, ptrOrNull(dz), ptrOrNull(dmu), f64(total), op);
+  lossToFloatKernel<<<1, 32, 0, stream()>>>(f64(total), 1, 1.0, loss.f32());
   DGC_CUDA_LAUNCH_CHECK(op);
 }
 
-void pairAffinity(const Tensor& y, double nu, Tensor& c) {
+void CudaBackend::pairAffinity(const Tensor& y, double nu, Tensor& c) {
   const char* op = "pairAffinity";
   Tensor D = pairDistances(y, op);
-  pairAffinityFromDistances(y.dim(0), fused::f64(D), nu, c.f32(), op);
+  pairAffinityFromDistances(y.dim(0), f64(D), nu, c.f32(), op);
 }
 
-void pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc, Tensor& dy) {
+void CudaBackend::pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc, Tensor& dy) {
   const char* op = "pairAffinityBackward";
   Tensor D = pairDistances(y, op);
-  pairAffinityBackwardFromDistances(y.dim(0), y.dim(1), y.f32(), fused::f64(D), nu, dc.f32(), dy.f32(), op);
+  pairAffinityBackwardFromDistances(y.dim(0), y.dim(1), y.f32(), f64(D), nu, dc.f32(), dy.f32(), op);
 }
 
 // CDC correlation loss (cluster.h): RowKL(Sharpen(PairKernel(Ya)) ‖ PairKernel(Yb)), scaled, with the gradients
 // through both arguments, as the composition pairAffinity → targetDistribution → rowKlClipped →
 // targetDistributionBackward → pairAffinityBackward on float intermediates.
-void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss, Tensor* dya,
+void CudaBackend::cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss, Tensor* dya,
                         Tensor* dyb) {
   const char* op = "cdcCorrelationLoss";
   const int64_t b = ya.dim(0), bb = b * b;
@@ -689,28 +685,28 @@ void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double sc
     return;
   }
   Tensor Da = pairDistances(ya, op), Db = pairDistances(yb, op);
-  Tensor Ca = fused::scratchF32(bb), Sa = fused::scratchF32(bb), Cb = fused::scratchF32(bb);
-  pairAffinityFromDistances(b, fused::f64(Da), nu, Ca.f32(), op);
+  Tensor Ca = scratchF32(bb), Sa = scratchF32(bb), Cb = scratchF32(bb);
+  pairAffinityFromDistances(b, f64(Da), nu, Ca.f32(), op);
   targetDistributionImpl(b, b, Ca.f32(), Sa.f32(), op);
-  pairAffinityFromDistances(b, fused::f64(Db), nu, Cb.f32(), op);
+  pairAffinityFromDistances(b, f64(Db), nu, Cb.f32(), op);
   Tensor dSa, dCb;
-  if (dya) dSa = fused::scratchF32(bb);
-  if (dyb) dCb = fused::scratchF32(bb);
+  if (dya) dSa = scratchF32(bb);
+  if (dyb) dCb = scratchF32(bb);
   const int64_t blocks = ceilDiv(bb, 256);
-  Tensor partial = fused::scratchF64(blocks), total = fused::scratchF64(1);
+  Tensor partial = scratchF64(blocks), total = scratchF64(1);
   rowKlClippedKernel<<<static_cast<unsigned>(blocks), 256, 0, stream()>>>(
-      bb, Sa.f32(), Cb.f32(), scale, dya ? dSa.f32() : nullptr, dyb ? dCb.f32() : nullptr, fused::f64(partial));
+      bb, Sa.f32(), Cb.f32(), scale, dya ? dSa.f32() : nullptr, dyb ? dCb.f32() : nullptr, f64(partial));
   DGC_CUDA_LAUNCH_CHECK(op);
-  sumToDoubleKernel<<<1, 1024, 0, stream()>>>(fused::f64(partial), blocks, fused::f64(total));
+  sumToDoubleKernel<<<1, 1024, 0, stream()>>>(f64(partial), blocks, f64(total));
   DGC_CUDA_LAUNCH_CHECK(op);
-  lossToFloatKernel<<<1, 32, 0, stream()>>>(fused::f64(total), 1, scale, loss.f32());
+  lossToFloatKernel<<<1, 32, 0, stream()>>>(f64(total), 1, scale, loss.f32());
   DGC_CUDA_LAUNCH_CHECK(op);
   if (dya) {
-    Tensor dCa = fused::scratchF32(bb);
+    Tensor dCa = scratchF32(bb);
     targetDistributionBackwardImpl(b, b, Ca.f32(), dSa.f32(), dCa.f32(), op);
-    pairAffinityBackwardFromDistances(b, ya.dim(1), ya.f32(), fused::f64(Da), nu, dCa.f32(), dya->f32(), op);
+    pairAffinityBackwardFromDistances(b, ya.dim(1), ya.f32(), f64(Da), nu, dCa.f32(), dya->f32(), op);
   }
-  if (dyb) pairAffinityBackwardFromDistances(b, yb.dim(1), yb.f32(), fused::f64(Db), nu, dCb.f32(), dyb->f32(), op);
+  if (dyb) pairAffinityBackwardFromDistances(b, yb.dim(1), yb.f32(), f64(Db), nu, dCb.f32(), dyb->f32(), op);
 }
 
 }  // namespace cuda

@@ -5,16 +5,15 @@
 //   direct: J = Ã_1 W_1 (R × d), loss = scale · Σ J²;
 //   gram:   G = W_1 W_1ᵀ, Y = Ã_1 G (R × n_1), loss = scale · Σ Ã_1 ⊙ Y   (cheaper when n_1 < d).
 // Elementwise kernels here: the masked broadcast of W_L, the masks, scalings; the per-sample reduction of dW_L
-// (one thread per output element, samples in order, in double); the loss via reduce.cuh's fixed-tree double sum.
+// (one thread per output element, samples in order, in double); the loss via common.cuh's fixed-order double sum (deterministicSum).
 // No atomics: a call repeats bit for bit for a given GEMM provider. Against the CPU results differ by float
 // rounding (GEMM summation order).
 #include <cstdint>
 #include <vector>
 
 #include "common.cuh"
-#include "fused.h"
+#include "cuda_backend.h"
 #include "kernels.h"
-#include "reduce.cuh"
 
 namespace dgc {
 namespace cuda {
@@ -85,7 +84,7 @@ void launchMask(int64_t m, int64_t dz, int64_t n, const float* h, float* x) {
 
 }  // namespace
 
-void contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m, double scale,
+void CudaBackend::contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m, double scale,
                         int form, Tensor& loss, const std::vector<Tensor*>& dweights) {
   const int64_t L = static_cast<int64_t>(weights.size());
   std::vector<int64_t> n(static_cast<size_t>(L + 1));

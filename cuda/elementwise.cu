@@ -12,7 +12,7 @@
 #include <cstdint>
 
 #include "common.cuh"
-#include "kernels.h"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
@@ -60,8 +60,6 @@ __global__ void fillKernel(T* __restrict__ out, int64_t n, T value) {
     out[i] = value;
 }
 
-bool small(int64_t n) { return n < (int64_t(1) << 32) - int64_t(kThreads) * 65535 * 8; }
-
 template <typename F>
 void map1(const Tensor& x, Tensor& out, F f, const char* op) {
   const int64_t n = x.numel();
@@ -80,7 +78,7 @@ template <typename F>
 void broadcast(const Tensor& x, const Tensor& v, Tensor& out, bool alongRows, F f, const char* op) {
   const int64_t n = x.numel(), cols = x.dim(1);
   const unsigned blocks = blocksFor(n, kThreads);
-  if (small(n)) {
+  if (indexFitsUint32(n, kThreads)) {
     broadcastKernel<uint32_t><<<blocks, kThreads, 0, stream()>>>(x.f32(), v.f32(), out.f32(), uint32_t(n),
                                                                  uint32_t(cols), alongRows, f);
   } else {
@@ -92,7 +90,7 @@ void broadcast(const Tensor& x, const Tensor& v, Tensor& out, bool alongRows, F 
 void expand(const Tensor& v, Tensor& out, int64_t cols, bool alongRows, const char* op) {
   const int64_t n = out.numel();
   const unsigned blocks = blocksFor(n, kThreads);
-  if (small(n)) {
+  if (indexFitsUint32(n, kThreads)) {
     expandKernel<uint32_t><<<blocks, kThreads, 0, stream()>>>(v.f32(), out.f32(), uint32_t(n), uint32_t(cols),
                                                               alongRows);
   } else {
@@ -180,7 +178,13 @@ struct MulByDeviceScalar {  // e · s[0], s read on the device (no host round tr
 
 }  // namespace
 
-void fill(Tensor& out, double value) {
+void fillF32(float* x, float value, int64_t count, const char* op) {
+  if (count <= 0) return;
+  fillKernel<float><<<blocksFor(count, kThreads), kThreads, 0, stream()>>>(x, count, value);
+  DGC_CUDA_LAUNCH_CHECK(op);
+}
+
+void CudaBackend::fill(Tensor& out, double value) {
   const int64_t n = out.numel();
   if (n == 0) return;
   const bool zeroBits = value == 0.0 && !std::signbit(value);
@@ -196,7 +200,7 @@ void fill(Tensor& out, double value) {
   DGC_CUDA_LAUNCH_CHECK("full");
 }
 
-void unary(Unary op, const Tensor& x, float param, Tensor& out) {
+void CudaBackend::unary(Unary op, const Tensor& x, float param, Tensor& out) {
   switch (op) {
     case Unary::Relu: return map1(x, out, Relu{}, "unary");
     case Unary::LeakyRelu: return map1(x, out, LeakyRelu{param}, "unary");
@@ -208,7 +212,7 @@ void unary(Unary op, const Tensor& x, float param, Tensor& out) {
   }
 }
 
-void unaryGrad(Unary op, const Tensor& xy, const Tensor& dy, float param, Tensor& dx) {
+void CudaBackend::unaryGrad(Unary op, const Tensor& xy, const Tensor& dy, float param, Tensor& dx) {
   switch (op) {
     case Unary::Relu: return map2(xy, dy, dx, ReluGrad{}, "unaryGrad");
     case Unary::LeakyRelu: return map2(xy, dy, dx, LeakyReluGrad{param}, "unaryGrad");
@@ -220,7 +224,7 @@ void unaryGrad(Unary op, const Tensor& xy, const Tensor& dy, float param, Tensor
   }
 }
 
-void binary(Binary op, const Tensor& a, const Tensor& b, Tensor& out) {
+void CudaBackend::binary(Binary op, const Tensor& a, const Tensor& b, Tensor& out) {
   switch (op) {
     case Binary::Add: return map2(a, b, out, AddF{}, "binary");
     case Binary::Sub: return map2(a, b, out, SubF{}, "binary");
@@ -229,29 +233,29 @@ void binary(Binary op, const Tensor& a, const Tensor& b, Tensor& out) {
   }
 }
 
-void affine(const Tensor& x, float alpha, float beta, Tensor& out) { map1(x, out, AffineF{alpha, beta}, "affine"); }
+void CudaBackend::affine(const Tensor& x, float alpha, float beta, Tensor& out) { map1(x, out, AffineF{alpha, beta}, "affine"); }
 
-void axpby(float alpha, const Tensor& a, float beta, const Tensor& b, Tensor& out) {
+void CudaBackend::axpby(float alpha, const Tensor& a, float beta, const Tensor& b, Tensor& out) {
   map2(a, b, out, AxpbyF{alpha, beta}, "axpby");
 }
 
-void mulScalar(const Tensor& x, const Tensor& s, Tensor& out) {
+void CudaBackend::mulScalar(const Tensor& x, const Tensor& s, Tensor& out) {
   map1(x, out, MulByDeviceScalar{s.f32()}, "mulScalar");
 }
 
-void addRowVector(const Tensor& x, const Tensor& v, Tensor& out) {
+void CudaBackend::addRowVector(const Tensor& x, const Tensor& v, Tensor& out) {
   broadcast(x, v, out, true, AddF{}, "addRowVector");
 }
-void mulRowVector(const Tensor& x, const Tensor& v, Tensor& out) {
+void CudaBackend::mulRowVector(const Tensor& x, const Tensor& v, Tensor& out) {
   broadcast(x, v, out, true, MulF{}, "mulRowVector");
 }
-void mulColVector(const Tensor& x, const Tensor& v, Tensor& out) {
+void CudaBackend::mulColVector(const Tensor& x, const Tensor& v, Tensor& out) {
   broadcast(x, v, out, false, MulF{}, "mulColVector");
 }
 
-void expandRows(const Tensor& v, Tensor& out) { expand(v, out, out.dim(1), true, "expandRows"); }
-void expandCols(const Tensor& v, Tensor& out) { expand(v, out, out.dim(1), false, "expandCols"); }
-void expandScalar(const Tensor& s, Tensor& out) { expand(s, out, 0, true, "expandScalar"); }
+void CudaBackend::expandRows(const Tensor& v, Tensor& out) { expand(v, out, out.dim(1), true, "expandRows"); }
+void CudaBackend::expandCols(const Tensor& v, Tensor& out) { expand(v, out, out.dim(1), false, "expandCols"); }
+void CudaBackend::expandScalar(const Tensor& s, Tensor& out) { expand(s, out, 0, true, "expandScalar"); }
 
 }  // namespace cuda
 }  // namespace dgc

@@ -30,6 +30,7 @@
 #include <string>
 
 #include "common.cuh"
+#include "cuda_backend.h"
 #include "kernels.h"
 
 namespace dgc {
@@ -379,7 +380,7 @@ void sgemmBuiltin(bool transA, bool transB, int64_t m, int64_t n, int64_t k, flo
 
   Tensor work;  // split-K partials
   if (splits > 1) {
-    work = Tensor::empty({splits, m, n}, DType::F32, Device::CUDA);
+    work = scratchF32(splits * m * n);
     p.C = work.f32();
     p.ldc = n;
     p.alpha = 1.0f;
@@ -442,7 +443,7 @@ const char* gemmProvider() {
 
 const char* cublasUnavailableReason() { return cublasState ? cublasState->reason.c_str() : ""; }
 
-void gemm(bool transA, bool transB, float alpha, const Tensor& a, const Tensor& b, float beta, Tensor& c) {
+void CudaBackend::gemm(bool transA, bool transB, float alpha, const Tensor& a, const Tensor& b, float beta, Tensor& c) {
   const int64_t m = c.dim(0), n = c.dim(1), k = transA ? a.dim(0) : a.dim(1);
   sgemm(transA, transB, m, n, k, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), beta, c.f32(), n);
 }
@@ -465,7 +466,7 @@ __global__ void transposeKernel(const float* __restrict__ x, int64_t rows, int64
 }
 }  // namespace
 
-void transpose(const Tensor& x, Tensor& out) {
+void CudaBackend::transpose(const Tensor& x, Tensor& out) {
   const int64_t rows = x.dim(0), cols = x.dim(1);
   DGC_CHECK((rows + 31) / 32 <= 65535, Shape, "transpose: ", rows, " rows is too many for the CUDA kernel's grid");
   const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>((rows + 31) / 32));

@@ -4,15 +4,13 @@
 #include <vector>
 
 #include "common.cuh"
-#include "kernels.h"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-bool small(int64_t n) { return n < (int64_t(1) << 32) - int64_t(kThreads) * 65535 * 8; }
 
 // out[i, start + j] += src[i, j] for j < w (out has `cols` columns).
 template <typename I>
@@ -51,7 +49,7 @@ __global__ void scatterSegmentsKernel(const float* __restrict__ src, const int32
 
 }  // namespace
 
-void concatCols(const std::vector<Tensor>& xs, Tensor& out) {
+void CudaBackend::concatCols(const std::vector<Tensor>& xs, Tensor& out) {
   const int64_t rows = out.dim(0), cols = out.dim(1);
   int64_t offset = 0;
   for (const Tensor& x : xs) {
@@ -66,17 +64,17 @@ void concatCols(const std::vector<Tensor>& xs, Tensor& out) {
   }
 }
 
-void sliceCols(const Tensor& x, int64_t start, Tensor& out) {
+void CudaBackend::sliceCols(const Tensor& x, int64_t start, Tensor& out) {
   const int64_t rows = x.dim(0), cols = x.dim(1), w = out.dim(1);
   DGC_CUDA_CHECK(cudaMemcpy2DAsync(out.f32(), size_t(w) * sizeof(float), x.f32() + start, size_t(cols) * sizeof(float),
                                    size_t(w) * sizeof(float), size_t(rows), cudaMemcpyDeviceToDevice, stream()),
                  "sliceCols");
 }
 
-void addIntoCols(const Tensor& src, int64_t start, Tensor& out) {
+void CudaBackend::addIntoCols(const Tensor& src, int64_t start, Tensor& out) {
   const int64_t n = src.numel(), w = src.dim(1), cols = out.dim(1);
   const unsigned blocks = blocksFor(n, kThreads);
-  if (small(out.numel())) {
+  if (indexFitsUint32(out.numel(), kThreads)) {
     addIntoColsKernel<uint32_t><<<blocks, kThreads, 0, stream()>>>(src.f32(), uint32_t(n), uint32_t(w), uint32_t(cols),
                                                                    uint32_t(start), out.f32());
   } else {
@@ -85,10 +83,10 @@ void addIntoCols(const Tensor& src, int64_t start, Tensor& out) {
   DGC_CUDA_LAUNCH_CHECK("padCols");
 }
 
-void gatherRows(const Tensor& x, const Tensor& idx, Tensor& out) {
+void CudaBackend::gatherRows(const Tensor& x, const Tensor& idx, Tensor& out) {
   const int64_t n = out.numel(), cols = out.dim(1);
   const unsigned blocks = blocksFor(n, kThreads);
-  if (small(n)) {
+  if (indexFitsUint32(n, kThreads)) {
     gatherRowsKernel<uint32_t><<<blocks, kThreads, 0, stream()>>>(x.f32(), idx.i32(), uint32_t(n), uint32_t(cols),
                                                                   out.f32());
   } else {
@@ -101,7 +99,7 @@ void gatherRows(const Tensor& x, const Tensor& idx, Tensor& out) {
 // counting sort of idx on the host (idx is small: a batch of row ids; ops.cc has read it back already to
 // validate it), then one thread per (target, column) adds its sources in order: no atomics, bit-identical to the
 // CPU, and the same every run. Costs one device round trip (the copy of idx).
-void scatterAddRows(const Tensor& src, const Tensor& idx, Tensor& out) {
+void CudaBackend::scatterAddRows(const Tensor& src, const Tensor& idx, Tensor& out) {
   const int64_t n = idx.dim(0), cols = src.dim(1), rows = out.dim(0);
   if (n == 0 || cols == 0) return;
   DGC_CHECK(n <= INT32_MAX, Shape, "scatterAddRows: ", n, " source rows is too many for the CUDA kernel");
@@ -135,7 +133,7 @@ void scatterAddRows(const Tensor& src, const Tensor& idx, Tensor& out) {
     }
     begin[segments] = int32_t(n);
   }
-  Tensor dev = Tensor::empty({static_cast<int64_t>(packed.size())}, DType::I32, Device::CUDA);
+  Tensor dev = scratchI32(static_cast<int64_t>(packed.size()));
   DGC_CUDA_CHECK(cudaMemcpyAsync(dev.raw(), packed.data(), packed.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
                                  stream()),
                  "scatterAddRows");

@@ -33,17 +33,13 @@
 #include <vector>
 
 #include "../native/core/philox.h"
-#include "fused.h"
-#include "fused_util.cuh"
+#include "common.cuh"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
 namespace {
 
-using fused::ceilDiv;
-using fused::dadd;
-using fused::dmul;
-using fused::dsub;
 
 constexpr int kThreads = 256;
 constexpr int64_t kStatRows = 256;     // rows per chunk of the column statistics
@@ -159,10 +155,10 @@ __device__ void blockScan(double threadTotal, double* shared, double* exclusive,
   double v = threadTotal;
 #pragma unroll
   for (int s = 1; s < 32; s <<= 1) {
-    const double o = __shfl_up_sync(fused::kFullMask, v, s);
+    const double o = __shfl_up_sync(kFullMask, v, s);
     if (lane >= s) v += o;
   }
-  double ex = __shfl_up_sync(fused::kFullMask, v, 1);  // the exclusive prefix within the warp, computed directly
+  double ex = __shfl_up_sync(kFullMask, v, 1);  // the exclusive prefix within the warp, computed directly
   if (lane == 0) ex = 0.0;
   if (lane == 31) shared[warp] = v;
   __syncthreads();
@@ -253,7 +249,7 @@ __global__ void candidatePotentialKernel(int64_t n, int64_t d, const float* __re
       v = fmin(closest[i], sqDist8(Xc + i * d, Xc + cand[t] * d, d));
       candDist[t * n + i] = v;
     }
-    const double s = fused::blockSum(v, red);
+    const double s = blockSum(v, red);
     if (threadIdx.x == 0) partial[static_cast<int64_t>(blockIdx.x) * trials + t] = s;
   }
 }
@@ -408,8 +404,8 @@ __global__ void centreUpdateKernel(int64_t k, int64_t d, const double* __restric
     }
   }
   for (int64_t j = threadIdx.x; j < k; j += blockDim.x) empty += counts[j] == 0 ? 1.0 : 0.0;
-  const double s = fused::blockSum(shift, red);
-  const double m = fused::blockSum(empty, red);
+  const double s = blockSum(shift, red);
+  const double m = blockSum(empty, red);
   if (threadIdx.x == 0) {
     status->shift = s;
     status->empty = static_cast<int>(m);
@@ -420,12 +416,12 @@ __global__ void centreUpdateKernel(int64_t k, int64_t d, const double* __restric
 __global__ void blockPartialKernel(int64_t n, const double* __restrict__ x, double* partial) {
   __shared__ double red[32];
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const double s = fused::blockSum(i < n ? x[i] : 0.0, red);
+  const double s = blockSum(i < n ? x[i] : 0.0, red);
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 __global__ void finalSumKernel(const double* partial, int64_t count, double* out) {
   __shared__ double red[32];
-  const double s = fused::blockSumArray(partial, count, red);
+  const double s = blockSumArray(partial, count, red);
   if (threadIdx.x == 0) *out = s;
 }
 
@@ -491,32 +487,32 @@ void kmeansPlusPlus(Workspace& w, uint64_t seed, uint64_t restart, float* C) {
     copyDevice(C, w.Xc + id * d, sizeof(float) * d);
   }
   if (k == 1) return;
-  double* closest = fused::f64(w.closest);
+  double* closest = f64(w.closest);
   firstDistanceKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(n, d, w.Xc, C, closest);
   DGC_CUDA_LAUNCH_CHECK(kOp);
   const int64_t scanBlocks = ceilDiv(n, static_cast<int64_t>(kThreads) * kScanItems);
   const int64_t potBlocks = ceilDiv(n, kThreads);
   for (int64_t c = 1; c < k; ++c) {
     scanBlockSumsKernel<<<static_cast<unsigned>(scanBlocks), kThreads, 0, stream()>>>(n, closest,
-                                                                                       fused::f64(w.blockSums));
+                                                                                       f64(w.blockSums));
     DGC_CUDA_LAUNCH_CHECK(kOp);
-    scanOffsetsKernel<<<1, 1024, 0, stream()>>>(scanBlocks, fused::f64(w.blockSums), fused::f64(w.offsets));
+    scanOffsetsKernel<<<1, 1024, 0, stream()>>>(scanBlocks, f64(w.blockSums), f64(w.offsets));
     DGC_CUDA_LAUNCH_CHECK(kOp);
-    scanApplyKernel<<<static_cast<unsigned>(scanBlocks), kThreads, 0, stream()>>>(n, closest, fused::f64(w.offsets),
-                                                                                   fused::f64(w.cum));
+    scanApplyKernel<<<static_cast<unsigned>(scanBlocks), kThreads, 0, stream()>>>(n, closest, f64(w.offsets),
+                                                                                   f64(w.cum));
     DGC_CUDA_LAUNCH_CHECK(kOp);
-    drawCandidatesKernel<<<1, kMaxTrials, 0, stream()>>>(n, fused::f64(w.cum), c, trials, restart, seed,
+    drawCandidatesKernel<<<1, kMaxTrials, 0, stream()>>>(n, f64(w.cum), c, trials, restart, seed,
                                                          reinterpret_cast<int64_t*>(w.cand.raw()));
     DGC_CUDA_LAUNCH_CHECK(kOp);
     candidatePotentialKernel<<<static_cast<unsigned>(potBlocks), kThreads, 0, stream()>>>(
-        n, d, w.Xc, closest, reinterpret_cast<const int64_t*>(w.cand.raw()), trials, fused::f64(w.candDist),
-        fused::f64(w.candPartial));
+        n, d, w.Xc, closest, reinterpret_cast<const int64_t*>(w.cand.raw()), trials, f64(w.candDist),
+        f64(w.candPartial));
     DGC_CUDA_LAUNCH_CHECK(kOp);
-    selectCandidateKernel<<<1, kMaxTrials, 0, stream()>>>(potBlocks, trials, fused::f64(w.candPartial),
+    selectCandidateKernel<<<1, kMaxTrials, 0, stream()>>>(potBlocks, trials, f64(w.candPartial),
                                                           w.best.i32());
     DGC_CUDA_LAUNCH_CHECK(kOp);
     applyCandidateKernel<<<blocksFor(std::max(n, d), kThreads), kThreads, 0, stream()>>>(
-        n, d, w.Xc, fused::f64(w.candDist), reinterpret_cast<const int64_t*>(w.cand.raw()), w.best.i32(), closest,
+        n, d, w.Xc, f64(w.candDist), reinterpret_cast<const int64_t*>(w.cand.raw()), w.best.i32(), closest,
         C + c * d);
     DGC_CUDA_LAUNCH_CHECK(kOp);
   }
@@ -531,7 +527,7 @@ void assign(Workspace& w, const float* C, const int32_t* labelsOld, int32_t* lab
   centreNormKernel<<<blocksFor(w.k, 128), 128, 0, stream()>>>(w.k, w.d, C, w.cnorm.f32());
   DGC_CUDA_LAUNCH_CHECK(kOp);
   const size_t smem = assignSmem(w.d, w.k);
-  fused::allowDynamicSmem(assignKernel, smem, kOp);
+  allowDynamicSmem(assignKernel, smem, kOp);
   assignKernel<<<static_cast<unsigned>(ceilDiv(w.n, kThreads)), kThreads, smem, stream()>>>(
       w.n, w.d, w.k, w.Xc, C, w.cnorm.f32(), labelsOld, labels, rowDist, changed);
   DGC_CUDA_LAUNCH_CHECK(kOp);
@@ -540,12 +536,12 @@ void assign(Workspace& w, const float* C, const int32_t* labelsOld, int32_t* lab
 // Σ rowDist in a fixed order, read back.
 double sumRows(Workspace& w, const double* rowDist) {
   const int64_t blocks = ceilDiv(w.n, kThreads);
-  blockPartialKernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream()>>>(w.n, rowDist, fused::f64(w.reduce));
+  blockPartialKernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream()>>>(w.n, rowDist, f64(w.reduce));
   DGC_CUDA_LAUNCH_CHECK(kOp);
-  finalSumKernel<<<1, 1024, 0, stream()>>>(fused::f64(w.reduce), blocks, fused::f64(w.inertia));
+  finalSumKernel<<<1, 1024, 0, stream()>>>(f64(w.reduce), blocks, f64(w.inertia));
   DGC_CUDA_LAUNCH_CHECK(kOp);
   double v = 0.0;
-  download(&v, fused::f64(w.inertia), 1);
+  download(&v, f64(w.inertia), 1);
   return v;
 }
 
@@ -555,25 +551,25 @@ StepStatus updateCentres(Workspace& w, float* C, const int32_t* labels) {
   const int threads = static_cast<int>(std::min<int64_t>(256, ((d + 31) / 32) * 32));
   const size_t smem = w.sharedSums ? sizeof(double) * k * d : 0;
   if (w.sharedSums) {
-    fused::allowDynamicSmem(centreSumsKernel<true>, smem, kOp);
+    allowDynamicSmem(centreSumsKernel<true>, smem, kOp);
     centreSumsKernel<true><<<static_cast<unsigned>(w.chunks), threads, smem, stream()>>>(
-        n, d, k, w.chunkRows, w.Xc, labels, fused::f64(w.sumPartial), w.countPartial.i32());
+        n, d, k, w.chunkRows, w.Xc, labels, f64(w.sumPartial), w.countPartial.i32());
     DGC_CUDA_LAUNCH_CHECK(kOp);
   } else {
     centreSumsKernel<false><<<static_cast<unsigned>(w.chunks), threads, 0, stream()>>>(
-        n, d, k, w.chunkRows, w.Xc, labels, fused::f64(w.sumPartial), w.countPartial.i32());
+        n, d, k, w.chunkRows, w.Xc, labels, f64(w.sumPartial), w.countPartial.i32());
     DGC_CUDA_LAUNCH_CHECK(kOp);
   }
   DGC_CUDA_LAUNCH_CHECK(kOp);
   int64_t* counts = reinterpret_cast<int64_t*>(w.counts.raw());
-  centreSumsFinalKernel<<<blocksFor(k * d, 128), 128, 0, stream()>>>(w.chunks, k, d, fused::f64(w.sumPartial),
-                                                                     w.countPartial.i32(), fused::f64(w.sums), counts);
+  centreSumsFinalKernel<<<blocksFor(k * d, 128), 128, 0, stream()>>>(w.chunks, k, d, f64(w.sumPartial),
+                                                                     w.countPartial.i32(), f64(w.sums), counts);
   DGC_CUDA_LAUNCH_CHECK(kOp);
   // Keep the old centres for the relocation path (it needs them, and the shift).
-  Tensor old = fused::scratchF32(k * d);
+  Tensor old = scratchF32(k * d);
   copyDevice(old.f32(), C, sizeof(float) * k * d);
   StepStatus* status = reinterpret_cast<StepStatus*>(w.status.raw());
-  centreUpdateKernel<<<1, 256, 0, stream()>>>(k, d, fused::f64(w.sums), counts, C, status);
+  centreUpdateKernel<<<1, 256, 0, stream()>>>(k, d, f64(w.sums), counts, C, status);
   DGC_CUDA_LAUNCH_CHECK(kOp);
   StepStatus s;
   download(&s, status, 1);
@@ -585,13 +581,13 @@ StepStatus updateCentres(Workspace& w, float* C, const int32_t* labels) {
   std::vector<int32_t> lab(n);
   std::vector<float> oldC(k * d), newC(k * d);
   rowDistanceKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(n, d, w.Xc, old.f32(), labels,
-                                                                       fused::f64(w.rowDist));
+                                                                       f64(w.rowDist));
   DGC_CUDA_LAUNCH_CHECK(kOp);
-  download(sums.data(), fused::f64(w.sums), k * d);
+  download(sums.data(), f64(w.sums), k * d);
   download(cnt.data(), counts, k);
   download(lab.data(), labels, n);
   download(oldC.data(), old.f32(), k * d);
-  download(rowDist.data(), fused::f64(w.rowDist), n);
+  download(rowDist.data(), f64(w.rowDist), n);
   std::vector<int64_t> empty;
   for (int64_t j = 0; j < k; ++j)
     if (cnt[j] == 0) empty.push_back(j);
@@ -643,7 +639,7 @@ bool sameClustering(Workspace& w, const int32_t* a, const int32_t* b) {
 
 }  // namespace
 
-void kmeans(const Tensor& x, const KMeansParams& p, Tensor& centers, Tensor& labels, double& inertia,
+void CudaBackend::kmeans(const Tensor& x, const KMeansParams& p, Tensor& centers, Tensor& labels, double& inertia,
             int& iterations) {
   const int64_t n = x.dim(0), d = x.dim(1), k = p.k;
   DGC_CHECK(n >= 1 && d >= 1, Arg, "kmeans: X must be n×d with n, d ≥ 1, got ", n, "x", d);
@@ -652,33 +648,33 @@ void kmeans(const Tensor& x, const KMeansParams& p, Tensor& centers, Tensor& lab
 
   // 1. Statistics, finiteness, centring.
   const int64_t statChunks = ceilDiv(n, kStatRows);
-  Tensor partial = fused::scratchF64(statChunks * d), mean = fused::scratchF64(d), var = fused::scratchF64(d);
-  Tensor bad = fused::scratchI32(1);
+  Tensor partial = scratchF64(statChunks * d), mean = scratchF64(d), var = scratchF64(d);
+  Tensor bad = scratchI32(1);
   DGC_CUDA_CHECK(cudaMemsetAsync(bad.i32(), 0, sizeof(int), stream()), kOp);
   const dim3 statGrid(static_cast<unsigned>(statChunks),
                       static_cast<unsigned>(std::min<int64_t>(ceilDiv(d, 128), 65535)));
-  columnSumKernel<<<statGrid, 128, 0, stream()>>>(n, d, x.f32(), fused::f64(partial), bad.i32());
+  columnSumKernel<<<statGrid, 128, 0, stream()>>>(n, d, x.f32(), f64(partial), bad.i32());
   DGC_CUDA_LAUNCH_CHECK(kOp);
-  chunkMeanKernel<<<blocksFor(d, 128), 128, 0, stream()>>>(fused::f64(partial), statChunks, d, static_cast<double>(n),
-                                                           fused::f64(mean));
+  chunkMeanKernel<<<blocksFor(d, 128), 128, 0, stream()>>>(f64(partial), statChunks, d, static_cast<double>(n),
+                                                           f64(mean));
   DGC_CUDA_LAUNCH_CHECK(kOp);
-  columnVarKernel<<<statGrid, 128, 0, stream()>>>(n, d, x.f32(), fused::f64(mean), fused::f64(partial));
+  columnVarKernel<<<statGrid, 128, 0, stream()>>>(n, d, x.f32(), f64(mean), f64(partial));
   DGC_CUDA_LAUNCH_CHECK(kOp);
-  chunkMeanKernel<<<blocksFor(d, 128), 128, 0, stream()>>>(fused::f64(partial), statChunks, d, static_cast<double>(n),
-                                                           fused::f64(var));
+  chunkMeanKernel<<<blocksFor(d, 128), 128, 0, stream()>>>(f64(partial), statChunks, d, static_cast<double>(n),
+                                                           f64(var));
   DGC_CUDA_LAUNCH_CHECK(kOp);
   int isBad = 0;
   download(&isBad, bad.i32(), 1);
   DGC_CHECK(isBad == 0, Value, "kmeans: X contains NaN or Inf");
   std::vector<double> varHost(d);
-  download(varHost.data(), fused::f64(var), d);
+  download(varHost.data(), f64(var), d);
   double meanVar = 0.0;
   for (int64_t c = 0; c < d; ++c) meanVar += varHost[c];
   meanVar /= static_cast<double>(d);
   const double tolAbs = meanVar * p.tol;
 
-  Tensor Xc = fused::scratchF32(n * d);
-  centreKernel<<<blocksFor(n * d, kThreads), kThreads, 0, stream()>>>(n, d, x.f32(), fused::f64(mean), Xc.f32());
+  Tensor Xc = scratchF32(n * d);
+  centreKernel<<<blocksFor(n * d, kThreads), kThreads, 0, stream()>>>(n, d, x.f32(), f64(mean), Xc.f32());
   DGC_CUDA_LAUNCH_CHECK(kOp);
 
   // 2. Workspace.
@@ -689,33 +685,33 @@ void kmeans(const Tensor& x, const KMeansParams& p, Tensor& centers, Tensor& lab
   w.Xc = Xc.f32();
   const int trials = 2 + static_cast<int>(std::floor(std::log(static_cast<double>(k))));
   const int64_t scanBlocks = ceilDiv(n, static_cast<int64_t>(kThreads) * kScanItems);
-  w.closest = fused::scratchF64(n);
-  w.cum = fused::scratchF64(n);
-  w.blockSums = fused::scratchF64(scanBlocks);
-  w.offsets = fused::scratchF64(scanBlocks);
-  w.candDist = fused::scratchF64(static_cast<int64_t>(trials) * n);
-  w.candPartial = fused::scratchF64(ceilDiv(n, kThreads) * trials);
-  w.cand = fused::scratchF64(kMaxTrials);  // int64 slots
-  w.best = fused::scratchI32(1);
-  w.cnorm = fused::scratchF32(k);
-  w.rowDist = fused::scratchF64(n);
+  w.closest = scratchF64(n);
+  w.cum = scratchF64(n);
+  w.blockSums = scratchF64(scanBlocks);
+  w.offsets = scratchF64(scanBlocks);
+  w.candDist = scratchF64(static_cast<int64_t>(trials) * n);
+  w.candPartial = scratchF64(ceilDiv(n, kThreads) * trials);
+  w.cand = scratchF64(kMaxTrials);  // int64 slots
+  w.best = scratchI32(1);
+  w.cnorm = scratchF32(k);
+  w.rowDist = scratchF64(n);
   // Row chunks for the centre sums: ≥ 1024 rows, and at most 64 MiB of double partials.
   const int64_t maxChunks = std::max<int64_t>(1, (int64_t{64} << 20) / (8 * k * d));
   w.chunkRows = std::max<int64_t>(1024, ceilDiv(n, maxChunks));
   w.chunks = ceilDiv(n, w.chunkRows);
   w.sharedSums = 8 * k * d <= 48 * 1024;
-  w.sumPartial = fused::scratchF64(w.chunks * k * d);
-  w.countPartial = fused::scratchI32(w.chunks * k);
-  w.sums = fused::scratchF64(k * d);
-  w.counts = fused::scratchF64(k);  // int64 slots
-  w.status = fused::scratchF64(2);  // StepStatus (16 bytes)
-  w.reduce = fused::scratchF64(ceilDiv(n, kThreads));
-  w.inertia = fused::scratchF64(1);
-  w.flags = fused::scratchI32(k + 1);
+  w.sumPartial = scratchF64(w.chunks * k * d);
+  w.countPartial = scratchI32(w.chunks * k);
+  w.sums = scratchF64(k * d);
+  w.counts = scratchF64(k);  // int64 slots
+  w.status = scratchF64(2);  // StepStatus (16 bytes)
+  w.reduce = scratchF64(ceilDiv(n, kThreads));
+  w.inertia = scratchF64(1);
+  w.flags = scratchI32(k + 1);
   StepStatus* status = reinterpret_cast<StepStatus*>(w.status.raw());
 
-  Tensor C = fused::scratchF32(k * d), bestC = fused::scratchF32(k * d);
-  Tensor labA = fused::scratchI32(n), labB = fused::scratchI32(n), bestLabels = fused::scratchI32(n);
+  Tensor C = scratchF32(k * d), bestC = scratchF32(k * d);
+  Tensor labA = scratchI32(n), labB = scratchI32(n), bestLabels = scratchI32(n);
   double bestInertia = 0.0;
   int bestIters = 0, bestInit = -1;
 
@@ -742,7 +738,7 @@ void kmeans(const Tensor& x, const KMeansParams& p, Tensor& centers, Tensor& lab
     }
     // Final labels and inertia: with strict convergence the labels stand (inertia with the final centres), else
     // the points are relabelled with the final centres.
-    double* rowDist = fused::f64(w.rowDist);
+    double* rowDist = f64(w.rowDist);
     if (strict) {
       rowDistanceKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(n, d, w.Xc, C.f32(), lab, rowDist);
       DGC_CUDA_LAUNCH_CHECK(kOp);
@@ -760,7 +756,7 @@ void kmeans(const Tensor& x, const KMeansParams& p, Tensor& centers, Tensor& lab
   }
 
   // 4. Outputs (centres back in the original coordinates).
-  uncentreKernel<<<blocksFor(k * d, 128), 128, 0, stream()>>>(k, d, bestC.f32(), fused::f64(mean), centers.f32());
+  uncentreKernel<<<blocksFor(k * d, 128), 128, 0, stream()>>>(k, d, bestC.f32(), f64(mean), centers.f32());
   DGC_CUDA_LAUNCH_CHECK(kOp);
   copyDevice(labels.i32(), bestLabels.i32(), sizeof(int32_t) * n);
   inertia = bestInertia;

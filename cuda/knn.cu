@@ -14,9 +14,9 @@
 // skipped only when its exact key is certainly worse than the row's current (k+1)-th best, so the result is the
 // exact float64 ranking — the same neighbours in the same order as the CPU, independent of tiling. Survivors of the
 // filter get their exact key (double, unfused operations in the CPU's order) and enter the heap.
-//   When there are few rows per SM, the columns are split into ranges with one heap per (range, row); a final pass
-//   heap-sorts each range's candidates and merges the ranges (the top k+1 under a total order is unique, so the
-//   split does not change the result).
+//   When there are few row blocks (common.cuh, planSplits), the columns are split into ranges with one heap per
+//   (range, row); a final pass heap-sorts each range's candidates and merges the ranges (the top k+1 under a total
+//   order is unique, so the split does not change the result).
 // sdcnOrder = true (the exact line order of SDCN's files: numpy's introselect on float32 similarity rows): computed
 //   by the CPU routine cpu::knnGraphSdcnOrder on a host copy of x, then copied back. That routine is O(n²·d) scalar
 //   code meant for reproducing published graphs of ~10k nodes (native/cpu/knn.h); porting numpy's introselect to
@@ -27,17 +27,13 @@
 #include <vector>
 
 #include "../native/cpu/knn.h"
-#include "fused.h"
-#include "fused_util.cuh"
+#include "common.cuh"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
 namespace {
 
-using fused::ceilDiv;
-using fused::dadd;
-using fused::dmul;
-using fused::dsub;
 
 constexpr int kThreads = 128;
 constexpr int kTileCols = 32;   // rows j per tile
@@ -270,7 +266,7 @@ __global__ void knnFinishKernel(const KnnParams p) {
 
 }  // namespace
 
-void knnGraph(const Tensor& x, int64_t k, int metric, bool sdcnOrder, Tensor& neighbors) {
+void CudaBackend::knnGraph(const Tensor& x, int64_t k, int metric, bool sdcnOrder, Tensor& neighbors) {
   const char* op = "knnGraph";
   const int64_t n = x.dim(0), d = x.dim(1);
   DGC_CHECK(n >= 2, Arg, "knnGraph: n must be at least 2, got ", n);
@@ -300,15 +296,15 @@ void knnGraph(const Tensor& x, int64_t k, int metric, bool sdcnOrder, Tensor& ne
   p.X = x.f32();
   p.alpha = metric == kHeat ? -2.0f : -1.0f;
   p.C = (2.0 * static_cast<double>(d) + 16.0) * std::ldexp(1.0, -24);
-  Tensor sq = fused::scratchF64(n), a = fused::scratchF64(n), s = fused::scratchF64(n), colTerm = fused::scratchF32(n);
-  Tensor invNorm, F, bad = fused::scratchI32(1);
+  Tensor sq = scratchF64(n), a = scratchF64(n), s = scratchF64(n), colTerm = scratchF32(n);
+  Tensor invNorm, F, bad = scratchI32(1);
   if (metric == kCosine) {
-    invNorm = fused::scratchF64(n);
-    F = fused::scratchF32(n * d);
+    invNorm = scratchF64(n);
+    F = scratchF32(n * d);
   }
   DGC_CUDA_CHECK(cudaMemsetAsync(bad.i32(), 0, sizeof(int), stream()), op);
-  knnRowStatsKernel<<<blocksFor(n, 256), 256, 0, stream()>>>(p, fused::f64(sq), fused::f64(a), fused::f64(s),
-                                                              metric == kCosine ? fused::f64(invNorm) : nullptr,
+  knnRowStatsKernel<<<blocksFor(n, 256), 256, 0, stream()>>>(p, f64(sq), f64(a), f64(s),
+                                                              metric == kCosine ? f64(invNorm) : nullptr,
                                                               metric == kCosine ? F.f32() : nullptr, colTerm.f32(),
                                                               bad.i32());
   DGC_CUDA_LAUNCH_CHECK(op);
@@ -317,25 +313,22 @@ void knnGraph(const Tensor& x, int64_t k, int metric, bool sdcnOrder, Tensor& ne
   DGC_CUDA_CHECK(cudaStreamSynchronize(stream()), op);
   DGC_CHECK(isBad == 0, Value, "knnGraph: X holds NaN or infinity");
   p.F = metric == kCosine ? F.f32() : x.f32();
-  p.a = fused::f64(a);
-  p.s = fused::f64(s);
-  p.invNorm = metric == kCosine ? fused::f64(invNorm) : nullptr;
+  p.a = f64(a);
+  p.s = f64(s);
+  p.invNorm = metric == kCosine ? f64(invNorm) : nullptr;
   p.colTerm = colTerm.f32();
 
-  // Column splits: about 4 blocks per SM, ≥ 4 tiles per split, heaps ≤ 256 MiB in all.
+  // Column splits (common.cuh, planSplits: from the shapes alone), ≥ 4 tiles per split, heaps ≤ 256 MiB in all.
+  // The merge is exact, so the result is the same for any split count.
   const int64_t rowBlocks = ceilDiv(n, kThreads);
-  const int64_t tiles = ceilDiv(n, kTileCols);
-  const int64_t target = 4LL * fused::smCount();
-  int64_t splits = 1;
-  if (rowBlocks < target) splits = std::min<int64_t>(ceilDiv(target, rowBlocks), std::max<int64_t>(1, tiles / 4));
   const int64_t heapBytes = p.k1 * n * 12;
-  const int64_t heapBudget = (int64_t{256} << 20) / std::max<int64_t>(1, heapBytes);
-  splits = std::max<int64_t>(1, std::min<int64_t>({splits, int64_t{kMaxSplits}, heapBudget}));
-  p.span = ceilDiv(tiles, splits) * kTileCols;
-  p.splits = static_cast<int>(ceilDiv(n, p.span));
-  Tensor heapKey = fused::scratchF64(p.splits * p.k1 * n), heapIdx = fused::scratchI32(p.splits * p.k1 * n);
-  Tensor heapSize = fused::scratchI32(p.splits * n);
-  p.heapKey = fused::f64(heapKey);
+  const int64_t heapBudget = std::max<int64_t>(1, (int64_t{256} << 20) / std::max<int64_t>(1, heapBytes));
+  const SplitPlan plan = planSplits(rowBlocks, n, kTileCols, 4, std::min<int64_t>(kMaxSplits, heapBudget));
+  p.span = plan.span;
+  p.splits = plan.splits;
+  Tensor heapKey = scratchF64(p.splits * p.k1 * n), heapIdx = scratchI32(p.splits * p.k1 * n);
+  Tensor heapSize = scratchI32(p.splits * n);
+  p.heapKey = f64(heapKey);
   p.heapIdx = heapIdx.i32();
   p.heapSize = heapSize.i32();
   p.neighbors = neighbors.i32();

@@ -5,8 +5,7 @@
 #include <cstdint>
 
 #include "common.cuh"
-#include "kernels.h"
-#include "reduce.cuh"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
@@ -61,22 +60,22 @@ __global__ void bceGradKernel(const float* __restrict__ x, const float* __restri
 
 }  // namespace
 
-void mse(const Tensor& a, const Tensor& b, Tensor& out) {
+void CudaBackend::mse(const Tensor& a, const Tensor& b, Tensor& out) {
   deterministicSum(a.numel(), SquaredDiff{a.f32(), b.f32()}, out.f32(), static_cast<double>(a.numel()), "mse");
 }
 
-void mseGrad(const Tensor& a, const Tensor& b, const Tensor& g, Tensor& da) {
+void CudaBackend::mseGrad(const Tensor& a, const Tensor& b, const Tensor& g, Tensor& da) {
   const int64_t n = a.numel();
   mseGradKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(a.f32(), b.f32(), g.f32(), n, da.f32());
   DGC_CUDA_LAUNCH_CHECK("mseGrad");
 }
 
-void bceWithLogits(const Tensor& logits, const Tensor& target, Tensor& out) {
+void CudaBackend::bceWithLogits(const Tensor& logits, const Tensor& target, Tensor& out) {
   deterministicSum(logits.numel(), BceTerm{logits.f32(), target.f32()}, out.f32(),
                    static_cast<double>(logits.numel()), "bceWithLogits");
 }
 
-void bceWithLogitsGrad(const Tensor& logits, const Tensor& target, const Tensor& g, Tensor& dl) {
+void CudaBackend::bceWithLogitsGrad(const Tensor& logits, const Tensor& target, const Tensor& g, Tensor& dl) {
   const int64_t n = logits.numel();
   bceGradKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(logits.f32(), target.f32(), g.f32(), n, dl.f32());
   DGC_CUDA_LAUNCH_CHECK("bceWithLogitsGrad");

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "common.cuh"
-#include "kernels.h"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
@@ -58,7 +58,7 @@ __global__ void sgdKernel(float* __restrict__ p, const float* __restrict__ grad,
 
 }  // namespace
 
-void adamStep(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p) {
+void CudaBackend::adamStep(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p) {
   // Exactly the CPU's host-side constants (native/cpu/optim.cc).
   const double bc1 = 1.0 - std::pow(double(p.beta1), double(p.step));
   const double bc2 = 1.0 - std::pow(double(p.beta2), double(p.step));
@@ -79,7 +79,7 @@ void adamStep(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const Ada
   DGC_CUDA_LAUNCH_CHECK("adamStep");
 }
 
-void sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum, float weightDecay) {
+void CudaBackend::sgdStep(Tensor& param, const Tensor& grad, Tensor* velocity, float lr, float momentum, float weightDecay) {
   const int64_t n = param.numel();
   sgdKernel<<<blocksFor(n, kThreads), kThreads, 0, stream()>>>(param.f32(), grad.f32(),
                                                                velocity ? velocity->f32() : nullptr, n, lr, momentum,

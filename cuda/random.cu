@@ -23,7 +23,7 @@
 #include "../native/core/philox.h"
 #include "../native/core/thread_pool.h"
 #include "common.cuh"
-#include "kernels.h"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
@@ -154,13 +154,13 @@ __global__ void normalKernel(float* __restrict__ out, int64_t n, float mean, flo
 
 }  // namespace
 
-void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t streamId) {
+void CudaBackend::randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t streamId) {
   const int64_t n = out.numel();
   uniformKernel<<<blocksFor((n + 3) / 4, kThreads), kThreads, 0, stream()>>>(out.f32(), n, low, high, seed, streamId);
   DGC_CUDA_LAUNCH_CHECK("randomUniform");
 }
 
-void randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t streamId) {
+void CudaBackend::randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t streamId) {
   const NormalTables& t = normalTables();
   const int64_t n = out.numel();
   normalKernel<<<blocksFor((n + 1) / 2, kThreads), kThreads, 0, stream()>>>(out.f32(), n, mean, std, seed, streamId,

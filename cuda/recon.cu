@@ -16,8 +16,9 @@
 //      FMAs for the Gram, 2·d for the product, one exp and one reciprocal. Accumulation: float within a 64-row tile,
 //      then double per row (loss and gradient), so a sum over 10^6 rows keeps float-tile rounding only (the double
 //      row sums live in registers for narrow widths, in the row's global accumulator otherwise). Rows are split
-//      over the j range when n is small (fixed split ranges). Writes, per split, one double loss partial per block
-//      (fixed block tree) and the row's dense gradient sums (double) — every value by exactly one thread.
+//      over the j range when n is small (the split count from the shapes alone: common.cuh, planSplits). Writes,
+//      per split, one double loss partial per block (fixed block tree) and the row's dense gradient sums (double) —
+//      every value by exactly one thread; both are combined in split order.
 //      reconDenseGenericKernel: the same for any width (Gram in 32-column chunks from shared memory, the products
 //      read-modify-write the row's double accumulator in global memory); correct, not tuned.
 //   2. reconEntryKernel: one thread per stored entry (p, q, v): σ recomputed with the same FMA chain and the same
@@ -31,7 +32,8 @@
 //   No floating-point atomics anywhere: the loss and the gradients repeat bit for bit.
 //
 // MEMORY: O(n·d + nnz): per embedding with a gradient a double n×d accumulator per split (splits > 1 only when
-//   n < ~4 row blocks per SM), per entry a float coefficient per embedding, an int row id, and the sort buffers.
+//   there are fewer row blocks than planSplits' target), per entry a float coefficient per embedding, an int row
+//   id, and the sort buffers.
 //
 // Numerics vs the CPU: the same formulas evaluated in float with double accumulation; exp is CUDA's expf (≤ 2 ulp)
 // and the division a correctly rounded reciprocal, the CPU uses a 0.7-ulp polynomial and a true division, so σ may
@@ -46,14 +48,13 @@
 #include <limits>
 #include <type_traits>
 
-#include "fused.h"
-#include "fused_util.cuh"
+#include "common.cuh"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
 namespace {
 
-using fused::ceilDiv;
 
 constexpr int kMaxSplits = 16;
 constexpr int kDenseThreads = 128;
@@ -86,43 +87,6 @@ __device__ __forceinline__ double logClampedD(float x) {
 __device__ __forceinline__ float bceKappa(float a, float oneMinusA) {
   const float pa = oneMinusA * a;
   return pa >= 1e-12f ? 1.0f : pa * 1e12f;
-}
-
-template <int D, int BN, int THREADS>
-__device__ __forceinline__ void loadTile(float* dst, const float* __restrict__ src, int d, int64_t r0, int64_t rowEnd) {
-  for (int e = threadIdx.x; e < BN * D; e += THREADS) {
-    const int r = e / D, c = e - (e / D) * D;
-    const int64_t row = r0 + r;
-    dst[e] = (row < rowEnd && c < d) ? __ldg(src + row * d + c) : 0.0f;
-  }
-}
-
-template <int D>
-__device__ __forceinline__ float dotShared(const float (&a)[D], const float* __restrict__ b) {
-  const float4* b4 = reinterpret_cast<const float4*>(b);
-  float s = 0.0f;
-#pragma unroll
-  for (int c = 0; c < D / 4; ++c) {
-    const float4 x = b4[c];
-    s = fmaf(a[4 * c + 0], x.x, s);
-    s = fmaf(a[4 * c + 1], x.y, s);
-    s = fmaf(a[4 * c + 2], x.z, s);
-    s = fmaf(a[4 * c + 3], x.w, s);
-  }
-  return s;
-}
-
-template <int D>
-__device__ __forceinline__ void axpyShared(float w, const float* __restrict__ b, float (&acc)[D]) {
-  const float4* b4 = reinterpret_cast<const float4*>(b);
-#pragma unroll
-  for (int c = 0; c < D / 4; ++c) {
-    const float4 x = b4[c];
-    acc[4 * c + 0] = fmaf(w, x.x, acc[4 * c + 0]);
-    acc[4 * c + 1] = fmaf(w, x.y, acc[4 * c + 1]);
-    acc[4 * c + 2] = fmaf(w, x.z, acc[4 * c + 2]);
-    acc[4 * c + 3] = fmaf(w, x.w, acc[4 * c + 3]);
-  }
 }
 
 // Dense pass for one owned row i over the rows j of this split (see the file comment):
@@ -168,8 +132,8 @@ __global__ void __launch_bounds__(kDenseThreads) reconDenseKernel(const ReconPar
 
   for (int64_t j0 = jBegin; j0 < jEnd; j0 += BN) {
     __syncthreads();
-    loadTile<D, BN, kDenseThreads>(tile1, p.z1, p.d1, j0, jEnd);
-    if (TWO) loadTile<D, BN, kDenseThreads>(tile2, p.z2, p.d2, j0, jEnd);
+    loadTile<D, BN, kDenseThreads>(tile1, p.z1, p.d1, j0, jEnd, p.d1);
+    if (TWO) loadTile<D, BN, kDenseThreads>(tile2, p.z2, p.d2, j0, jEnd, p.d2);
     __syncthreads();
     const int keys = static_cast<int>(min(static_cast<int64_t>(BN), jEnd - j0));
     float tileLoss = 0.0f;
@@ -184,13 +148,13 @@ __global__ void __launch_bounds__(kDenseThreads) reconDenseKernel(const ReconPar
         tileLoss += __fmul_rn(sum, sum);  // the rounded square, as the entry correction subtracts it
         if (GRAD) {
           const float twoSum = sum + sum;
-          if (g1) axpyShared<D>(sig1 * (1.0f - sig1) * twoSum, tile1 + j * D, acc1);
-          if (g2) axpyShared<D>(sig2 * (1.0f - sig2) * twoSum, tile2 + j * D, acc2);
+          if (g1) axpyRowShared<D>(sig1 * (1.0f - sig1) * twoSum, tile1 + j * D, acc1);
+          if (g2) axpyRowShared<D>(sig2 * (1.0f - sig2) * twoSum, tile2 + j * D, acc2);
         }
       } else {
         const float oneMinusA = 1.0f - sig1;
         tileLoss += logClampedF(oneMinusA);
-        if (GRAD && g1) axpyShared<D>(bceKappa(sig1, oneMinusA) * (sig1 + sig1), tile1 + j * D, acc1);
+        if (GRAD && g1) axpyRowShared<D>(bceKappa(sig1, oneMinusA) * (sig1 + sig1), tile1 + j * D, acc1);
       }
     }
     loss += static_cast<double>(tileLoss);
@@ -215,7 +179,7 @@ __global__ void __launch_bounds__(kDenseThreads) reconDenseKernel(const ReconPar
     }
   }
 
-  const double blockLoss = fused::blockSum(valid ? loss : 0.0, red);
+  const double blockLoss = blockSum(valid ? loss : 0.0, red);
   if (threadIdx.x == 0) p.lossPart[static_cast<int64_t>(split) * gridDim.x + blockIdx.x] = BCE ? -blockLoss : blockLoss;
   if constexpr (!kGlobalSums) {
     if (!valid) return;
@@ -316,7 +280,7 @@ __global__ void __launch_bounds__(kGenThreads) reconDenseGenericKernel(const Rec
     if (g1) genericProduct(p.z1, p.d1, row, valid, j0, keys, tile, s1, p.dense1);
     if (g2) genericProduct(p.z2, p.d2, row, valid, j0, keys, tile, s2, p.dense2);
   }
-  const double blockLoss = fused::blockSum(valid ? loss : 0.0, red);
+  const double blockLoss = blockSum(valid ? loss : 0.0, red);
   if (threadIdx.x == 0) p.lossPart[blockIdx.x] = BCE ? -blockLoss : blockLoss;
 }
 
@@ -365,7 +329,7 @@ __global__ void reconEntryKernel(const ReconParams p, float* coef1, float* coef2
     }
     if (rowOf) rowOf[e] = static_cast<int32_t>(r);
   }
-  const double total = fused::blockSum(corr, red);
+  const double total = blockSum(corr, red);
   if (threadIdx.x == 0) lossPart[blockIdx.x] = total;
 }
 
@@ -373,8 +337,8 @@ __global__ void reconEntryKernel(const ReconParams p, float* coef1, float* coef2
 __global__ void reconLossKernel(const double* densePart, int64_t denseCount, const double* entryPart,
                                 int64_t entryCount, double nn, float* loss) {
   __shared__ double red[32];
-  const double a = fused::blockSumArray(densePart, denseCount, red);
-  const double b = fused::blockSumArray(entryPart, entryCount, red);
+  const double a = blockSumArray(densePart, denseCount, red);
+  const double b = blockSumArray(entryPart, entryCount, red);
   if (threadIdx.x == 0) loss[0] = static_cast<float>((a + b) / nn);
 }
 
@@ -423,20 +387,6 @@ __global__ void reconGradKernel(int64_t n, int d, const float* __restrict__ z, c
 }
 
 // ---- host side ----------------------------------------------------------------------------------------------------
-
-template <typename Fn>
-bool withBucket(int width, Fn&& fn) {
-  if (width <= 4) return fn(std::integral_constant<int, 4>()), true;
-  if (width <= 8) return fn(std::integral_constant<int, 8>()), true;
-  if (width <= 12) return fn(std::integral_constant<int, 12>()), true;
-  if (width <= 16) return fn(std::integral_constant<int, 16>()), true;
-  if (width <= 20) return fn(std::integral_constant<int, 20>()), true;
-  if (width <= 24) return fn(std::integral_constant<int, 24>()), true;
-  if (width <= 32) return fn(std::integral_constant<int, 32>()), true;
-  if (width <= 48) return fn(std::integral_constant<int, 48>()), true;
-  if (width <= 64) return fn(std::integral_constant<int, 64>()), true;
-  return false;
-}
 
 template <int D, bool TWO, bool BCE, bool GRAD>
 void launchDense(const ReconParams& p, int rowBlocks, int splits, const char* op) {
@@ -494,27 +444,25 @@ void reconLoss(bool bce, const Tensor& z1, const Tensor* z2, const CsrMatrix& a,
   Tensor lossPart, dense1, dense2;
   auto allocDense = [&](int s) {
     if (p.grad1) {
-      dense1 = fused::scratchF64(static_cast<int64_t>(s) * n * p.d1);
-      p.dense1 = fused::f64(dense1);
+      dense1 = scratchF64(static_cast<int64_t>(s) * n * p.d1);
+      p.dense1 = f64(dense1);
     }
     if (p.grad2) {
-      dense2 = fused::scratchF64(static_cast<int64_t>(s) * n * p.d2);
-      p.dense2 = fused::f64(dense2);
+      dense2 = scratchF64(static_cast<int64_t>(s) * n * p.d2);
+      p.dense2 = f64(dense2);
     }
   };
-  const bool fast = (!two || width <= 32) && withBucket(width, [&](auto bucket) {
+  const bool fast = (!two || width <= 32) && withWidthBucket(width, [&](auto bucket) {
     constexpr int D = decltype(bucket)::value;
     const int64_t rowBlocks = ceilDiv(n, kDenseThreads);
-    const int64_t target = 4LL * fused::smCount();
-    const int64_t tiles = ceilDiv(n, kTileRows);
-    int64_t s = 1;
-    if (rowBlocks < target) s = std::min<int64_t>(ceilDiv(target, rowBlocks), std::max<int64_t>(1, tiles / 2));
-    s = std::max<int64_t>(1, std::min<int64_t>(s, kMaxSplits));
-    p.span = ceilDiv(tiles, s) * kTileRows;
-    splits = static_cast<int>(ceilDiv(n, p.span));
+    // Split count from the shapes alone (common.cuh, planSplits): ≥ 2 tiles per range. The loss partials and the
+    // dense gradient sums are then combined in split order, so the result does not depend on the GPU.
+    const SplitPlan plan = planSplits(rowBlocks, n, kTileRows, 2, kMaxSplits);
+    p.span = plan.span;
+    splits = plan.splits;
     lossParts = rowBlocks * splits;
-    lossPart = fused::scratchF64(lossParts);
-    p.lossPart = fused::f64(lossPart);
+    lossPart = scratchF64(lossParts);
+    p.lossPart = f64(lossPart);
     allocDense(splits);
     const int rb = static_cast<int>(rowBlocks);
     if (bce) {
@@ -530,8 +478,8 @@ void reconLoss(bool bce, const Tensor& z1, const Tensor* z2, const CsrMatrix& a,
   });
   if (!fast) {
     lossParts = ceilDiv(n, kGenThreads);
-    lossPart = fused::scratchF64(lossParts);
-    p.lossPart = fused::f64(lossPart);
+    lossPart = scratchF64(lossParts);
+    p.lossPart = f64(lossPart);
     allocDense(1);
     if (p.grad1) DGC_CUDA_CHECK(cudaMemsetAsync(p.dense1, 0, sizeof(double) * n * p.d1, stream()), op);
     if (p.grad2) DGC_CUDA_CHECK(cudaMemsetAsync(p.dense2, 0, sizeof(double) * n * p.d2, stream()), op);
@@ -551,17 +499,17 @@ void reconLoss(bool bce, const Tensor& z1, const Tensor* z2, const CsrMatrix& a,
   const int64_t nnz = p.nnz;
   const int entryThreads = 256;
   const int64_t entryBlocks = std::max<int64_t>(1, ceilDiv(nnz, entryThreads));
-  Tensor entryPart = fused::scratchF64(entryBlocks);
+  Tensor entryPart = scratchF64(entryBlocks);
   Tensor coef1, coef2, rowOf;
-  if (p.grad1) coef1 = fused::scratchF32(nnz);
-  if (p.grad2) coef2 = fused::scratchF32(nnz);
-  if (grad) rowOf = fused::scratchI32(nnz);
+  if (p.grad1) coef1 = scratchF32(nnz);
+  if (p.grad2) coef2 = scratchF32(nnz);
+  if (grad) rowOf = scratchI32(nnz);
   {
     float* c1 = p.grad1 ? coef1.f32() : nullptr;
     float* c2 = p.grad2 ? coef2.f32() : nullptr;
     int32_t* ro = grad ? rowOf.i32() : nullptr;
     const unsigned blocks = static_cast<unsigned>(entryBlocks);
-    double* part = fused::f64(entryPart);
+    double* part = f64(entryPart);
     if (bce) reconEntryKernel<false, true><<<blocks, entryThreads, 0, stream()>>>(p, c1, c2, ro, part);
     else if (two) reconEntryKernel<true, false><<<blocks, entryThreads, 0, stream()>>>(p, c1, c2, ro, part);
     else reconEntryKernel<false, false><<<blocks, entryThreads, 0, stream()>>>(p, c1, c2, ro, part);
@@ -570,19 +518,19 @@ void reconLoss(bool bce, const Tensor& z1, const Tensor* z2, const CsrMatrix& a,
 
   // 3. The loss.
   const double nn = static_cast<double>(n) * static_cast<double>(n);
-  reconLossKernel<<<1, 256, 0, stream()>>>(p.lossPart, lossParts, fused::f64(entryPart), entryBlocks, nn, loss.f32());
+  reconLossKernel<<<1, 256, 0, stream()>>>(p.lossPart, lossParts, f64(entryPart), entryBlocks, nn, loss.f32());
   DGC_CUDA_LAUNCH_CHECK(op);
   if (!grad) return;
 
   // 4. The transposed pattern (entries of each column in increasing row), then the gradients.
-  Tensor colptr = fused::scratchI32(n + 1);
+  Tensor colptr = scratchI32(n + 1);
   Tensor sortedCols, perm, iota;
   if (nnz > 0) {
     DGC_CHECK(nnz <= std::numeric_limits<int32_t>::max(), Unimplemented, op, ": nnz = ", nnz,
               " exceeds the int32 entry ids of the CUDA kernels");
-    sortedCols = fused::scratchI32(nnz);
-    perm = fused::scratchI32(nnz);
-    iota = fused::scratchI32(nnz);
+    sortedCols = scratchI32(nnz);
+    perm = scratchI32(nnz);
+    iota = scratchI32(nnz);
     iotaKernel<<<blocksFor(nnz, 256), 256, 0, stream()>>>(iota.i32(), nnz);
     DGC_CUDA_LAUNCH_CHECK(op);
     int bits = 1;
@@ -591,7 +539,7 @@ void reconLoss(bool bce, const Tensor& z1, const Tensor* z2, const CsrMatrix& a,
     DGC_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, tempBytes, p.indices, sortedCols.i32(), iota.i32(),
                                                    perm.i32(), static_cast<int>(nnz), 0, bits, stream()),
                    op);
-    Tensor temp = fused::scratchF32(static_cast<int64_t>((tempBytes + 3) / 4));
+    Tensor temp = scratchF32(static_cast<int64_t>((tempBytes + 3) / 4));
     DGC_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.raw(), tempBytes, p.indices, sortedCols.i32(), iota.i32(),
                                                    perm.i32(), static_cast<int>(nnz), 0, bits, stream()),
                    op);
@@ -621,12 +569,12 @@ void reconLoss(bool bce, const Tensor& z1, const Tensor* z2, const CsrMatrix& a,
 
 }  // namespace
 
-void gramSigmoidMseLoss(const Tensor& z1, const Tensor* z2, const CsrMatrix& a, float g, Tensor& loss, Tensor* dz1,
+void CudaBackend::gramSigmoidMseLoss(const Tensor& z1, const Tensor* z2, const CsrMatrix& a, float g, Tensor& loss, Tensor* dz1,
                         Tensor* dz2) {
   reconLoss(false, z1, z2, a, g, loss, dz1, dz2, "gramSigmoidMseLoss");
 }
 
-void gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, float g, Tensor& loss, Tensor* dz) {
+void CudaBackend::gramSigmoidBceLoss(const Tensor& z, const CsrMatrix& t, float g, Tensor& loss, Tensor* dz) {
   reconLoss(true, z, nullptr, t, g, loss, dz, nullptr, "gramSigmoidBceLoss");
 }
 

@@ -1,6 +1,6 @@
 // Reductions and row softmax for the CUDA backend (native/cpu/reduce.cc is the reference).
 //
-// Determinism: sums accumulate in double over fixed trees (reduce.cuh); which kernel layout a shape gets depends
+// Determinism: sums accumulate in double over fixed trees (common.cuh's reductions); which kernel layout a shape gets depends
 // on the shape alone, so a run repeats bit for bit on any GPU. The CPU sums sequentially in double; a different
 // order of double additions almost never changes the float the sum is rounded to, so rowSum / colSum / sumAll
 // usually match the CPU exactly (they are compared with a tolerance). Maximum and argmax do not depend on order.
@@ -12,14 +12,11 @@
 #include <cstdint>
 
 #include "common.cuh"
-#include "kernels.h"
-#include "reduce.cuh"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
 namespace {
-
-using detail::blockSum;
 
 // Threads per row for row-wise ops (32: a warp; 256: a block), from the shape alone.
 int threadsPerRow(int64_t rows, int64_t cols) { return cols >= 1024 && rows < 4096 ? 256 : 32; }
@@ -40,33 +37,24 @@ unsigned rowBlocks(int64_t rows, int t) {
   return static_cast<unsigned>(b < 1 ? 1 : b > (1 << 20) ? (1 << 20) : b);
 }
 
-// Per-group shared scratch for blockSum (one slot set per warp-group in the block; T = 32 needs none).
+// Sum over a group of T threads (a warp, or the whole 256-thread block); every thread gets it. shm: T/32 doubles.
 template <int T>
 __device__ __forceinline__ double groupSum(double v, double* shm) {
-  return blockSum<T>(v, shm);
+  if constexpr (T == 32) return warpSum(v);
+  else return blockSum(v, shm);
 }
 
-// Maximum over a group, NaN ignored as std::max(m, x) = (m < x ? x : m) ignores it when m is not NaN.
-__device__ __forceinline__ float maxIgnoringNaN(float m, float x) { return m < x ? x : m; }
+// Maximum ignoring NaN, as std::max(m, x) = (m < x ? x : m) ignores it when m is not NaN. (Each thread's running
+// maximum starts at −inf and so is never NaN: in the reductions below the operation is a plain maximum.)
+struct MaxIgnoringNaN {
+  __device__ float operator()(float m, float x) const { return m < x ? x : m; }
+};
+__device__ __forceinline__ float maxIgnoringNaN(float m, float x) { return MaxIgnoringNaN()(m, x); }
 
 template <int T>
 __device__ __forceinline__ float groupMax(float v, float* shm) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) v = maxIgnoringNaN(v, __shfl_down_sync(0xffffffffu, v, off));
-  v = __shfl_sync(0xffffffffu, v, 0);
-  if constexpr (T == 32) {
-    return v;
-  } else {
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (lane == 0) shm[warp] = v;
-    __syncthreads();
-    float t = lane < T / 32 ? shm[lane] : -INFINITY;
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) t = maxIgnoringNaN(t, __shfl_down_sync(0xffffffffu, t, off));
-    t = __shfl_sync(0xffffffffu, t, 0);
-    __syncthreads();
-    return t;
-  }
+  if constexpr (T == 32) return warpReduce(v, MaxIgnoringNaN());
+  else return blockReduce(v, shm, MaxIgnoringNaN(), -INFINITY);
 }
 
 // ---- row sums ---------------------------------------------------------------------------------------------
@@ -251,14 +239,14 @@ struct SumTerm {
 
 }  // namespace
 
-void rowSum(const Tensor& x, Tensor& out) {
+void CudaBackend::rowSum(const Tensor& x, Tensor& out) {
   const int64_t rows = x.dim(0), cols = x.dim(1);
   if (threadsPerRow(rows, cols) == 256) rowSumKernel<256><<<rowBlocks(rows, 256), 256, 0, stream()>>>(x.f32(), rows, cols, out.f32());
   else rowSumKernel<32><<<rowBlocks(rows, 32), 256, 0, stream()>>>(x.f32(), rows, cols, out.f32());
   DGC_CUDA_LAUNCH_CHECK("rowSum");
 }
 
-void colSum(const Tensor& x, Tensor& out) {
+void CudaBackend::colSum(const Tensor& x, Tensor& out) {
   const int64_t rows = x.dim(0), cols = x.dim(1);
   if (rows == 0) {  // Σ over no rows
     DGC_CUDA_CHECK(cudaMemsetAsync(out.raw(), 0, out.nbytes(), stream()), "colSum");
@@ -271,8 +259,8 @@ void colSum(const Tensor& x, Tensor& out) {
   const int64_t colBlocks = (cols + 31) / 32;
   DGC_CHECK(colBlocks <= INT32_MAX, Shape, "colSum: ", cols, " columns is too many for the CUDA kernel's grid");
   Tensor partial;
-  if (chunks > 1) partial = Tensor::empty({chunks, cols, 2}, DType::F32, Device::CUDA);  // doubles
-  double* p = chunks > 1 ? static_cast<double*>(partial.raw()) : nullptr;
+  if (chunks > 1) partial = scratchF64(chunks * cols);
+  double* p = chunks > 1 ? f64(partial) : nullptr;
   colSumPass1<<<dim3(static_cast<unsigned>(colBlocks), static_cast<unsigned>(chunks)), dim3(32, 8), 0, stream()>>>(
       x.f32(), rows, cols, chunkRows, p, out.f32());
   DGC_CUDA_LAUNCH_CHECK("colSum");
@@ -282,11 +270,11 @@ void colSum(const Tensor& x, Tensor& out) {
   }
 }
 
-void sumAll(const Tensor& x, Tensor& out) {
+void CudaBackend::sumAll(const Tensor& x, Tensor& out) {
   deterministicSum(x.numel(), SumTerm{x.f32()}, out.f32(), 1.0, "sumAll");
 }
 
-void argmaxRows(const Tensor& x, Tensor& out) {
+void CudaBackend::argmaxRows(const Tensor& x, Tensor& out) {
   const int64_t rows = x.dim(0), cols = x.dim(1);
   DGC_CHECK(cols <= INT32_MAX, Shape, "argmaxRows: 'x' has too many columns for int32 indices");
   if (threadsPerRow(rows, cols) == 256) argmaxKernel<256><<<rowBlocks(rows, 256), 256, 0, stream()>>>(x.f32(), rows, cols, out.i32());
@@ -294,14 +282,14 @@ void argmaxRows(const Tensor& x, Tensor& out) {
   DGC_CUDA_LAUNCH_CHECK("argmaxRows");
 }
 
-void softmaxRows(const Tensor& x, bool log, Tensor& out) {
+void CudaBackend::softmaxRows(const Tensor& x, bool log, Tensor& out) {
   const int64_t rows = x.dim(0), cols = x.dim(1);
   if (threadsPerRow(rows, cols) == 256) softmaxKernel<256><<<rowBlocks(rows, 256), 256, 0, stream()>>>(x.f32(), rows, cols, log, out.f32());
   else softmaxKernel<32><<<rowBlocks(rows, 32), 256, 0, stream()>>>(x.f32(), rows, cols, log, out.f32());
   DGC_CUDA_LAUNCH_CHECK(log ? "logSoftmaxRows" : "softmaxRows");
 }
 
-void softmaxRowsGrad(const Tensor& y, const Tensor& dy, bool log, Tensor& dx) {
+void CudaBackend::softmaxRowsGrad(const Tensor& y, const Tensor& dy, bool log, Tensor& dx) {
   const int64_t rows = y.dim(0), cols = y.dim(1);
   if (threadsPerRow(rows, cols) == 256) {
     softmaxGradKernel<256><<<rowBlocks(rows, 256), 256, 0, stream()>>>(y.f32(), dy.f32(), rows, cols, log, dx.f32());
@@ -311,10 +299,10 @@ void softmaxRowsGrad(const Tensor& y, const Tensor& dy, bool log, Tensor& dx) {
   DGC_CUDA_LAUNCH_CHECK(log ? "logSoftmaxRowsGrad" : "softmaxRowsGrad");
 }
 
-int64_t findOutside(const Tensor& t, float lo, float hi, float* value) {
+int64_t CudaBackend::findOutside(const Tensor& t, float lo, float hi, float* value) {
   const int64_t n = t.numel();
   if (n == 0) return -1;
-  Tensor slot = Tensor::empty({2}, DType::F32, Device::CUDA);  // one unsigned long long
+  Tensor slot = scratchF64(1);  // one unsigned long long (8 bytes)
   auto* first = static_cast<unsigned long long*>(slot.raw());
   DGC_CUDA_CHECK(cudaMemsetAsync(first, 0xFF, sizeof(unsigned long long), stream()), "findOutside");
   findOutsideKernel<<<blocksFor(n, 256), 256, 0, stream()>>>(t.f32(), n, lo, hi, first);

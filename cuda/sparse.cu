@@ -16,7 +16,7 @@
 #include <algorithm>
 
 #include "common.cuh"
-#include "kernels.h"
+#include "cuda_backend.h"
 
 namespace dgc {
 namespace cuda {
@@ -120,7 +120,7 @@ void launchNarrow(const CsrMatrix& a, const Tensor& h, Tensor& out, int d) {
 
 }  // namespace
 
-void spmm(const CsrMatrix& a, const Tensor& h, Tensor& out) {
+void CudaBackend::spmm(const CsrMatrix& a, const Tensor& h, Tensor& out) {
   const int64_t d = h.dim(1);
   DGC_CHECK(d <= (int64_t(1) << 30), Shape, "spmm: 'h' has ", d, " columns, more than the CUDA kernel takes");
   const int di = static_cast<int>(d);

@@ -202,6 +202,12 @@ export function releaseCachedMemory(): void {
   native.releaseCachedMemory();
 }
 
+/** Waits until the work queued on `device` has finished (CUDA ops are asynchronous; reading a tensor waits anyway).
+ * For timing GPU work. A fault of any earlier op on the device is reported here. */
+export function synchronize(device: Device = 'cpu'): void {
+  native.synchronize(device);
+}
+
 export function resetPeakMemory(device: Device = 'cpu'): void {
   native.resetPeakMemory(device);
 }

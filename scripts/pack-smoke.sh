@@ -1,21 +1,49 @@
 #!/usr/bin/env bash
-# Packaging smoke test: prebuild the CPU binary (prebuildify), pack the package, install the tarball into a
-# fresh project (npm does not run a dependency's install script unless approved, so this proves the shipped
-# prebuilt binary loads on its own), then use it from CommonJS, ESM and the CLI.
+# Packaging smoke test. Packs both packages and installs them, offline, into a fresh project:
+#   * dgclust, with the prebuilt CPU binary (prebuildify) inside: npm does not run a dependency's install script
+#     unless approved, so this proves the shipped binary loads on its own (from CommonJS, ESM and the CLI);
+#   * @dgclust/linux-x64-cuda, the CUDA platform package (scripts/pack-cuda-package.sh, from build-cuda/), which
+#     dgclust lists in optionalDependencies: the installed dgclust must find it, probe it, and either keep it (a GPU
+#     machine) or load its CPU binary and name the reason (this machine: no GPU, no driver).
+# Offline: the platform package is not on npm, and the registry is not asked for anything. dgclust's own
+# dependencies are packed from this repository's node_modules and installed from those tarballs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$root"
-npm run --silent prebuildify >/dev/null
+npm run --silent build:prebuilt >/dev/null
 ls prebuilds/linux-x64/*.node >/dev/null
 npm pack --silent --pack-destination "$work" >/dev/null
+cuda_tgz="$(bash scripts/pack-cuda-package.sh "$work" | tail -1)"
+# dgclust's production dependencies (the transitive closure npm installed here; not the workspace link), as tarballs.
+deps=()
+while read -r dir; do
+  case "$dir" in "$root/node_modules/"*) ;; *) continue ;; esac
+  [ -L "$dir" ] && continue
+  deps+=("$work/$(npm pack --silent "$dir" --pack-destination "$work" | tail -1)")
+done < <(npm ls --omit=dev --all --parseable 2>/dev/null)
+
 mkdir "$work/app" && cd "$work/app"
 npm init -y >/dev/null
-npm install --no-audit --no-fund --silent "$work"/dgclust-*.tgz
+npm install --offline --no-audit --no-fund --silent "$work"/dgclust-0*.tgz "$cuda_tgz" "${deps[@]}"
 test ! -e node_modules/dgclust/build   # nothing was compiled: the prebuilt binary is what loads
+test -f node_modules/@dgclust/linux-x64-cuda/dgclust.node
 node -e "const dg = require('dgclust'); const a = dg.tensor([[1, 2], [3, 4]]); const v = dg.matmul(a, a).toArray(); if (JSON.stringify(v) !== '[[7,10],[15,22]]') throw new Error('bad result ' + JSON.stringify(v));"
 printf "import { tidy, tensor, matmul } from 'dgclust';\nif (tidy(() => matmul(tensor([[2]]), tensor([[3]])).item()) !== 6) process.exit(1);\n" > t.mjs
 node t.mjs
-npx --no-install dgclust info | grep -q 'cpu   available'
-echo "packaging smoke test: ok (prebuilt binary loads from the packed tarball; CJS, ESM and CLI work)"
+npx --no-install dgclust info > info.txt
+cat info.txt
+grep -q 'cpu   available' info.txt
+# The platform package was found and probed; without a usable GPU the CPU binary is loaded and the reason named.
+node -e "
+const s = require('dgclust').nativeSelection;
+const probe = s.attempts.find((a) => a.source === '@dgclust/linux-x64-cuda');
+const ok = s.variant === 'cuda'
+  ? probe && probe.outcome === 'loaded'
+  : probe && probe.outcome === 'passed over' && s.path.includes('prebuilds') &&
+    /^the CUDA variant \(@dgclust\/linux-x64-cuda\) loaded, but CUDA is unavailable: (no CUDA driver|no CUDA device|the CUDA driver|CUDA is not usable|CUDA device)/.test(s.reason);
+if (!ok) { console.error('unexpected selection', JSON.stringify(s, null, 1)); process.exit(1); }
+"
+grep -q 'why: the CUDA variant (@dgclust/linux-x64-cuda)' info.txt
+echo "packaging smoke test: ok (prebuilt CPU binary and the CUDA platform package install offline; CJS, ESM and CLI work; the CUDA variant is probed and the fallback names its reason)"

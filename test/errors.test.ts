@@ -239,6 +239,7 @@ const specs: Record<string, Spec> = {
   resetPeakMemory: { op: 'resetPeakMemory', min: 0, max: 1, valid: () => [], tensors: [] },
   releaseCachedMemory: { op: 'releaseCachedMemory', min: 0, max: 0, valid: () => [], tensors: [] },
   numThreads: { op: 'numThreads', min: 0, max: 0, valid: () => [], tensors: [] },
+  synchronize: { op: 'synchronize', min: 0, max: 1, valid: () => [], tensors: [] },
   setNumThreads: { op: 'setNumThreads', min: 1, max: 1, valid: () => [N.numThreads()], tensors: [] },
   backends: { op: 'backends', min: 0, max: 0, valid: () => [], tensors: [] },
 };

@@ -199,6 +199,7 @@ export interface NativeModule {
   memory(device?: NativeDevice): MemoryInfo;
   resetPeakMemory(device?: NativeDevice): void;
   releaseCachedMemory(): void;
+  synchronize(device?: NativeDevice): void;
   numThreads(): number;
   setNumThreads(n: number): void;
   backends(): BackendInfo[];

@@ -25,10 +25,11 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "core/graph.h"
 #include "cpu/sparse.h"
 
-using dgc::cpu::CsrHost;
-using dgc::cpu::GraphOptions;
+using dgc::graph::CsrHost;
+using dgc::graph::GraphOptions;
 using dgc::cpu::SpmmKernel;
 
 namespace {
@@ -147,7 +148,7 @@ CsrHost uniformGraph(int64_t n, double degree, uint32_t seed) {
   const int64_t nEdges = static_cast<int64_t>(n * (degree - 1) / 2);
   std::vector<int32_t> src(nEdges), dst(nEdges);
   for (int64_t e = 0; e < nEdges; ++e) src[e] = node(rng), dst[e] = node(rng);
-  return dgc::cpu::csrFromEdges(n, src.data(), dst.data(), nullptr, nEdges, GraphOptions{});
+  return dgc::graph::csrFromEdges(n, src.data(), dst.data(), nullptr, nEdges, GraphOptions{});
 }
 
 // Chung–Lu graph with power-law expected degrees (exponent ~2.2): a few hubs with thousands of neighbours.
@@ -159,7 +160,7 @@ CsrHost powerLawGraph(int64_t n, double meanDegree, uint32_t seed) {
   const int64_t nEdges = static_cast<int64_t>(n * (meanDegree - 1) / 2);
   std::vector<int32_t> src(nEdges), dst(nEdges);
   for (int64_t e = 0; e < nEdges; ++e) src[e] = pick(rng), dst[e] = pick(rng);
-  return dgc::cpu::csrFromEdges(n, src.data(), dst.data(), nullptr, nEdges, GraphOptions{});
+  return dgc::graph::csrFromEdges(n, src.data(), dst.data(), nullptr, nEdges, GraphOptions{});
 }
 
 void benchSpmm(const std::string& name, const CsrHost& a, const std::vector<int64_t>& widths,
@@ -214,16 +215,16 @@ void benchBuild(int64_t n, int64_t nEdges) {
     dgc::setNumThreads(threads);
     CsrHost g;
     GraphOptions opts;  // symmetrize, self loops, Row
-    auto build = [&](const float* w) { g = dgc::cpu::csrFromEdges(n, src.data(), dst.data(), w, nEdges, opts); };
+    auto build = [&](const float* w) { g = dgc::graph::csrFromEdges(n, src.data(), dst.data(), w, nEdges, opts); };
     const double tRow = medianSeconds([&] { build(nullptr); }, 5, 2.0);
     const double tWeighted = medianSeconds([&] { build(weights.data()); }, 5, 2.0);
-    opts.norm = dgc::cpu::Normalization::Sym;
+    opts.norm = dgc::graph::Normalization::Sym;
     const double tSym = medianSeconds([&] { build(nullptr); }, 5, 2.0);
     CsrHost t;
-    const double tTranspose = medianSeconds([&] { t = dgc::cpu::csrTranspose(g); }, 5, 2.0);
+    const double tTranspose = medianSeconds([&] { t = dgc::graph::csrTranspose(g); }, 5, 2.0);
     std::string msg;
     const double tValidate = medianSeconds(
-        [&] { msg = dgc::cpu::csrValidate(g.rows, g.cols, g.indptr.data(), g.indices.data(), g.nnz()); }, 5, 0.5);
+        [&] { msg = dgc::graph::csrValidate(g.rows, g.cols, g.indptr.data(), g.indices.data(), g.nnz()); }, 5, 0.5);
     std::printf("  %7d %8lld %13.0f %13.0f %13.0f %13.0f %13.1f%s\n", threads, (long long)g.nnz(), tRow * 1e3,
                 tSym * 1e3, tWeighted * 1e3, tTranspose * 1e3, tValidate * 1e3, msg.empty() ? "" : "  (INVALID?)");
   }

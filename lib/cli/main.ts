@@ -24,7 +24,7 @@ import { loadDataset } from '../data/registry';
 import { Generator } from '../random';
 import { tensor } from '../ops';
 import { saveState } from '../io/state';
-import { native, packageRoot } from '../native';
+import { native, nativeReport, packageRoot } from '../native';
 import { CliError, modelOptionFlags, modelsCommand, trainCommand } from './train';
 import type { TrainCliOptions } from './train';
 import { modelNames } from '../models/registry';
@@ -208,6 +208,7 @@ function routes(ctx: CommandContext, progress: Progress, jsonToStdout: boolean) 
 function info(ctx: CommandContext): void {
   const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8'));
   ctx.out(`dgclust ${pkg.version}, node ${process.version}, ${os.cpus().length} cores`);
+  for (const line of nativeReport()) ctx.out(line);
   for (const b of native.backends()) {
     ctx.out(`  ${b.name.padEnd(5)} ${b.available ? `available${b.threads ? ` (${b.threads} threads)` : ''}` : `unavailable: ${b.reason}`}`);
   }

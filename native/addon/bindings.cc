@@ -1,4 +1,5 @@
 // One binding per op: read and check the arguments (Args), call the op front (core/ops.h), wrap the result.
+#include <cstring>
 #include <cmath>
 
 #include "../core/cuda_status.h"
@@ -598,6 +599,14 @@ Napi::Value ReleaseCachedMemory(const Info& info) {
   return info.Env().Undefined();
 }
 
+// synchronize(device = 'cpu'): waits for the work queued on the device (CUDA: its stream); a fault in any earlier op
+// surfaces here. For timing GPU work from JavaScript; reading a tensor synchronizes anyway.
+Napi::Value Synchronize(const Info& info) {
+  Args a(info, "synchronize", 0, 1);
+  backendFor(a.device(0, "device")).synchronize();
+  return info.Env().Undefined();
+}
+
 Napi::Value NumThreads(const Info& info) {
   Args a(info, "numThreads", 0, 0);
   return Napi::Number::New(info.Env(), numThreads());
@@ -647,16 +656,29 @@ Napi::Value Backends(const Info& info) {
   return out;
 }
 
+// Every binding runs inside guard (C++ exceptions become JS Errors with a code). An allocation that fails deep
+// inside an op (an output, or a backend's scratch) only knows its size: the error then gets the op's name in front,
+// as every other error message has it ("matmul: out of cuda memory allocating 400000000000 bytes").
 template <Napi::Value (*F)(const Info&)>
 Napi::Value Guarded(const Info& info) {
-  return guard(info.Env(), [&] { return F(info); });
+  const char* op = static_cast<const char*>(info.Data());
+  return guard(info.Env(), [&] {
+    try {
+      return F(info);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::OOM && op && std::strncmp(e.what(), op, std::strlen(op)) != 0) {
+        throw Error(ErrorCode::OOM, str(op, ": ", e.what()));
+      }
+      throw;
+    }
+  });
 }
 
 }  // namespace
 
 void registerOps(Napi::Env env, Napi::Object exports) {
 #define DGC_OP(jsName, fn) \
-  exports.Set(jsName, Napi::Function::New<Guarded<fn>>(env, jsName))
+  exports.Set(jsName, Napi::Function::New<Guarded<fn>>(env, jsName, const_cast<char*>(jsName)))
   DGC_OP("fromTypedArray", FromTypedArray);
   DGC_OP("full", Full);
   DGC_OP("reshape", Reshape);
@@ -720,6 +742,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("memory", Memory);
   DGC_OP("resetPeakMemory", ResetPeakMemory);
   DGC_OP("releaseCachedMemory", ReleaseCachedMemory);
+  DGC_OP("synchronize", Synchronize);
   DGC_OP("numThreads", NumThreads);
   DGC_OP("setNumThreads", SetNumThreads);
   DGC_OP("backends", Backends);

@@ -6,7 +6,7 @@
 #include <limits>
 #include <string>
 
-#include "../cpu/sparse.h"
+#include "graph.h"
 
 namespace dgc {
 namespace ops {
@@ -73,7 +73,7 @@ int32_t checkedInt32(const char* op, const char* what, int64_t v) {
   return static_cast<int32_t>(v);
 }
 
-CsrMatrix upload(const cpu::CsrHost& h, Device device) {
+CsrMatrix upload(const graph::CsrHost& h, Device device) {
   CsrMatrix m;
   m.rows = h.rows;
   m.cols = h.cols;
@@ -84,8 +84,8 @@ CsrMatrix upload(const cpu::CsrHost& h, Device device) {
   return m;
 }
 
-cpu::CsrHost download(const CsrMatrix& a) {
-  cpu::CsrHost h;
+graph::CsrHost download(const CsrMatrix& a) {
+  graph::CsrHost h;
   h.rows = a.rows;
   h.cols = a.cols;
   h.indptr.resize(static_cast<size_t>(a.rows + 1));
@@ -186,13 +186,13 @@ CsrMatrix csrFromEdges(int64_t n, const int32_t* src, const int32_t* dst, const 
   }
   // Worst case after symmetrization and self loops: 2 · nEdges + n entries.
   checkedInt32("csrFromEdges", "the number of nonzeros (2 · edges + n, worst case)", 2 * nEdges + n);
-  cpu::GraphOptions o;
+  graph::GraphOptions o;
   o.symmetrize = opts.symmetrize;
   o.selfLoops = opts.selfLoops;
-  o.norm = opts.norm == Normalization::Row ? cpu::Normalization::Row
-           : opts.norm == Normalization::Sym ? cpu::Normalization::Sym
-                                              : cpu::Normalization::None;
-  return upload(cpu::csrFromEdges(n, src, dst, weights, nEdges, o), device);
+  o.norm = opts.norm == Normalization::Row ? graph::Normalization::Row
+           : opts.norm == Normalization::Sym ? graph::Normalization::Sym
+                                              : graph::Normalization::None;
+  return upload(graph::csrFromEdges(n, src, dst, weights, nEdges, o), device);
 }
 
 CsrMatrix csrFromArrays(int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices,
@@ -200,7 +200,7 @@ CsrMatrix csrFromArrays(int64_t rows, int64_t cols, const int32_t* indptr, const
   checkedInt32("csrFromArrays", "rows", rows);
   checkedInt32("csrFromArrays", "cols", cols);
   checkedInt32("csrFromArrays", "nnz", nnz);
-  std::string problem = cpu::csrValidate(rows, cols, indptr, indices, nnz);
+  std::string problem = graph::csrValidate(rows, cols, indptr, indices, nnz);
   DGC_CHECK(problem.empty(), Index, "csrFromArrays: ", problem);
   for (int64_t e = 0; e < nnz; ++e) {
     DGC_CHECK(std::isfinite(values[e]), Value, "csrFromArrays: values[", e, "] = ", values[e], " is not finite");
@@ -217,7 +217,7 @@ CsrMatrix csrFromArrays(int64_t rows, int64_t cols, const int32_t* indptr, const
 
 CsrMatrix csrTranspose(const CsrMatrix& a) {
   // Built once per graph on the host (O(nnz)), then kept on the device: not a per-step cost.
-  return upload(cpu::csrTranspose(download(a)), a.device());
+  return upload(graph::csrTranspose(download(a)), a.device());
 }
 
 Tensor spmm(const CsrMatrix& a, const Tensor& h) {

@@ -82,6 +82,7 @@
 #include <utility>
 
 #include "../core/thread_pool.h"
+#include "isa.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #include <immintrin.h>
@@ -365,50 +366,19 @@ namespace dgc { namespace cpu {
 namespace attention_detail {
 namespace {
 
-bool cpuHasAvx2Fma() {
+// The kernel set in use (isa.h): AVX-512, AVX2 + FMA or portable; DGCLUST_ATTENTION_KERNEL names one.
+KernelSetChoice<KernelSet>& choice() {
+  static KernelSetChoice<KernelSet> c("DGCLUST_ATTENTION_KERNEL", {
 #if DGC_ATTN_HAVE_X86_SIMD
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
+      {"avx512", cpuHasAvx512, &avx512::kKernels},
+      {"avx2", cpuHasAvx2Fma, &avx2::kKernels},
 #endif
+      {"portable", anyCpu, &portable::kKernels},
+  });
+  return c;
 }
 
-bool cpuHasAvx512() {
-#if DGC_ATTN_HAVE_X86_SIMD
-  __builtin_cpu_init();
-  return cpuHasAvx2Fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-#else
-  return false;
-#endif
-}
-
-const KernelSet* kernelSetByName(const char* name) {
-#if DGC_ATTN_HAVE_X86_SIMD
-  if (!std::strcmp(name, "avx512")) return cpuHasAvx512() ? &avx512::kKernels : nullptr;
-  if (!std::strcmp(name, "avx2")) return cpuHasAvx2Fma() ? &avx2::kKernels : nullptr;
-#endif
-  if (!std::strcmp(name, "portable")) return &portable::kKernels;
-  return nullptr;
-}
-
-const KernelSet* bestKernelSet() {
-  if (const char* env = std::getenv("DGCLUST_ATTENTION_KERNEL")) {
-    if (const KernelSet* ks = kernelSetByName(env)) return ks;
-  }
-  for (const char* name : {"avx512", "avx2"})
-    if (const KernelSet* ks = kernelSetByName(name)) return ks;
-  return &portable::kKernels;
-}
-
-std::atomic<const KernelSet*> gForced{nullptr};
-
-const KernelSet& kernels() {
-  if (const KernelSet* ks = gForced.load(std::memory_order_acquire)) return *ks;
-  static const KernelSet* best = bestKernelSet();
-  return *best;
-}
+const KernelSet& kernels() { return choice().active(); }
 
 // A 64-byte aligned float workspace, one per chunk of work items.
 class Workspace {
@@ -533,12 +503,7 @@ void backward(Problem& p, const float* out, int64_t ldo) {
 
 const char* activeKernelSetName() { return kernels().name; }
 
-bool forceKernelSet(const char* name) {
-  const KernelSet* ks = kernelSetByName(name);
-  if (!ks) return false;
-  gForced.store(ks, std::memory_order_release);
-  return true;
-}
+bool forceKernelSet(const char* name) { return choice().force(name); }
 
 void selfCorrelationBackwardGeneric(int64_t n, int64_t d, const float* Z, const float* out, const float* lse,
                                     const float* dOut, float* dZ) {

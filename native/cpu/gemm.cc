@@ -78,6 +78,8 @@
 
 #include "../core/thread_pool.h"
 #include "gemm_kernels.h"
+#include "isa.h"
+#include "scratch.h"
 
 namespace dgc { namespace cpu {
 namespace gemm_detail {
@@ -86,68 +88,17 @@ namespace {
 
 // ---- Kernel selection -------------------------------------------------------------------------------
 
-bool cpuHasAvx2Fma() {
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
+// The kernel set in use (isa.h): AVX-512, AVX2 + FMA or generic; DGCLUST_GEMM_KERNEL names one.
+KernelSetChoice<KernelSet>& choice() {
+  static KernelSetChoice<KernelSet> c("DGCLUST_GEMM_KERNEL", {
+      {"avx512", cpuHasAvx512, avx512KernelSet()},
+      {"avx2", cpuHasAvx2Fma, avx2KernelSet()},
+      {"generic", anyCpu, &genericKernelSet()},
+  });
+  return c;
 }
-
-bool cpuHasAvx512() {
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-  __builtin_cpu_init();
-  return cpuHasAvx2Fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-#else
-  return false;
-#endif
-}
-
-const KernelSet* kernelSetByName(const char* name) {
-  if (!std::strcmp(name, "avx512")) return cpuHasAvx512() ? avx512KernelSet() : nullptr;
-  if (!std::strcmp(name, "avx2")) return cpuHasAvx2Fma() ? avx2KernelSet() : nullptr;
-  if (!std::strcmp(name, "generic")) return &genericKernelSet();
-  return nullptr;
-}
-
-const KernelSet* bestKernelSet() {
-  if (const char* env = std::getenv("DGCLUST_GEMM_KERNEL")) {
-    if (const KernelSet* ks = kernelSetByName(env)) return ks;
-  }
-  if (const KernelSet* ks = kernelSetByName("avx512")) return ks;
-  if (const KernelSet* ks = kernelSetByName("avx2")) return ks;
-  return &genericKernelSet();
-}
-
-std::atomic<const KernelSet*> gForced{nullptr};
 
 // ---- Buffers ----------------------------------------------------------------------------------------
-
-// A 64-byte aligned scratch buffer that only grows. Packing buffers are kept per thread (the pool's workers
-// live for the whole process) so that a product does not pay page faults for fresh multi-MiB allocations.
-class ScratchBuffer {
- public:
-  ~ScratchBuffer() { release(); }
-  float* get(size_t floats) {
-    if (floats > capacity_) {
-      release();
-      capacity_ = std::max(floats, capacity_ + capacity_ / 2);
-      data_ = static_cast<float*>(::operator new(capacity_ * sizeof(float), std::align_val_t(64)));
-    }
-    return data_;
-  }
-
- private:
-  void release() {
-    if (data_) ::operator delete(data_, std::align_val_t(64));
-    data_ = nullptr;
-    capacity_ = 0;
-  }
-  float* data_ = nullptr;
-  size_t capacity_ = 0;
-};
 
 enum BufferSlot { kPackA = 0, kPackB = 1, kSharedB = 2 };
 float* scratch(BufferSlot slot, size_t floats) {
@@ -404,18 +355,9 @@ void gemmSkinnyTransposedA(const KernelSet& ks, int threads, int64_t m, int64_t 
 
 }  // namespace
 
-const KernelSet& activeKernelSet() {
-  if (const KernelSet* forced = gForced.load(std::memory_order_relaxed)) return *forced;
-  static const KernelSet* best = bestKernelSet();
-  return *best;
-}
+const KernelSet& activeKernelSet() { return choice().active(); }
 
-bool forceKernelSet(const char* name) {
-  const KernelSet* ks = kernelSetByName(name);
-  if (!ks) return false;
-  gForced.store(ks);
-  return true;
-}
+bool forceKernelSet(const char* name) { return choice().force(name); }
 
 }  // namespace gemm_detail
 

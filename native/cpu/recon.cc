@@ -98,6 +98,8 @@
 #include <vector>
 
 #include "../core/thread_pool.h"
+#include "isa.h"
+#include "scratch.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 // The helpers below return vectors by value; they are always inlined, so the ABI warning does not apply.
@@ -508,69 +510,23 @@ DGC_RECON_AVX512 void accumulateAvx512(double* acc, int64_t d, int64_t rows, con
 }
 const TileKernels kAvx512 = {"avx512", &gramAvx512, &productAvx512, &mseAvx512, &bceAvx512, &accumulateAvx512};
 
-bool cpuHasAvx2Fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-bool cpuHasAvx512() {
-  __builtin_cpu_init();
-  return cpuHasAvx2Fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-}
 #endif
 
-const TileKernels* kernelsByName(const char* name) {
+// The tile kernels in use (isa.h): AVX-512, AVX2 + FMA or portable; DGCLUST_RECON_KERNEL names one.
+KernelSetChoice<TileKernels>& choice() {
+  static KernelSetChoice<TileKernels> c("DGCLUST_RECON_KERNEL", {
 #ifdef DGC_RECON_HAVE_X86
-  if (!std::strcmp(name, "avx512")) return cpuHasAvx512() ? &kAvx512 : nullptr;
-  if (!std::strcmp(name, "avx2")) return cpuHasAvx2Fma() ? &kAvx2 : nullptr;
+      {"avx512", cpuHasAvx512, &kAvx512},
+      {"avx2", cpuHasAvx2Fma, &kAvx2},
 #endif
-  if (!std::strcmp(name, "portable")) return &kPortable;
-  return nullptr;
+      {"portable", anyCpu, &kPortable},
+  });
+  return c;
 }
 
-const TileKernels* bestKernels() {
-  if (const char* env = std::getenv("DGCLUST_RECON_KERNEL"))
-    if (const TileKernels* k = kernelsByName(env)) return k;
-  if (const TileKernels* k = kernelsByName("avx512")) return k;
-  if (const TileKernels* k = kernelsByName("avx2")) return k;
-  return &kPortable;
-}
-
-std::atomic<const TileKernels*> gForcedKernels{nullptr};
-
-const TileKernels& activeKernels() {
-  if (const TileKernels* k = gForcedKernels.load(std::memory_order_relaxed)) return *k;
-  static const TileKernels* best = bestKernels();
-  return *best;
-}
+const TileKernels& activeKernels() { return choice().active(); }
 
 // ─── Per-thread tile workspace ─────────────────────────────────────────────────────────────────────────────────
-
-// A 64-byte aligned float buffer that only grows (kept per thread: the pool's workers live for the process).
-class ScratchBuffer {
- public:
-  ScratchBuffer() = default;
-  ScratchBuffer(const ScratchBuffer&) = delete;
-  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
-  ~ScratchBuffer() { release(); }
-  float* get(size_t floats) {
-    if (floats > capacity_) {
-      release();
-      data_ = static_cast<float*>(::operator new(floats * sizeof(float), std::align_val_t(64)));
-      capacity_ = floats;
-    }
-    return data_;
-  }
-
- private:
-  void release() {
-    if (data_) ::operator delete(data_, std::align_val_t(64));
-    data_ = nullptr;
-    capacity_ = 0;
-  }
-  float* data_ = nullptr;
-  size_t capacity_ = 0;
-};
 
 // Per thread: the S/σ and C tiles of each embedding (kBlock × kLd) and the two product outputs (kBlock × dPad).
 struct TileWorkspace {
@@ -1066,12 +1022,7 @@ double gramSigmoidBceLoss(int64_t n, const float* Z, int64_t d, CsrView T, float
 
 namespace recon_detail {
 const char* activeKernelSetName() { return activeKernels().name; }
-bool forceKernelSet(const char* name) {
-  const TileKernels* k = name ? kernelsByName(name) : nullptr;
-  if (!k) return false;
-  gForcedKernels.store(k, std::memory_order_relaxed);
-  return true;
-}
+bool forceKernelSet(const char* name) { return choice().force(name); }
 }  // namespace recon_detail
 
 }  // namespace cpu

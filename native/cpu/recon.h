@@ -5,7 +5,7 @@
 //          L = (1/N²) Σ_ij (σ(z_i·z_j) − A_ij)²                       (one embedding: Z2 == nullptr)
 //   CaEGCN L = (1/N²) Σ_ij BCE(σ(z_i·z_j), T_ij)                       (PyTorch BCELoss, logs clamped at −100)
 //
-// A and T are N×N CSR matrices (native/cpu/sparse.h conventions: int32 indptr/indices, float values, column
+// A and T are N×N CSR matrices (native/core/graph.h conventions: int32 indptr/indices, float values, column
 // ids sorted and unique within a row); entries absent from the CSR are 0. They need NOT be symmetric (DFCN and
 // CaEGCN use the row-normalized D⁻¹(A+I)); Aᵀ is not needed. The loss and gradients are computed tile by tile
 // over (i, j) blocks with sparse corrections on the nonzeros; how and why is described at the top of recon.cc.

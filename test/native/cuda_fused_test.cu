@@ -1,4 +1,4 @@
-// CPU↔CUDA parity test and benchmark for the fused CUDA kernels (cuda/fused.h). Standalone: no Node.
+// CPU↔CUDA parity test and benchmark for the fused CUDA kernels (cuda/cuda_backend.h). Standalone: no Node.
 //
 // Build: a test/native/*_test.cu target linked with --whole-archive dgclust_core (which holds the CPU backend and,
 // in a CUDA build, cuda/*.cu). Run: cuda_fused_test [--quick] [--no-bench]
@@ -6,7 +6,7 @@
 //   --no-bench  parity only
 // Without a CUDA device it prints "skipped: no CUDA device" and exits 0. Exit status 1 if any check fails.
 //
-// Every op runs on the same random inputs through backendFor(Device::CPU) and through dgc::cuda::*, including
+// Every op runs on the same random inputs through backendFor(Device::CPU) and backendFor(Device::CUDA), including
 // awkward sizes (n not a multiple of any tile, n = 1, k = 1, d = 1, widths above the fast-kernel buckets). Errors
 // are NORMWISE: max_i |gpu_i − cpu_i| / max(max_i |cpu_i|, floor), against a tolerance stated per op below (the
 // floor, 1e-30, only matters for all-zero references). Reasons for the tolerances:
@@ -38,7 +38,6 @@
 #include <string>
 #include <vector>
 
-#include "../../cuda/fused.h"
 #include "../../native/core/backend.h"
 #include "../../native/core/tensor.h"
 
@@ -67,6 +66,9 @@ void cudaOk(cudaError_t e, const char* what) {
 }
 
 void sync() { cudaOk(cudaStreamSynchronize(dgc::cuda::stream()), "stream synchronize"); }
+
+// The CUDA backend's op methods (cuda/cuda_backend.h), through the op table.
+Backend& gpu() { return dgc::backendFor(Device::CUDA); }
 
 Tensor hostF(const Shape& s, const std::vector<float>& v) {
   Tensor t = Tensor::empty(s, DType::F32, Device::CPU);
@@ -165,7 +167,7 @@ void testAttention(int64_t n, int64_t m, int64_t heads, int64_t dk, int64_t dv, 
   Tensor gq = devF(sq, q), gk = devF(sk, k), gv = devF(sv, v), gg = devF(so, g);
   Tensor co = hostF(so, {}), cl = hostF(sl, {}), go = devF(so, {}), gl = devF(sl, {});
   cpuB().attentionForward(cq, ck, cv, heads, scale, co, cl);
-  dgc::cuda::attentionForward(gq, gk, gv, heads, scale, go, gl);
+  gpu().attentionForward(gq, gk, gv, heads, scale, go, gl);
   // κ = 8·2^-24·max|logit| bounds the effect of the logits' own float rounding (see the file comment).
   auto maxRowNorm = [&](const std::vector<float>& x, int64_t rows, int64_t h) {
     double best = 0.0;
@@ -188,7 +190,7 @@ void testAttention(int64_t n, int64_t m, int64_t heads, int64_t dk, int64_t dv, 
   Tensor cdq = hostF(sq, {}), cdk = hostF(sk, {}), cdv = hostF(sv, {});
   Tensor gdq = devF(sq, {}), gdk = devF(sk, {}), gdv = devF(sv, {});
   cpuB().attentionBackward(cq, ck, cv, co, cl, cg, heads, scale, cdq, cdk, cdv);
-  dgc::cuda::attentionBackward(gq, gk, gv, go, gl, gg, heads, scale, gdq, gdk, gdv);
+  gpu().attentionBackward(gq, gk, gv, go, gl, gg, heads, scale, gdq, gdk, gdv);
   // With one key, dQ and dK are exactly 0 (p = 1, dS = dOut·v − D = 0) and the CPU's values are rounding noise
   // (~1e-6): there the error is taken relative to 1, the size of these O(1) inputs, instead of to the noise.
   const double floor = m == 1 ? 1.0 : 1e-2;
@@ -203,7 +205,7 @@ void testSelfCorrelation(int64_t n, int64_t d, float sd, uint32_t seed) {
   Tensor cz = hostF({n, d}, z), cg = hostF({n, d}, g), gz = devF({n, d}, z), gg = devF({n, d}, g);
   Tensor co = hostF({n, d}, {}), cl = hostF({n, 1}, {}), go = devF({n, d}, {}), gl = devF({n, 1}, {});
   cpuB().selfCorrelationForward(cz, co, cl);
-  dgc::cuda::selfCorrelationForward(gz, go, gl);
+  gpu().selfCorrelationForward(gz, go, gl);
   // Logits are only known to their float rounding, 2^-24·|s_ij| (native/cpu's attention test calls it κ): with
   // ‖z‖² ~ 1e4 the softmax weights themselves, on either side, carry relative errors of ~1e-3.
   double maxNorm2 = 0.0;
@@ -217,9 +219,9 @@ void testSelfCorrelation(int64_t n, int64_t d, float sd, uint32_t seed) {
   checkTensor(tag + " lse", gl, cl, 2e-5 + kappa);
   Tensor cdz = hostF({n, d}, {}), gdz = devF({n, d}, {}), gdz2 = devF({n, d}, {});
   cpuB().selfCorrelationBackward(cz, co, cl, cg, cdz);
-  dgc::cuda::selfCorrelationBackward(gz, go, gl, gg, gdz);
+  gpu().selfCorrelationBackward(gz, go, gl, gg, gdz);
   checkTensor(tag + " dZ", gdz, cdz, 2e-4 + kappa, 1e-2);
-  dgc::cuda::selfCorrelationBackward(gz, go, gl, gg, gdz2);
+  gpu().selfCorrelationBackward(gz, go, gl, gg, gdz2);
   checkExact(tag + " dZ bit-identical on a second run", getF(gdz) == getF(gdz2));
 }
 
@@ -280,12 +282,12 @@ void testRecon(int64_t n, int64_t d1, int64_t d2, bool bce, float sd, uint32_t s
   const float g = 0.7f;
   if (bce) {
     cpuB().gramSigmoidBceLoss(cz1, ca, g, cl, &cd1);
-    dgc::cuda::gramSigmoidBceLoss(gz1, ga, g, gl, &gd1);
-    dgc::cuda::gramSigmoidBceLoss(gz1, ga, g, gl2, nullptr);
+    gpu().gramSigmoidBceLoss(gz1, ga, g, gl, &gd1);
+    gpu().gramSigmoidBceLoss(gz1, ga, g, gl2, nullptr);
   } else {
     cpuB().gramSigmoidMseLoss(cz1, two ? &cz2 : nullptr, ca, g, cl, &cd1, two ? &cd2 : nullptr);
-    dgc::cuda::gramSigmoidMseLoss(gz1, two ? &gz2 : nullptr, ga, g, gl, &gd1, two ? &gd2 : nullptr);
-    dgc::cuda::gramSigmoidMseLoss(gz1, two ? &gz2 : nullptr, ga, g, gl2, &gd1b, nullptr);
+    gpu().gramSigmoidMseLoss(gz1, two ? &gz2 : nullptr, ga, g, gl, &gd1, two ? &gd2 : nullptr);
+    gpu().gramSigmoidMseLoss(gz1, two ? &gz2 : nullptr, ga, g, gl2, &gd1b, nullptr);
     checkExact(tag + " dZ1 bit-identical on a second run", getF(gd1) == getF(gd1b));
   }
   checkTensor(tag + " loss", gl, cl, 1e-5);
@@ -303,20 +305,20 @@ void testStudentT(int64_t n, int64_t k, int64_t d, double nu, uint32_t seed) {
   Tensor cz = hostF({n, d}, z), cmu = hostF({k, d}, mu), gz = devF({n, d}, z), gmu = devF({k, d}, mu);
   Tensor cq = hostF({n, k}, {}), gq = devF({n, k}, {});
   cpuB().studentT(cz, cmu, nu, cq);
-  dgc::cuda::studentT(gz, gmu, nu, gq);
+  gpu().studentT(gz, gmu, nu, gq);
   checkTensor(tag + " q", gq, cq, 1e-5);
   // Backward with the CPU's q on both sides (the op's contract: the forward's Q is an input).
   const auto qv = getF(cq);
   Tensor gqIn = devF({n, k}, qv), cdq = hostF({n, k}, dq), gdq = devF({n, k}, dq);
   Tensor cdz = hostF({n, d}, {}), cdmu = hostF({k, d}, {}), gdz = devF({n, d}, {}), gdmu = devF({k, d}, {});
   cpuB().studentTBackward(cz, cmu, nu, cq, cdq, &cdz, &cdmu);
-  dgc::cuda::studentTBackward(gz, gmu, nu, gqIn, gdq, &gdz, &gdmu);
+  gpu().studentTBackward(gz, gmu, nu, gqIn, gdq, &gdz, &gdmu);
   checkTensor(tag + " backward dZ", gdz, cdz, 1e-4);
   checkTensor(tag + " backward dMu", gdmu, cdmu, 1e-4);
   // Target distribution of q.
   Tensor cp = hostF({n, k}, {}), gp = devF({n, k}, {});
   cpuB().targetDistribution(cq, cp);
-  dgc::cuda::targetDistribution(gqIn, gp);
+  gpu().targetDistribution(gqIn, gp);
   checkTensor(tag + " targetDistribution", gp, cp, 1e-5);
   // KL, one embedding and the triplet.
   const auto pv = getF(cp);
@@ -327,7 +329,7 @@ void testStudentT(int64_t n, int64_t k, int64_t d, double nu, uint32_t seed) {
     Tensor cdz1 = hostF({n, d}, {}), gdz1 = devF({n, d}, {}), cm = hostF({k, d}, {}), gm = devF({k, d}, {});
     std::vector<Tensor*> cdzs{&cdz1}, gdzs{&gdz1};
     cpuB().klStudentT({cz}, cmu, nu, cp, scale, cl, cdzs, &cm);
-    dgc::cuda::klStudentT({gz}, gmu, nu, gpIn, scale, gl, gdzs, &gm);
+    gpu().klStudentT({gz}, gmu, nu, gpIn, scale, gl, gdzs, &gm);
     checkTensor(tag + " KL loss", gl, cl, 1e-5);
     checkTensor(tag + " KL dZ", gdz1, cdz1, 1e-4);
     checkTensor(tag + " KL dMu", gm, cm, 1e-4);
@@ -341,7 +343,7 @@ void testStudentT(int64_t n, int64_t k, int64_t d, double nu, uint32_t seed) {
     Tensor cm = hostF({k, d}, {}), gm = devF({k, d}, {});
     std::vector<Tensor*> cdzs{&c1, &c2, &c3}, gdzs{&g1, &g2, &g3};
     cpuB().klStudentT({cz, cz2, cz3}, cmu, nu, cp, scale, cl, cdzs, &cm);
-    dgc::cuda::klStudentT({gz, gz2, gz3}, gmu, nu, gpIn, scale, gl, gdzs, &gm);
+    gpu().klStudentT({gz, gz2, gz3}, gmu, nu, gpIn, scale, gl, gdzs, &gm);
     checkTensor(tag + " triplet KL loss", gl, cl, 1e-5);
     checkTensor(tag + " triplet KL dZ2", g2, c2, 1e-4);
     checkTensor(tag + " triplet KL dZ3", g3, c3, 1e-4);
@@ -351,7 +353,7 @@ void testStudentT(int64_t n, int64_t k, int64_t d, double nu, uint32_t seed) {
     Tensor cl = hostF({}, {}), gl = devF({}, {});
     Tensor cdz1 = hostF({n, d}, {}), gdz1 = devF({n, d}, {}), cm = hostF({k, d}, {}), gm = devF({k, d}, {});
     cpuB().focalStudentT(cz, cmu, nu, cp, gamma, scale, cl, &cdz1, &cm);
-    dgc::cuda::focalStudentT(gz, gmu, nu, gpIn, gamma, scale, gl, &gdz1, &gm);
+    gpu().focalStudentT(gz, gmu, nu, gpIn, gamma, scale, gl, &gdz1, &gm);
     const std::string t = tag + " focal gamma=" + std::to_string(static_cast<int>(gamma));
     checkTensor(t + " loss", gl, cl, 1e-5);
     checkTensor(t + " dZ", gdz1, cdz1, 1e-4);
@@ -365,17 +367,17 @@ void testPairwise(int64_t b, int64_t wa, int64_t wb, double nu, uint32_t seed) {
   Tensor cya = hostF({b, wa}, ya), gya = devF({b, wa}, ya), cyb = hostF({b, wb}, yb), gyb = devF({b, wb}, yb);
   Tensor cc = hostF({b, b}, {}), gc = devF({b, b}, {});
   cpuB().pairAffinity(cya, nu, cc);
-  dgc::cuda::pairAffinity(gya, nu, gc);
+  gpu().pairAffinity(gya, nu, gc);
   checkTensor(tag + " pairAffinity", gc, cc, 1e-5);
   Tensor cdc = hostF({b, b}, dc), gdc = devF({b, b}, dc), cdy = hostF({b, wa}, {}), gdy = devF({b, wa}, {});
   cpuB().pairAffinityBackward(cya, nu, cdc, cdy);
-  dgc::cuda::pairAffinityBackward(gya, nu, gdc, gdy);
+  gpu().pairAffinityBackward(gya, nu, gdc, gdy);
   checkTensor(tag + " pairAffinityBackward", gdy, cdy, 1e-4);
   Tensor cl = hostF({}, {}), gl = devF({}, {});
   Tensor cda = hostF({b, wa}, {}), gda = devF({b, wa}, {}), cdb = hostF({b, wb}, {}), gdb = devF({b, wb}, {});
   const double scale = 1.0 / static_cast<double>(b);
   cpuB().cdcCorrelationLoss(cya, cyb, nu, scale, cl, &cda, &cdb);
-  dgc::cuda::cdcCorrelationLoss(gya, gyb, nu, scale, gl, &gda, &gdb);
+  gpu().cdcCorrelationLoss(gya, gyb, nu, scale, gl, &gda, &gdb);
   checkTensor(tag + " cdcCorrelationLoss", gl, cl, 1e-5);
   checkTensor(tag + " cdcCorrelationLoss dYa", gda, cda, 1e-4);
   checkTensor(tag + " cdcCorrelationLoss dYb", gdb, cdb, 1e-4);
@@ -412,7 +414,7 @@ void testKmeans(int64_t n, int64_t d, int64_t k, uint32_t seed) {
   double ci = 0, gi = 0;
   int cit = 0, git = 0;
   cpuB().kmeans(cx, p, cc, cl, ci, cit);
-  dgc::cuda::kmeans(gx, p, gc, gl, gi, git);
+  gpu().kmeans(gx, p, gc, gl, gi, git);
   checkExact(tag + " same partition (up to relabelling)", samePartition(getI(gl), getI(cl)));
   check(tag + " inertia", std::fabs(gi - ci) / std::max(ci, 1e-30), 1e-4);
   std::printf("       iterations cpu %d cuda %d\n", cit, git);
@@ -435,7 +437,7 @@ void testKmeansDuplicates(uint32_t seed) {
   double ci = 0, gi = 0;
   int cit = 0, git = 0;
   cpuB().kmeans(cx, p, cc, cl, ci, cit);
-  dgc::cuda::kmeans(gx, p, gc, gl, gi, git);
+  gpu().kmeans(gx, p, gc, gl, gi, git);
   check("kmeans with 3 distinct rows, k = 5: inertia (both 0)", std::fabs(gi - ci), 1e-9);
   const auto lab = getI(gl);
   bool inRange = true;
@@ -453,7 +455,7 @@ void testKnn(int64_t n, int64_t d, int64_t k, int metric, bool sdcn, float sd, u
   Tensor cx = hostF({n, d}, x), gx = devF({n, d}, x);
   Tensor cn = hostI({n, k}, {}), gn = devI({n, k}, {});
   cpuB().knnGraph(cx, k, metric, sdcn, cn);
-  dgc::cuda::knnGraph(gx, k, metric, sdcn, gn);
+  gpu().knnGraph(gx, k, metric, sdcn, gn);
   checkExact(tag + " identical neighbour lists", getI(gn) == getI(cn));
 }
 
@@ -479,8 +481,8 @@ void benchSelfCorrelation(int64_t n, int64_t d) {
     cudaOk(cudaEventElapsedTime(&ms, a, b), "event");
     return ms / 1e3 / reps;
   };
-  const double tf = timeIt([&] { dgc::cuda::selfCorrelationForward(gz, go, gl); });
-  const double tb = timeIt([&] { dgc::cuda::selfCorrelationBackward(gz, go, gl, gg, gdz); });
+  const double tf = timeIt([&] { gpu().selfCorrelationForward(gz, go, gl); });
+  const double tb = timeIt([&] { gpu().selfCorrelationBackward(gz, go, gl, gg, gdz); });
   const double nn = static_cast<double>(n) * static_cast<double>(n);
   const double ff = 4.0 * nn * d / tf, fb = 10.0 * nn * d / tb;
   std::printf("  N = %8lld d = %lld  forward %9.4f s  %8.0f GFLOP/s  %5.1f%% of 67 TFLOP/s   |   "
@@ -587,8 +589,8 @@ int main(int argc, char** argv) {
       sync();
       const int64_t before = dgc::memoryStats(Device::CUDA).bytes;
       dgc::resetPeakBytes(Device::CUDA);
-      dgc::cuda::selfCorrelationForward(gz, go, gl);
-      dgc::cuda::selfCorrelationBackward(gz, go, gl, go, gdz);
+      gpu().selfCorrelationForward(gz, go, gl);
+      gpu().selfCorrelationBackward(gz, go, gl, go, gdz);
       sync();
       const int64_t extra = dgc::memoryStats(Device::CUDA).peakBytes - before;
       // O(N·d): lse2 and D (2·N floats) and, for small N, split partials (≤ 32·N·(d + 2) floats; 2 splits here on

@@ -555,7 +555,7 @@ void timeSpmm() {
   for (int64_t d : {10, 32, 256, 500, 2000}) {
     Tensor h = gpu(cpuTensor(uniform(g.n * d), {g.n, d}));
     Tensor out = Tensor::empty({g.n, d}, DType::F32, Device::CUDA);
-    const double ms = timeMs([&] { cuda::spmm(a, h, out); });
+    const double ms = timeMs([&] { backendFor(Device::CUDA).spmm(a, h, out); });
     const double bytes = double(a.nnz) * 8 + double(a.rows + 1) * 4 + double(a.nnz) * d * 4 + double(a.rows) * d * 4;
     std::printf("  d = %5lld: %.3f ms, %.0f GB/s effective (nnz %lld)\n", (long long)d, ms, bytes / ms / 1e6,
                 (long long)a.nnz);

@@ -25,11 +25,12 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "core/graph.h"
 #include "cpu/sparse.h"
 
-using dgc::cpu::CsrHost;
-using dgc::cpu::GraphOptions;
-using dgc::cpu::Normalization;
+using dgc::graph::CsrHost;
+using dgc::graph::GraphOptions;
+using dgc::graph::Normalization;
 using dgc::cpu::SpmmKernel;
 
 namespace {
@@ -116,14 +117,14 @@ Dense referenceGraph(int64_t n, const std::vector<int32_t>& src, const std::vect
 
 // Structural checks every CSR we build must pass.
 bool wellFormed(const CsrHost& m) {
-  return dgc::cpu::csrValidate(m.rows, m.cols, m.indptr.data(), m.indices.data(), m.nnz()).empty() &&
+  return dgc::graph::csrValidate(m.rows, m.cols, m.indptr.data(), m.indices.data(), m.nnz()).empty() &&
          m.values.size() == m.indices.size();
 }
 
 void compareToDense(const CsrHost& m, const Dense& ref, const std::string& what) {
   CHECK(m.rows == ref.rows && m.cols == ref.cols, "%s: shape", what.c_str());
   CHECK(wellFormed(m), "%s: not a valid CSR: %s", what.c_str(),
-        dgc::cpu::csrValidate(m.rows, m.cols, m.indptr.data(), m.indices.data(), m.nnz()).c_str());
+        dgc::graph::csrValidate(m.rows, m.cols, m.indptr.data(), m.indices.data(), m.nnz()).c_str());
   Dense got(ref.rows, ref.cols);
   for (int64_t i = 0; i < m.rows; ++i) {
     for (int64_t k = m.indptr[i]; k < m.indptr[i + 1]; ++k) {
@@ -171,7 +172,7 @@ void testCsrFromEdgesSmall() {
             opts.selfLoops = loops;
             opts.norm = norm;
             const std::vector<float>* wp = weighted ? &w : nullptr;
-            const CsrHost g = dgc::cpu::csrFromEdges(n, src.data(), dst.data(), wp ? wp->data() : nullptr,
+            const CsrHost g = dgc::graph::csrFromEdges(n, src.data(), dst.data(), wp ? wp->data() : nullptr,
                                                      static_cast<int64_t>(src.size()), opts);
             const std::string what = "csrFromEdges n=" + std::to_string(n) + " weighted=" +
                                      std::to_string(weighted) + " sym=" + std::to_string(sym) +
@@ -193,7 +194,7 @@ void testCsrFromEdgesSmall() {
               }
             }
             if (norm == Normalization::Sym && sym) {
-              const CsrHost t = dgc::cpu::csrTranspose(g);
+              const CsrHost t = dgc::graph::csrTranspose(g);
               CHECK(t.indptr == g.indptr && t.indices == g.indices, "%s: not structurally symmetric", what.c_str());
               CHECK(std::memcmp(t.values.data(), g.values.data(), g.values.size() * sizeof(float)) == 0,
                     "%s: values not exactly symmetric", what.c_str());
@@ -211,15 +212,15 @@ void testCsrFromEdgesEdgeCases() {
   for (Normalization norm : {Normalization::None, Normalization::Row, Normalization::Sym}) {
     opts.norm = norm;
     opts.selfLoops = true;
-    CsrHost g = dgc::cpu::csrFromEdges(4, nullptr, nullptr, nullptr, 0, opts);
+    CsrHost g = dgc::graph::csrFromEdges(4, nullptr, nullptr, nullptr, 0, opts);
     CHECK(g.nnz() == 4 && g.indptr == std::vector<int32_t>({0, 1, 2, 3, 4}), "identity structure (%s)", normName(norm));
     for (float v : g.values) CHECK(v == 1.0f, "identity value %g (%s)", v, normName(norm));
     opts.selfLoops = false;
-    g = dgc::cpu::csrFromEdges(4, nullptr, nullptr, nullptr, 0, opts);
+    g = dgc::graph::csrFromEdges(4, nullptr, nullptr, nullptr, 0, opts);
     CHECK(g.nnz() == 0 && g.indptr.size() == 5, "empty graph (%s)", normName(norm));
   }
   // n = 0.
-  CsrHost empty = dgc::cpu::csrFromEdges(0, nullptr, nullptr, nullptr, 0, GraphOptions{});
+  CsrHost empty = dgc::graph::csrFromEdges(0, nullptr, nullptr, nullptr, 0, GraphOptions{});
   CHECK(empty.rows == 0 && empty.indptr.size() == 1 && empty.indptr[0] == 0, "n = 0");
   // Zero weights: the row's degree is 0; normalization must not produce NaN.
   {
@@ -230,7 +231,7 @@ void testCsrFromEdgesEdgeCases() {
       GraphOptions o;
       o.selfLoops = false;
       o.norm = norm;
-      const CsrHost g = dgc::cpu::csrFromEdges(3, s, t, w, 2, o);
+      const CsrHost g = dgc::graph::csrFromEdges(3, s, t, w, 2, o);
       CHECK(g.nnz() == 4, "zero-weight edges are kept as entries (%s): nnz %lld", normName(norm), (long long)g.nnz());
       for (float v : g.values) CHECK(v == 0.0f, "zero-degree row value %g (%s)", v, normName(norm));
     }
@@ -238,7 +239,7 @@ void testCsrFromEdgesEdgeCases() {
   // Bad arguments throw.
   bool threw = false;
   try {
-    dgc::cpu::csrFromEdges(-1, nullptr, nullptr, nullptr, 0, GraphOptions{});
+    dgc::graph::csrFromEdges(-1, nullptr, nullptr, nullptr, 0, GraphOptions{});
   } catch (const std::invalid_argument&) {
     threw = true;
   }
@@ -262,11 +263,11 @@ void testCsrFromEdgesLarge() {
     GraphOptions opts;
     opts.norm = norm;
     dgc::setNumThreads(1);
-    const CsrHost one = dgc::cpu::csrFromEdges(n, src.data(), dst.data(), w.data(), nEdges, opts);
+    const CsrHost one = dgc::graph::csrFromEdges(n, src.data(), dst.data(), w.data(), nEdges, opts);
     CHECK(wellFormed(one), "csrFromEdges large (%s): invalid CSR", normName(norm));
     for (int threads : {2, 5}) {
       dgc::setNumThreads(threads);
-      const CsrHost many = dgc::cpu::csrFromEdges(n, src.data(), dst.data(), w.data(), nEdges, opts);
+      const CsrHost many = dgc::graph::csrFromEdges(n, src.data(), dst.data(), w.data(), nEdges, opts);
       CHECK(one.indptr == many.indptr && one.indices == many.indices &&
                 std::memcmp(one.values.data(), many.values.data(), one.values.size() * sizeof(float)) == 0,
             "csrFromEdges large (%s): 1 vs %d threads differ", normName(norm), threads);
@@ -274,8 +275,8 @@ void testCsrFromEdgesLarge() {
 
     // Unweighted input takes another code path (no weights stored); all-ones weights must give the same.
     const std::vector<float> ones(nEdges, 1.0f);
-    const CsrHost unit = dgc::cpu::csrFromEdges(n, src.data(), dst.data(), nullptr, nEdges, opts);
-    const CsrHost unitWeights = dgc::cpu::csrFromEdges(n, src.data(), dst.data(), ones.data(), nEdges, opts);
+    const CsrHost unit = dgc::graph::csrFromEdges(n, src.data(), dst.data(), nullptr, nEdges, opts);
+    const CsrHost unitWeights = dgc::graph::csrFromEdges(n, src.data(), dst.data(), ones.data(), nEdges, opts);
     CHECK(unit.indptr == unitWeights.indptr && unit.indices == unitWeights.indices &&
               unit.values == unitWeights.values,
           "csrFromEdges large (%s): weights = nullptr differs from all-ones weights", normName(norm));
@@ -375,9 +376,9 @@ void testCsrTranspose() {
         ref.at(a.indices[k], i) = a.values[k];
       }
     }
-    const CsrHost t = dgc::cpu::csrTranspose(a);
+    const CsrHost t = dgc::graph::csrTranspose(a);
     compareToDense(t, ref, "csrTranspose " + std::to_string(a.rows) + "x" + std::to_string(a.cols));
-    const CsrHost tt = dgc::cpu::csrTranspose(t);
+    const CsrHost tt = dgc::graph::csrTranspose(t);
     CHECK(tt.rows == a.rows && tt.cols == a.cols && tt.indptr == a.indptr && tt.indices == a.indices &&
               tt.values == a.values,
           "transpose of transpose != original (%lldx%lld)", (long long)a.rows, (long long)a.cols);
@@ -387,16 +388,16 @@ void testCsrTranspose() {
   e.rows = 3;
   e.cols = 5;
   e.indptr = {0, 0, 0, 0};
-  const CsrHost et = dgc::cpu::csrTranspose(e);
+  const CsrHost et = dgc::graph::csrTranspose(e);
   CHECK(et.rows == 5 && et.cols == 3 && et.indptr == std::vector<int32_t>(6, 0) && et.nnz() == 0, "empty transpose");
 
   // Large: several chunks and blocks; transposing twice must give the original back for any thread count.
   const CsrHost big = randomCsr(3000, 2000, 0.05, rng, true);
   for (int threads : {1, 2, 5}) {
     dgc::setNumThreads(threads);
-    const CsrHost bt = dgc::cpu::csrTranspose(big);
+    const CsrHost bt = dgc::graph::csrTranspose(big);
     CHECK(wellFormed(bt), "large transpose invalid (%d threads)", threads);
-    const CsrHost btt = dgc::cpu::csrTranspose(bt);
+    const CsrHost btt = dgc::graph::csrTranspose(bt);
     CHECK(btt.indptr == big.indptr && btt.indices == big.indices && btt.values == big.values,
           "large transpose twice != original (%d threads)", threads);
   }
@@ -405,7 +406,7 @@ void testCsrTranspose() {
 // ---------------------------------------------------------------------------------------------------------
 void expectInvalid(int64_t rows, int64_t cols, std::vector<int32_t> indptr, std::vector<int32_t> indices,
                    const std::string& mustContain) {
-  const std::string msg = dgc::cpu::csrValidate(rows, cols, indptr.data(), indices.data(),
+  const std::string msg = dgc::graph::csrValidate(rows, cols, indptr.data(), indices.data(),
                                                 static_cast<int64_t>(indices.size()));
   CHECK(!msg.empty(), "csrValidate accepted a CSR that should fail with '%s'", mustContain.c_str());
   CHECK(msg.find(mustContain) != std::string::npos, "csrValidate message '%s' lacks '%s'", msg.c_str(),
@@ -415,9 +416,9 @@ void expectInvalid(int64_t rows, int64_t cols, std::vector<int32_t> indptr, std:
 void testCsrValidate() {
   // Valid, including an empty row and an empty matrix.
   const std::vector<int32_t> ptr = {0, 2, 2, 5}, idx = {0, 3, 1, 2, 3};
-  CHECK(dgc::cpu::csrValidate(3, 4, ptr.data(), idx.data(), 5).empty(), "valid CSR rejected");
+  CHECK(dgc::graph::csrValidate(3, 4, ptr.data(), idx.data(), 5).empty(), "valid CSR rejected");
   const int32_t zero = 0;
-  CHECK(dgc::cpu::csrValidate(0, 0, &zero, nullptr, 0).empty(), "empty CSR rejected");
+  CHECK(dgc::graph::csrValidate(0, 0, &zero, nullptr, 0).empty(), "empty CSR rejected");
 
   expectInvalid(3, 4, {1, 2, 2, 5}, {0, 3, 1, 2, 3}, "indptr[0] = 1");
   expectInvalid(3, 4, {0, 3, 2, 5}, {0, 3, 1, 2, 3}, "indptr[2] = 2 < indptr[1] = 3");
@@ -429,24 +430,24 @@ void testCsrValidate() {
   expectInvalid(3, 4, {0, 2, 2, 5}, {3, 0, 1, 2, 3}, "sorted");
   // A column may repeat across rows (the check is per row).
   const std::vector<int32_t> ptr2 = {0, 1, 2}, idx2 = {3, 0};
-  CHECK(dgc::cpu::csrValidate(2, 4, ptr2.data(), idx2.data(), 2).empty(), "decreasing across rows rejected");
+  CHECK(dgc::graph::csrValidate(2, 4, ptr2.data(), idx2.data(), 2).empty(), "decreasing across rows rejected");
   // Negative shape / nnz, null pointers.
-  CHECK(!dgc::cpu::csrValidate(-1, 4, ptr.data(), idx.data(), 5).empty(), "negative rows accepted");
-  CHECK(!dgc::cpu::csrValidate(3, 4, nullptr, idx.data(), 5).empty(), "null indptr accepted");
-  CHECK(!dgc::cpu::csrValidate(3, 4, ptr.data(), nullptr, 5).empty(), "null indices accepted");
+  CHECK(!dgc::graph::csrValidate(-1, 4, ptr.data(), idx.data(), 5).empty(), "negative rows accepted");
+  CHECK(!dgc::graph::csrValidate(3, 4, nullptr, idx.data(), 5).empty(), "null indptr accepted");
+  CHECK(!dgc::graph::csrValidate(3, 4, ptr.data(), nullptr, 5).empty(), "null indices accepted");
 
   // Large: errors in late chunks must still be found, and the first one reported.
   std::mt19937 rng(3);
   CsrHost big = randomCsr(20000, 500, 0.05, rng, false);
   for (int threads : {1, 2}) {
     dgc::setNumThreads(threads);
-    CHECK(dgc::cpu::csrValidate(big.rows, big.cols, big.indptr.data(), big.indices.data(), big.nnz()).empty(),
+    CHECK(dgc::graph::csrValidate(big.rows, big.cols, big.indptr.data(), big.indices.data(), big.nnz()).empty(),
           "large valid CSR rejected");
     std::vector<int32_t> bad = big.indices;
     const int64_t late = big.indptr[19000] + 1, later = big.indptr[19500];
     bad[late] = 500;
     bad[later] = -3;
-    const std::string msg = dgc::cpu::csrValidate(big.rows, big.cols, big.indptr.data(), bad.data(), big.nnz());
+    const std::string msg = dgc::graph::csrValidate(big.rows, big.cols, big.indptr.data(), bad.data(), big.nnz());
     CHECK(msg.find("indices[" + std::to_string(late) + "] = 500") != std::string::npos,
           "large: first error not reported (%d threads): %s", threads, msg.c_str());
   }

@@ -1,0 +1,476 @@
+// Host-side sparse graphs: building a graph's normalized adjacency (CSR) from an edge list, transposing, and
+// validating user-given CSR. See graph.h for what each function does; the comments here say how. Every backend
+// builds its graphs here and copies the CSR to its device (ops.cc).
+#include "graph.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+
+#include "row_split.h"
+#include "thread_pool.h"
+
+namespace dgc {
+namespace graph {
+namespace {
+
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+
+// ---------------------------------------------------------------------------------------------------------
+// Blocked bucket sort (csrFromEdges, csrTranspose)
+//
+// Both build a CSR from entries that arrive in no useful order: the edges of a graph, or the entries of a
+// matrix seen column-wise. A direct counting-sort scatter writes each entry to a random place among all
+// nnz: one cache miss and one TLB miss per entry, ~20-40 ns each on a large matrix. Instead:
+//   pass 1 (partitionIntoBlocks): entries go to blocks of 2^blockShift consecutive rows (a few thousand
+//     blocks). Each chunk of the input writes one sequential stream per block, so the writes stay in cache
+//     and in the TLB. Chunk c's entries of a block land after chunk c-1's, in input order (a stable pass).
+//   pass 2 (per block, in parallel): the block's entries, ~kBlockEntries of them, are sorted by row locally,
+//     in L2.
+// ---------------------------------------------------------------------------------------------------------
+
+// Entries per block to aim for: the block and its sorted copy stay in L2 (16k × 8-12 bytes, twice), and the
+// blocks are few enough (nnz / 16k) for pass 1's write streams to stay in the TLB.
+constexpr int64_t kBlockEntries = 16384;
+
+// The block shift that gives blocks of about kBlockEntries entries for nEntries spread over nKeys rows
+// (at most 2^16 rows a block, so per-block row counters stay small).
+int blockShiftFor(int64_t nEntries, int64_t nKeys) {
+  const double perKey = std::max(1.0, static_cast<double>(nEntries) / static_cast<double>(std::max<int64_t>(1, nKeys)));
+  int shift = 0;
+  while (shift < 16 && static_cast<double>(int64_t{2} << shift) * perKey <= static_cast<double>(kBlockEntries)) ++shift;
+  return shift;
+}
+
+// Pass 1. The input is cut into chunks [chunkStart[c], chunkStart[c + 1]) of items (edges, rows);
+// produce(first, last, emit) calls emit(entry) for the entries of items [first, last), always in the same
+// order. keyOf(entry) is the row the entry goes to. Fills `staged` with all entries grouped by block and
+// returns the blocks' start offsets (nBlocks + 1 of them).
+template <typename Entry, typename Produce, typename KeyOf>
+std::vector<int64_t> partitionIntoBlocks(const std::vector<int64_t>& chunkStart, int64_t nBlocks, int blockShift,
+                                         const Produce& produce, const KeyOf& keyOf, std::unique_ptr<Entry[]>& staged) {
+  const int64_t chunks = static_cast<int64_t>(chunkStart.size()) - 1;
+  // slot[c * nBlocks + b]: first chunk c's number of entries in block b, then where it writes the next one.
+  std::vector<int64_t> slot(static_cast<size_t>(chunks * nBlocks), 0);
+  parallelFor(chunks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t c = first; c < last; ++c) {
+      int64_t* count = slot.data() + c * nBlocks;
+      produce(chunkStart[c], chunkStart[c + 1], [&](const Entry& e) { ++count[keyOf(e) >> blockShift]; });
+    }
+  });
+  std::vector<int64_t> blockStart(static_cast<size_t>(nBlocks) + 1);
+  int64_t position = 0;
+  for (int64_t b = 0; b < nBlocks; ++b) {
+    blockStart[b] = position;
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t count = slot[c * nBlocks + b];
+      slot[c * nBlocks + b] = position;
+      position += count;
+    }
+  }
+  blockStart[nBlocks] = position;
+  staged.reset(new Entry[static_cast<size_t>(std::max<int64_t>(1, position))]);  // not initialized: all written below
+  Entry* out = staged.get();
+  parallelFor(chunks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t c = first; c < last; ++c) {
+      int64_t* next = slot.data() + c * nBlocks;
+      produce(chunkStart[c], chunkStart[c + 1], [&](const Entry& e) { out[next[keyOf(e) >> blockShift]++] = e; });
+    }
+  });
+  return blockStart;
+}
+
+// Calls fn(blockBegin, blockEnd) over ranges of blocks of about equal cost (entries + rows), in parallel.
+template <typename Fn>
+void parallelOverBlocks(const std::vector<int64_t>& blockStart, int blockShift, const Fn& fn) {
+  const int64_t nBlocks = static_cast<int64_t>(blockStart.size()) - 1;
+  parallelOverRows(blockStart.data(), nBlocks, /*rowCost=*/int64_t{1} << blockShift, /*minWorkPerChunk=*/65536, fn);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// csrFromEdges helpers
+// ---------------------------------------------------------------------------------------------------------
+
+// An adjacency entry on its way into the CSR. Unweighted graphs (the common case) leave the weight out:
+// 8 bytes instead of 12 to write, read and fault in.
+struct WeightedEntry {
+  int32_t row, col;
+  float weight;
+  float w() const { return weight; }
+};
+struct UnitEntry {
+  int32_t row, col;
+  float w() const { return 1.0f; }
+};
+inline WeightedEntry makeEntry(WeightedEntry*, int32_t row, int32_t col, float weight) { return {row, col, weight}; }
+inline UnitEntry makeEntry(UnitEntry*, int32_t row, int32_t col, float) { return {row, col}; }
+
+// A row's entry while it is sorted: column id in the high 32 bits, the float weight's bits in the low 32.
+// Sorting keys sorts by column (ties by weight bits, which does not matter: equal columns are max-merged).
+using EntryKey = uint64_t;
+
+inline EntryKey packKey(int32_t col, float weight) {
+  uint32_t bits;
+  std::memcpy(&bits, &weight, sizeof bits);
+  return (static_cast<uint64_t>(static_cast<uint32_t>(col)) << 32) | bits;
+}
+inline int32_t keyCol(EntryKey key) { return static_cast<int32_t>(key >> 32); }
+inline float keyWeight(EntryKey key) {
+  const uint32_t bits = static_cast<uint32_t>(key);
+  float weight;
+  std::memcpy(&weight, &bits, sizeof weight);
+  return weight;
+}
+
+// Rows of graphs are mostly short (tens of entries), and nearly sorted when the edge list is sorted:
+// insertion sort there (whole build ~10% faster than with std::sort on random edges), std::sort for hubs.
+void sortKeys(EntryKey* first, EntryKey* last) {
+  if (last - first > 32) {
+    std::sort(first, last);
+    return;
+  }
+  for (EntryKey* i = first + 1; i < last; ++i) {
+    const EntryKey key = *i;
+    EntryKey* j = i;
+    for (; j > first && *(j - 1) > key; --j) *j = *(j - 1);
+    *j = key;
+  }
+}
+
+// Boundaries cutting n items into `chunks` equal parts.
+std::vector<int64_t> evenChunks(int64_t n, int64_t chunks) {
+  std::vector<int64_t> start(static_cast<size_t>(chunks) + 1);
+  for (int64_t c = 0; c <= chunks; ++c) start[c] = n / chunks * c + n % chunks * c / chunks;
+  return start;
+}
+
+}  // namespace
+
+// -------------------------------------------------------------------------------------------------------------
+// csrFromEdges
+// -------------------------------------------------------------------------------------------------------------
+
+namespace {
+
+template <typename Entry>
+CsrHost buildGraph(int64_t n, const int32_t* src, const int32_t* dst, const float* weights, int64_t nEdges,
+                   const GraphOptions& opts) {
+  const bool mirror = opts.symmetrize;
+  const bool selfLoops = opts.selfLoops;
+
+  // 1. Entries (row, col, weight) grouped by blocks of rows: each edge once, and mirrored (col, row) when
+  //    symmetrizing (a self edge only once: its mirror is itself).
+  const int blockShift = blockShiftFor(mirror ? 2 * nEdges : nEdges, n);
+  const int64_t rowsPerBlock = int64_t{1} << blockShift;
+  const int64_t nBlocks = (n + rowsPerBlock - 1) >> blockShift;
+  const std::vector<int64_t> edgeChunks = evenChunks(nEdges, chunkCountFor(nEdges, 65536));
+  auto produce = [&](int64_t first, int64_t last, const auto& emit) {
+    for (int64_t e = first; e < last; ++e) {
+      const int32_t s = src[e], t = dst[e];
+      const float w = weights ? weights[e] : 1.0f;
+      emit(makeEntry(static_cast<Entry*>(nullptr), s, t, w));
+      if (mirror && s != t) emit(makeEntry(static_cast<Entry*>(nullptr), t, s, w));
+    }
+  };
+  std::unique_ptr<Entry[]> staged;
+  const std::vector<int64_t> blockStart = partitionIntoBlocks<Entry>(
+      edgeChunks, nBlocks, blockShift, produce, [](const Entry& e) { return e.row; }, staged);
+
+  // 2. Per block: sort its entries by row (counting sort into a scratch array of keys), then each row by
+  //    column; merge equal columns by max and write the row's unique entries back over the block's own
+  //    entries, at the row's first position (rowStart). Also compute the degree that normalization divides
+  //    by: the sum, in column order, of the values the row will store (the diagonal with its +1 when
+  //    selfLoops). Nothing here depends on the order the entries arrived in, so not on the thread count.
+  std::vector<int64_t> rowStart(static_cast<size_t>(n) + 1);
+  std::vector<int32_t> uniqueCount(static_cast<size_t>(n));
+  std::vector<int32_t> outCount(static_cast<size_t>(n));  // uniqueCount + 1 if a self loop must be inserted
+  std::vector<double> degree(static_cast<size_t>(n));
+  parallelOverBlocks(blockStart, blockShift, [&](int64_t blockBegin, int64_t blockEnd) {
+    std::vector<EntryKey> keys;
+    std::vector<int64_t> rowFill(static_cast<size_t>(rowsPerBlock) + 1);
+    for (int64_t b = blockBegin; b < blockEnd; ++b) {
+      const int64_t r0 = b << blockShift, r1 = std::min(n, r0 + rowsPerBlock);
+      Entry* entries = staged.get() + blockStart[b];
+      const int64_t count = blockStart[b + 1] - blockStart[b];
+      keys.resize(static_cast<size_t>(count));
+      std::fill(rowFill.begin(), rowFill.end(), 0);
+      for (int64_t i = 0; i < count; ++i) ++rowFill[entries[i].row - r0 + 1];
+      for (int64_t r = r0; r < r1; ++r) rowFill[r - r0 + 1] += rowFill[r - r0];  // now: local row starts
+      for (int64_t r = r0; r < r1; ++r) rowStart[r] = blockStart[b] + rowFill[r - r0];
+      for (int64_t i = 0; i < count; ++i) {
+        keys[rowFill[entries[i].row - r0]++] = packKey(entries[i].col, entries[i].w());
+      }
+      // rowFill[r - r0] is now the end of row r in keys.
+      for (int64_t r = r0; r < r1; ++r) {
+        EntryKey* first = keys.data() + (rowStart[r] - blockStart[b]);
+        EntryKey* last = keys.data() + rowFill[r - r0];
+        sortKeys(first, last);
+        Entry* unique = entries + (rowStart[r] - blockStart[b]);
+        int64_t nUnique = 0;
+        double sum = 0.0;
+        bool selfLoopCounted = !selfLoops;
+        bool hasDiagonal = false;
+        for (const EntryKey* it = first; it < last;) {
+          const int32_t col = keyCol(*it);
+          float w = keyWeight(*it);
+          for (++it; it < last && keyCol(*it) == col; ++it) w = std::max(w, keyWeight(*it));
+          unique[nUnique++] = makeEntry(static_cast<Entry*>(nullptr), static_cast<int32_t>(r), col, w);
+          if (!selfLoopCounted && col >= r) {
+            selfLoopCounted = true;
+            if (col == r) {
+              w += 1.0f;  // exactly what step 4 stores
+            } else {
+              sum += 1.0;  // the self loop step 4 inserts before this column
+            }
+          }
+          hasDiagonal = hasDiagonal || col == r;
+          sum += w;
+        }
+        if (!selfLoopCounted) sum += 1.0;  // self loop inserted at the end of the row
+        uniqueCount[r] = static_cast<int32_t>(nUnique);
+        outCount[r] = static_cast<int32_t>(nUnique + (selfLoops && !hasDiagonal ? 1 : 0));
+        degree[r] = sum;
+      }
+    }
+  });
+  rowStart[n] = blockStart[nBlocks];
+
+  // 3. Row pointers of the result.
+  CsrHost result;
+  result.rows = result.cols = n;
+  result.indptr.resize(static_cast<size_t>(n) + 1);
+  int64_t nnz = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    result.indptr[r] = static_cast<int32_t>(nnz);
+    nnz += outCount[r];
+    if (nnz > kInt32Max) throw std::length_error("csrFromEdges: more than 2^31 - 1 nonzeros");
+  }
+  result.indptr[n] = static_cast<int32_t>(nnz);
+  std::vector<int32_t>().swap(outCount);
+
+  // Sym multiplies by invSqrtDegree[row] * invSqrtDegree[col] (one product of the two, the same for (i, j)
+  // and (j, i), so a symmetric input stays exactly symmetric); Row divides by the degree. Degrees <= 0 get
+  // scale 0.
+  const Normalization norm = opts.norm;
+  std::vector<double> invSqrtDegree;
+  if (norm == Normalization::Sym) {
+    invSqrtDegree.resize(static_cast<size_t>(n));
+    parallelFor(n, grainFor(n, 20), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) invSqrtDegree[r] = degree[r] > 0.0 ? 1.0 / std::sqrt(degree[r]) : 0.0;
+    });
+  }
+
+  // 4. Write the final rows, inserting the self loop at its sorted position and normalizing.
+  result.indices.resize(static_cast<size_t>(nnz));
+  result.values.resize(static_cast<size_t>(nnz));
+  parallelOverRows(result.indptr.data(), n, /*rowCost=*/2, /*minWorkPerChunk=*/32768, [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      const Entry* entries = staged.get() + rowStart[r];
+      const int64_t nUnique = uniqueCount[r];
+      int32_t* outCols = result.indices.data() + result.indptr[r];
+      float* outVals = result.values.data() + result.indptr[r];
+      const double rowDegree = degree[r];
+      auto emit = [&](int32_t col, float w) {
+        float value = w;
+        if (norm == Normalization::Row) {
+          value = rowDegree > 0.0 ? static_cast<float>(w / rowDegree) : 0.0f;
+        } else if (norm == Normalization::Sym) {
+          value = static_cast<float>(w * (invSqrtDegree[r] * invSqrtDegree[col]));
+        }
+        *outCols++ = col;
+        *outVals++ = value;
+      };
+      bool diagonalDone = !selfLoops;
+      for (int64_t i = 0; i < nUnique; ++i) {
+        const int32_t col = entries[i].col;
+        float w = entries[i].w();
+        if (!diagonalDone && col >= r) {
+          diagonalDone = true;
+          if (col == r) {
+            w += 1.0f;
+          } else {
+            emit(static_cast<int32_t>(r), 1.0f);
+          }
+        }
+        emit(col, w);
+      }
+      if (!diagonalDone) emit(static_cast<int32_t>(r), 1.0f);
+    }
+  });
+  return result;
+}
+
+}  // namespace
+
+CsrHost csrFromEdges(int64_t n, const int32_t* src, const int32_t* dst, const float* weights, int64_t nEdges,
+                     const GraphOptions& opts) {
+  if (n < 0) throw std::invalid_argument("csrFromEdges: n must be >= 0");
+  if (nEdges < 0) throw std::invalid_argument("csrFromEdges: nEdges must be >= 0");
+  if (nEdges > 0 && (src == nullptr || dst == nullptr)) {
+    throw std::invalid_argument("csrFromEdges: src and dst must not be null");
+  }
+  if (n > kInt32Max) throw std::length_error("csrFromEdges: n does not fit int32");
+  if (n == 0 && nEdges > 0) throw std::invalid_argument("csrFromEdges: edges given for an empty graph");
+  if (weights != nullptr) return buildGraph<WeightedEntry>(n, src, dst, weights, nEdges, opts);
+  return buildGraph<UnitEntry>(n, src, dst, nullptr, nEdges, opts);
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// csrTranspose
+// -------------------------------------------------------------------------------------------------------------
+
+CsrHost csrTranspose(const CsrHost& a) {
+  if (a.rows < 0 || a.cols < 0) throw std::invalid_argument("csrTranspose: negative shape");
+  if (a.cols > kInt32Max || a.rows > kInt32Max) throw std::length_error("csrTranspose: shape does not fit int32");
+  const int64_t nnz = a.nnz();
+  if (nnz > kInt32Max) throw std::length_error("csrTranspose: more than 2^31 - 1 nonzeros");
+  if (static_cast<int64_t>(a.indptr.size()) != a.rows + 1 && !(a.rows == 0 && a.indptr.empty())) {
+    throw std::invalid_argument("csrTranspose: indptr must have rows + 1 entries");
+  }
+  if (static_cast<int64_t>(a.values.size()) != nnz) {
+    throw std::invalid_argument("csrTranspose: values and indices differ in length");
+  }
+
+  CsrHost t;
+  t.rows = a.cols;
+  t.cols = a.rows;
+  t.indptr.assign(static_cast<size_t>(t.rows) + 1, 0);
+  t.indices.resize(static_cast<size_t>(nnz));
+  t.values.resize(static_cast<size_t>(nnz));
+  if (nnz == 0 || a.rows == 0) return t;
+
+  // 1. Entries (col, row, value) grouped by blocks of columns (= rows of the result). Chunks of A's rows
+  //    of ~equal nnz are walked in row order, and the pass is stable, so within a block each column's
+  //    entries come in ascending row order.
+  struct Entry {
+    int32_t col, row;
+    float value;
+  };
+  const int blockShift = blockShiftFor(nnz, a.cols);
+  const int64_t colsPerBlock = int64_t{1} << blockShift;
+  const int64_t nBlocks = (a.cols + colsPerBlock - 1) >> blockShift;
+  const std::vector<int64_t> rowChunks =
+      splitRowsByCost(a.indptr.data(), a.rows, chunkCountFor(nnz + a.rows, 65536), /*rowCost=*/1);
+  auto produce = [&](int64_t firstRow, int64_t lastRow, const auto& emit) {
+    for (int64_t r = firstRow; r < lastRow; ++r) {
+      for (int64_t k = a.indptr[r]; k < a.indptr[r + 1]; ++k) {
+        emit(Entry{a.indices[k], static_cast<int32_t>(r), a.values[k]});
+      }
+    }
+  };
+  std::unique_ptr<Entry[]> staged;
+  const std::vector<int64_t> blockStart =
+      partitionIntoBlocks<Entry>(rowChunks, nBlocks, blockShift, produce, [](const Entry& e) { return e.col; }, staged);
+
+  // 2. Per block: a stable counting sort by column straight into the result (the block's part of it is one
+  //    contiguous range, so these writes stay in cache), which keeps row ids ascending in every column.
+  parallelOverBlocks(blockStart, blockShift, [&](int64_t blockBegin, int64_t blockEnd) {
+    std::vector<int64_t> next(static_cast<size_t>(colsPerBlock) + 1);
+    for (int64_t b = blockBegin; b < blockEnd; ++b) {
+      const int64_t c0 = b << blockShift, c1 = std::min(a.cols, c0 + colsPerBlock);
+      const Entry* entries = staged.get() + blockStart[b];
+      const int64_t count = blockStart[b + 1] - blockStart[b];
+      std::fill(next.begin(), next.end(), 0);
+      for (int64_t i = 0; i < count; ++i) ++next[entries[i].col - c0 + 1];
+      next[0] = blockStart[b];
+      for (int64_t c = c0; c < c1; ++c) next[c - c0 + 1] += next[c - c0];  // now: global column starts
+      for (int64_t c = c0; c < c1; ++c) t.indptr[c] = static_cast<int32_t>(next[c - c0]);
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t p = next[entries[i].col - c0]++;
+        t.indices[p] = entries[i].row;
+        t.values[p] = entries[i].value;
+      }
+    }
+  });
+  t.indptr[a.cols] = static_cast<int32_t>(nnz);
+  return t;
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// csrValidate
+// -------------------------------------------------------------------------------------------------------------
+
+namespace {
+
+// Checks the indices of row r (indptr already valid). Returns true if fine; otherwise writes a message to
+// *message (when not null) and returns false.
+bool checkRowIndices(int64_t r, int64_t cols, const int32_t* indptr, const int32_t* indices, std::string* message) {
+  for (int64_t k = indptr[r]; k < indptr[r + 1]; ++k) {
+    const int32_t col = indices[k];
+    if (col < 0 || col >= cols) {
+      if (message) {
+        *message = "indices[" + std::to_string(k) + "] = " + std::to_string(col) + " is out of range [0, " +
+                   std::to_string(cols) + ") (row " + std::to_string(r) + ")";
+      }
+      return false;
+    }
+    if (k > indptr[r] && col <= indices[k - 1]) {
+      if (message) {
+        *message = "indices[" + std::to_string(k) + "] = " + std::to_string(col) +
+                   (col == indices[k - 1] ? " == " : " < ") + "indices[" + std::to_string(k - 1) +
+                   "] = " + std::to_string(indices[k - 1]) + " in row " + std::to_string(r) +
+                   (col == indices[k - 1] ? " (duplicate column)" : " (columns must be sorted ascending)");
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string csrValidate(int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices, int64_t nnz) {
+  if (rows < 0 || cols < 0) {
+    return "shape " + std::to_string(rows) + " x " + std::to_string(cols) + " is negative";
+  }
+  if (nnz < 0) return "nnz = " + std::to_string(nnz) + " is negative";
+  if (rows > kInt32Max) return "rows = " + std::to_string(rows) + " does not fit int32";
+  if (cols > kInt32Max + int64_t{1}) return "cols = " + std::to_string(cols) + " is more than 2^31";
+  if (nnz > kInt32Max) return "nnz = " + std::to_string(nnz) + " does not fit int32 (indptr is int32)";
+  if (indptr == nullptr) return "indptr is null";
+  if (nnz > 0 && indices == nullptr) return "indices is null but nnz = " + std::to_string(nnz);
+
+  // Row pointers, serially: the first bad one is wanted, and this is O(rows) of cheap compares.
+  if (indptr[0] != 0) return "indptr[0] = " + std::to_string(indptr[0]) + ", expected 0";
+  for (int64_t r = 1; r <= rows; ++r) {
+    if (indptr[r] < indptr[r - 1]) {
+      return "indptr[" + std::to_string(r) + "] = " + std::to_string(indptr[r]) + " < indptr[" +
+             std::to_string(r - 1) + "] = " + std::to_string(indptr[r - 1]);
+    }
+  }
+  if (indptr[rows] != nnz) {
+    return "indptr[" + std::to_string(rows) + "] = " + std::to_string(indptr[rows]) + ", expected nnz = " +
+           std::to_string(nnz);
+  }
+
+  // Indices, in parallel over row chunks: each chunk records its first bad row (or rows if none); the first
+  // over all chunks is then re-checked to build the message.
+  const int64_t chunks = rows == 0 ? 0 : chunkCountFor(nnz + rows, 65536);
+  if (chunks == 0) return std::string();
+  const std::vector<int64_t> bounds = splitRowsByCost(indptr, rows, chunks, 1);
+  std::vector<int64_t> firstBadRow(static_cast<size_t>(chunks), rows);
+  parallelFor(chunks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t c = first; c < last; ++c) {
+      for (int64_t r = bounds[c]; r < bounds[c + 1]; ++r) {
+        if (!checkRowIndices(r, cols, indptr, indices, nullptr)) {
+          firstBadRow[c] = r;
+          break;
+        }
+      }
+    }
+  });
+  for (int64_t c = 0; c < chunks; ++c) {
+    if (firstBadRow[c] < rows) {
+      std::string message;
+      checkRowIndices(firstBadRow[c], cols, indptr, indices, &message);
+      return message;
+    }
+  }
+  return std::string();
+}
+
+}  // namespace graph
+}  // namespace dgc
