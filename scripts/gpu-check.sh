@@ -89,7 +89,25 @@ fi
 export PATH=/tmp/gpu-node/bin:$PATH
 ENV
   fi
-  # 5. .gpu/check/: the binaries, xz-compressed, with a manifest.
+  # 5. .gpu/node_modules/: the pure-JS packages the CLI needs at run time (commander, cli-progress and what they
+  # depend on; a few hundred kB), found through NODE_PATH on the GPU machine. Not the project's node_modules: that is
+  # hundreds of MiB of build tools. (vega and umap-js load only when a report is drawn, which the check never does.)
+  rm -rf .gpu/node_modules && mkdir -p .gpu/node_modules
+  node - commander cli-progress <<'EOF'
+const fs = require('fs'), path = require('path');
+const seen = new Set();
+const copy = (name) => {
+  if (seen.has(name)) return;
+  seen.add(name);
+  const dir = path.join('node_modules', name);   // npm hoists them all to the top (npm ci; checked below)
+  if (!fs.existsSync(path.join(dir, 'package.json'))) { console.error(`gpu-check: ${dir} is missing (npm ci first)`); process.exit(1); }
+  fs.cpSync(dir, path.join('.gpu/node_modules', name), { recursive: true });
+  for (const dep of Object.keys(JSON.parse(fs.readFileSync(`${dir}/package.json`, 'utf8')).dependencies ?? {})) copy(dep);
+};
+for (const name of process.argv.slice(2)) copy(name);
+console.log(`   vendored for the CLI: ${[...seen].join(', ')}`);
+EOF
+  # 6. .gpu/check/: the binaries, xz-compressed, with a manifest.
   rm -rf .gpu/check && mkdir -p .gpu/check
   declare -A src=([dgclust-cuda.node]=build-cuda/Release/dgclust.node [dgclust-cpu.node]="$cpu"
                   [cuda_parity_test]=build-cuda/cuda_parity_test [cuda_fused_test]=build-cuda/cuda_fused_test)
@@ -109,7 +127,7 @@ fs.writeFileSync('.gpu/check/manifest.json', JSON.stringify({
   commit: git('git rev-parse HEAD'), dirty: git('git status --porcelain --untracked-files=no') !== '',
   packed: new Date().toISOString(), architectures: info.architectures, nvcc: info.nvcc, files }, null, 1) + '\n');
 EOF
-  # 6. Size: what travels must stay under the limit.
+  # 7. Size: what travels must stay under the limit.
   node - "$LIMIT_BYTES" <<'EOF'
 const fs = require('fs'), path = require('path'), { execSync } = require('child_process');
 const limit = Number(process.argv[2]);
@@ -189,6 +207,7 @@ case "$mode" in
     mkdir -p "$out"
     unpack "$root"
     export LD_LIBRARY_PATH="$(cublas_path)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export NODE_PATH="$root/.gpu/node_modules${NODE_PATH:+:$NODE_PATH}"
     if [ "$cpu_only" = 1 ]; then
       node dist/scripts/gpu-check/check.js --dry-run --out "$out" --tests "$root/.gpu/bin" --budget 900
     else

@@ -4,8 +4,10 @@
 //
 // vega 5 and vega-lite 5, not 6: the 6 lines are ES modules only (and vega-lite 6 needs Node 22), while this
 // package is CommonJS for Node ≥ 18 and its tests run under jest's CommonJS loader. The 5 lines are maintained.
-import * as vega from 'vega';
-import { compile } from 'vega-lite';
+// Both load on first use, not when `dgclust` is required: they take ~0.3 s to load and most programs (training,
+// the GPU check, which travels without node_modules) never draw a figure.
+import type * as VegaModule from 'vega';
+import type * as VegaLiteModule from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 import { linearSumAssignment } from '../cluster/hungarian';
 import { METRICS } from './run-file';
@@ -32,6 +34,15 @@ const CONFIG = {
   title: { fontSize: 13, fontWeight: 'bold', anchor: 'start', color: '#222' },
 } as const;
 
+let vegaModules: { vega: typeof VegaModule; vegaLite: typeof VegaLiteModule } | null = null;
+function modules(): { vega: typeof VegaModule; vegaLite: typeof VegaLiteModule } {
+  if (!vegaModules) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    vegaModules = { vega: require('vega') as typeof VegaModule, vegaLite: require('vega-lite') as typeof VegaLiteModule };
+  }
+  return vegaModules;
+}
+
 /** A loader that refuses every load: report specs carry their data inline. */
 const offlineLoader = {
   load: (uri: string) => Promise.reject(new Error(`the report does not load data (asked for ${uri})`)),
@@ -42,6 +53,7 @@ const offlineLoader = {
 
 /** A vega / vega-lite logger that keeps warnings (instead of printing them) for the caller to show or test. */
 function collectingLogger(warnings: string[]) {
+  const { vega } = modules();
   let level = vega.Warn;
   const logger = {
     level(l?: number) {
@@ -64,9 +76,10 @@ function collectingLogger(warnings: string[]) {
 
 /** Renders a Vega-Lite spec to an SVG string; vega-lite's and vega's warnings go into `warnings`. */
 export async function renderSvg(spec: TopLevelSpec, warnings: string[] = []): Promise<string> {
+  const { vega, vegaLite } = modules();
   const logger = collectingLogger(warnings);
-  const compiled = compile({ ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec, { logger: logger as never }).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader: offlineLoader as unknown as vega.Loader, logger: logger as never });
+  const compiled = vegaLite.compile({ ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec, { logger: logger as never }).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader: offlineLoader as unknown as VegaModule.Loader, logger: logger as never });
   try {
     return await view.toSVG();
   } finally {
@@ -76,6 +89,7 @@ export async function renderSvg(spec: TopLevelSpec, warnings: string[] = []): Pr
 
 /** k categorical colours: Tableau 10, Tableau 20 above 10, repeated above 20. */
 export function palette(k: number): string[] {
+  const { vega } = modules();
   const base: string[] = k <= 10 ? vega.scheme('tableau10') : vega.scheme('tableau20');
   return Array.from({ length: k }, (_, i) => base[i % base.length]);
 }
