@@ -29,6 +29,16 @@ describe('parseMatrix', () => {
   test('non-numeric token names the line and value', () => expectDataError(() => parseMatrix('1 2\n3 abc\n', 'f.txt'), /f\.txt:2/, /'abc'/));
   test('empty file', () => expectDataError(() => parseMatrix('\n\n', 'e.txt'), /e\.txt/, /empty/));
   test('blank line inside the data', () => expectDataError(() => parseMatrix('1 2\n\n3 4\n', 'b.txt'), /b\.txt:2/));
+  // Regression (fuzzer): 1e39 parsed as a number and became Infinity in the float32 matrix, surfacing only later
+  // as "pca: element is Infinity", far from the file and line that hold it.
+  test('a value beyond float32 (1e39, -1e39, 1e400) is refused naming the file, line and value', () => {
+    expectDataError(() => parseMatrix('1 2\r\n3 1e39\r\n', 'f.txt'), /f\.txt:2: value 2 \(1e39\) is outside the float32 range/);
+    expectDataError(() => parseMatrix('-1e39 2\n', 'f.txt'), /f\.txt:1: value 1 \(-1e39\)/);
+    expectDataError(() => parseMatrix('1 2\n3 4\n5 1e400\n', 'f.txt'), /f\.txt:3: value 2 \(1e400\)/);
+    // The largest float32 and what rounds to it are read; so is an underflow (to 0, as float32 stores it).
+    const m = parseMatrix('3.4028234663852886e38 -3.4028235e38 1e-50\n', 'f.txt');
+    expect(Array.from(m.data)).toEqual([3.4028234663852886e38, -3.4028234663852886e38, 0]);
+  });
 });
 
 describe('parseLabels', () => {
@@ -39,6 +49,12 @@ describe('parseLabels', () => {
     expect(l.original).toEqual([1, 2, 3]);
   });
   test('a non-integer label names the line', () => expectDataError(() => parseLabels('0\n1.5\n', 'l.txt'), /l\.txt:2/));
+  // Regression (fuzzer): labels are stored as int32, so 4294967297 wrapped round to 1 and merged two classes.
+  test('a label beyond int32 is refused naming the line', () => {
+    expectDataError(() => parseLabels('0\n1\n4294967297\n', 'l.txt'), /l\.txt:3: label 4294967297 is outside the int32 range/);
+    expectDataError(() => parseLabels('-2147483649\n', 'l.txt'), /l\.txt:1/);
+    expect(Array.from(parseLabels('2147483647\n-2147483648\n', 'l.txt').original)).toEqual([-2147483648, 2147483647]);
+  });
 });
 
 describe('parseEdges', () => {
@@ -61,6 +77,11 @@ describe('files', () => {
     const gz = zlib.gzipSync(Buffer.from('1 2 3\n'.repeat(1000)));
     fs.writeFileSync(f, gz.subarray(0, gz.length >> 1));
     expectDataError(() => readText(f), /bad\.txt\.gz/, /gzip/);
+  });
+  test('gzip: an overflowing value inside a .txt.gz names the file and line', () => {
+    const f = path.join(dir, 'big.txt.gz');
+    fs.writeFileSync(f, zlib.gzipSync(Buffer.from('1 2\r\n3 4\n5 -1e39\r\n')));
+    expectDataError(() => parseMatrix(readText(f), f), /big\.txt\.gz:3: value 2 \(-1e39\) is outside the float32 range/);
   });
   test('a missing file is a DGC_DATA error naming it', () => expectDataError(() => readText(path.join(dir, 'nope.txt')), /nope\.txt/, /ENOENT/));
   test('SDCN layout: a label count that differs from the feature rows', () => {

@@ -36,9 +36,18 @@ function lines(text: string): string[] {
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
+// The largest float32: a decimal beyond it (plus half an ulp) rounds to ±Infinity when stored.
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 function parseNumber(tok: string, file: string, line: number, col: number): number {
   if (!NUMBER.test(tok)) throw dataError(file, line, `value ${col + 1} is not a number: '${tok.slice(0, 40)}'`);
-  return Number(tok);
+  const v = Number(tok);
+  // Features are stored as float32: a value that overflows it would become ±Infinity and surface much later (as
+  // "pca: element is Infinity"), far from the file and line that hold it.
+  if (!Number.isFinite(Math.fround(v))) {
+    throw dataError(file, line, `value ${col + 1} (${tok.slice(0, 40)}) is outside the float32 range (magnitude up to ${FLOAT32_MAX.toPrecision(5)})`);
+  }
+  return v;
 }
 
 export interface DenseMatrix {
@@ -82,7 +91,10 @@ export function parseLabels(text: string, file: string): Labels {
   for (let i = 0; i < ls.length; i++) {
     const tok = ls[i].trim();
     if (!/^[+-]?\d+$/.test(tok)) throw dataError(file, i + 1, `expected one integer label, found '${tok.slice(0, 40)}'`);
-    raw[i] = Number(tok);
+    const v = Number(tok);
+    // Stored as int32: a larger value would wrap around silently (4294967297 → 1) and merge two classes.
+    if (v > 2147483647 || v < -2147483648) throw dataError(file, i + 1, `label ${tok.slice(0, 40)} is outside the int32 range`);
+    raw[i] = v;
   }
   const original = [...new Set(raw)].sort((a, b) => a - b);
   const id = new Map(original.map((v, i) => [v, i]));
