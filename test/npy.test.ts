@@ -8,6 +8,7 @@ import * as dg from '../lib';
 import { parseNpy, readNpy } from '../lib/data/npy';
 import { loadNpyCheckpoint } from '../lib/io/npy-checkpoint';
 import { findDataFile } from './helpers/data';
+import { npyBytes } from './helpers/files';
 
 /** A .npy v1.0 file as numpy writes it: header padded with spaces to a multiple of 64, ending in \n. */
 function npy(descr: string, shape: number[], body: Buffer, fortran = false): Buffer {
@@ -67,6 +68,50 @@ describe('npy', () => {
       expect(err!.message).toMatch(re);
     }
     expect(() => readNpy('/nonexistent/q.npy')).toThrow(/\/nonexistent\/q\.npy: cannot read the file \(ENOENT\)/);
+  });
+
+  const expectBad = (buf: Buffer, re: RegExp): void => {
+    let err: (Error & { code?: string }) | null = null;
+    try {
+      parseNpy(buf, 'x.npy');
+    } catch (e) {
+      err = e as Error & { code?: string };
+    }
+    expect({ code: err?.code, message: err?.message }).toEqual({ code: 'DGC_DATA', message: expect.stringMatching(re) });
+  };
+
+  // Regression (fuzzer): NaN and ±Inf were read as they were, and a float64 beyond float32 (1e39) became Infinity
+  // on conversion, to fail later in some op (as 1e39 in a text file did) far from the file that holds it.
+  test('NaN, ±Inf and float64 values beyond float32 are refused naming the element', () => {
+    expectBad(npy('<f4', [3], f32([1, NaN, 2])), /x\.npy: element 1 is NaN/);
+    expectBad(npy('<f4', [2, 2], f32([1, 2, 3, -Infinity])), /x\.npy: element 3 is -Infinity/);
+    expectBad(npy('<f8', [2], f64([0.5, 1e39])), /x\.npy: element 1 = 1e\+39 is outside the float32 range/);
+    expectBad(npy('<f2', [2], Buffer.from([0x00, 0x3c, 0x00, 0x7c])), /x\.npy: element 1 is Infinity/);
+    // In Fortran order the element is counted in file order.
+    expectBad(npy('<f8', [2, 2], f64([1, 2, NaN, 4]), true), /x\.npy: element 2 is NaN/);
+    // The largest float32 in a float64 file is still read.
+    expect(Array.from(parseNpy(npy('<f8', [1], f64([3.4028234663852886e38])), 'x.npy').data)).toEqual([3.4028234663852886e38]);
+  });
+
+  // Dimensions past 2^53 used to go through parseInt into element counts such as 1e20 or Infinity (refused only as
+  // "truncated: needs Infinity bytes"), and '(1,,2)' was read as (1, 2).
+  test('huge, overflowing and malformed dimensions are refused before anything is allocated', () => {
+    expectBad(npy('<f4', [2 ** 31, 2 ** 31], f32([1])), /shape \(2147483648, 2147483648\) declares more bytes than any file holds/);
+    const withShape = (shape: string): Buffer => npyBytes('', [], f32([1]), { header: `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }` });
+    for (const [shape, re] of [
+      ['(99999999999999999999,)', /dimension 99999999999999999999 in the \.npy header's shape is too large/],
+      [`(${'9'.repeat(400)},)`, /is too large/],
+      ['(1,,2)', /malformed shape/],
+      ['(,)', /malformed shape/],
+      ['(-1, 3)', /malformed shape/],
+    ] as const) {
+      expectBad(withShape(shape), re);
+    }
+    // A version-2 header length of 4 GiB is refused as corrupt (a streaming reader would buffer the file for it).
+    const v2 = npy('<f4', [1], f32([1]));
+    v2[6] = 2;
+    v2.writeUInt32LE(0xffffffff, 8);
+    expectBad(v2, /the \.npy header claims 4294967295 bytes .*corrupt/);
   });
 });
 
