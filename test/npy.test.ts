@@ -149,6 +149,41 @@ describe('npy checkpoints', () => {
     expect(() => loadNpyCheckpoint(dir)).toThrow(/manifest\.json: not found/);
   });
 
+  const expectManifestError = (manifest: string, re: RegExp): void => {
+    fs.writeFileSync(path.join(dir, 'manifest.json'), manifest);
+    let err: (Error & { code?: string }) | null = null;
+    try {
+      dg.dispose([...loadNpyCheckpoint(dir).values()]);
+    } catch (e) {
+      err = e as Error & { code?: string };
+    }
+    expect({ code: err?.code, message: err?.message }).toEqual({ code: 'DGC_DATA', message: expect.stringMatching(re) });
+  };
+
+  // Regressions (fuzzer): a manifest of 'null' threw a TypeError; a file name outside the folder ('../x.npy',
+  // '/etc/hostname') was followed; an error about a listed file that is missing did not name the manifest.
+  test('a malformed manifest is a DGC_DATA error naming manifest.json and the entry', () => {
+    const w = write('w', [2, 2], [1, 2, 3, 4]);
+    const m = path.join(dir, 'manifest.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expectManifestError('null', new RegExp(`${m}: no "tensors" object`));
+    expectManifestError('{"tensors": [1, 2]}', new RegExp(`${m}: no "tensors" object`));
+    expectManifestError(JSON.stringify({ tensors: { w: null } }), new RegExp(`${m}: entry 'w' needs "file" and "shape"`));
+    for (const file of ['../w.npy', '/etc/hostname', '', '.']) {
+      expectManifestError(JSON.stringify({ tensors: { w: { ...w, file } } }), new RegExp(`${m}: entry 'w' names the file .*not inside the checkpoint folder`));
+    }
+    expectManifestError(JSON.stringify({ tensors: { w: { ...w, file: 'gone.npy' } } }), new RegExp(`${m}: entry 'w': cannot read .*gone\\.npy \\(ENOENT\\)`));
+    expectManifestError(JSON.stringify({ tensors: { w: { ...w, shape: ['2,2'] } } }), /entry 'w' has shape \["2,2"\]: up to 4 non-negative integers/);
+    expectManifestError(JSON.stringify({ tensors: { w: { ...w, shape: [1, 1, 1, 2, 2] } } }), /entry 'w' has shape \[1,1,1,2,2\]/);
+    expectManifestError(JSON.stringify({ tensors: { w: { ...w, sha256: 7 } } }), /entry 'w' has sha256 7, not 64 hex digits/);
+    // A file in a subfolder of the checkpoint is fine.
+    fs.mkdirSync(path.join(dir, 'sub'));
+    fs.copyFileSync(path.join(dir, 'w.npy'), path.join(dir, 'sub', 'w.npy'));
+    fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ tensors: { w: { ...w, file: 'sub/w.npy' } } }));
+    const st = loadNpyCheckpoint(dir);
+    expect(st.get('w')!.toArray()).toEqual([[1, 2], [3, 4]]);
+    dg.dispose([...st.values()]);
+  });
+
   const official = findDataFile('pretrained/dfcn/acm/final/manifest.json');
   (official.file ? test : test.skip)('the official DFCN ACM checkpoint loads with its manifest shapes', () => {
     const st = loadNpyCheckpoint(path.dirname(official.file!));
