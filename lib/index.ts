@@ -1,6 +1,6 @@
 // dgclust: deep graph clustering for TypeScript on a native (C++ CPU / CUDA) backend.
 export { native, packageRoot } from './native';
-export { Tensor, DgcError, tidy, keep, dispose, memory, resetPeakMemory, releaseCachedMemory } from './tensor';
+export { Tensor, DgcError, tidy, keep, dispose, memory, resetPeakMemory, releaseCachedMemory, cacheLimit, setCacheLimit } from './tensor';
 export type { DType, Device, GradNode } from './tensor';
 export * from './ops';
 export { backward, noGrad, isRecording, zeroGrad, record } from './autograd/tape';

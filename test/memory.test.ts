@@ -3,7 +3,9 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import * as dg from '../lib';
+import { parseByteCount } from '../lib/tensor';
 import { settleNativeGarbage } from './helpers/data';
+import { expectCode } from './helpers/errors';
 
 // Tensors dropped (not disposed) by earlier test files in this worker must not be finalized mid-test.
 beforeAll(async () => {
@@ -347,5 +349,61 @@ describe('caching allocator', () => {
     u.dispose();
     dg.releaseCachedMemory();
     expect(dg.memory().cachedBytes).toBe(0);
+  });
+
+  test('it keeps at most cacheLimit() bytes; a lowered limit returns the excess at once; 0 caches nothing', () => {
+    const saved = dg.cacheLimit();
+    try {
+      dg.releaseCachedMemory();
+      dg.setCacheLimit(3000000);
+      dg.dispose(Array.from({ length: 5 }, () => dg.zeros([1000, 250]))); // five blocks of 1,000,000 bytes
+      expect(dg.memory().cachedBytes).toBe(3000000); // three kept, two returned to the system
+      dg.setCacheLimit(1500000);
+      expect(dg.memory().cachedBytes).toBe(1000000);
+      dg.setCacheLimit(0);
+      expect(dg.memory().cachedBytes).toBe(0);
+      dg.zeros([10]).dispose();
+      expect(dg.memory().cachedBytes).toBe(0);
+      expect(dg.cacheLimit()).toBe(0);
+    } finally {
+      dg.setCacheLimit(saved);
+    }
+  });
+
+  const envLimit = process.env.DGCLUST_CACHE_BYTES;
+  if (envLimit !== undefined) console.warn(`skipped: the default cache limit cannot be checked while DGCLUST_CACHE_BYTES=${envLimit}`);
+  (envLimit === undefined ? test : test.skip)('the default limit is 256 MiB', () => {
+    expect(dg.cacheLimit()).toBe(256 * 2 ** 20);
+  });
+
+  test('setCacheLimit refuses what is not a byte count', () => {
+    expectCode(() => dg.setCacheLimit(-1), 'DGC_ARG', /setCacheLimit/, /'bytes'/);
+    expectCode(() => dg.setCacheLimit(2.5), 'DGC_ARG', /setCacheLimit/, /integer/);
+    expectCode(() => dg.setCacheLimit(NaN), 'DGC_VALUE', /setCacheLimit/);
+  });
+
+  test('parseByteCount: plain integers and binary units; anything else names the variable', () => {
+    const cases: [string, number][] = [['0', 0], ['268435456', 268435456], ['256M', 256 * 2 ** 20], ['256MiB', 256 * 2 ** 20], ['64mb', 64 * 2 ** 20], ['1g', 2 ** 30], [' 2 G ', 2 * 2 ** 30], ['512k', 512 * 1024], ['100B', 100], ['1T', 2 ** 40]];
+    for (const [text, bytes] of cases) expect([text, parseByteCount(text, 'X')]).toEqual([text, bytes]);
+    for (const text of ['', 'lots', '-1', '1.5G', '1e9', '1 GB extra', '0x100', '99999999999999999999']) {
+      expectCode(() => parseByteCount(text, 'DGCLUST_CACHE_BYTES'), 'DGC_ARG', /^DGCLUST_CACHE_BYTES = /, /is not a byte count/);
+    }
+  });
+
+  test('DGCLUST_CACHE_BYTES sets the limit when the library loads; a malformed value fails the load with DGC_ARG', () => {
+    const root = path.resolve(__dirname, '..');
+    const script = "try { console.log(require('./lib').cacheLimit()); } catch (e) { console.log(e.code + ' ' + e.message); }";
+    const run = (value: string): string => {
+      const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 60000,
+        env: { ...process.env, DGCLUST_CACHE_BYTES: value },
+      });
+      expect(r.stderr).toBe('');
+      return r.stdout.trim();
+    };
+    expect(run('64M')).toBe(String(64 * 2 ** 20));
+    expect(run('lots')).toBe("DGC_ARG DGCLUST_CACHE_BYTES = 'lots' is not a byte count (e.g. 268435456, 256M, 1G)");
   });
 });

@@ -197,6 +197,8 @@ export interface NativeModule {
   memory(device?: NativeDevice): MemoryInfo;
   resetPeakMemory(device?: NativeDevice): void;
   releaseCachedMemory(): void;
+  cacheLimit(): number;
+  setCacheLimit(bytes: number): void;
   numThreads(): number;
   setNumThreads(n: number): void;
   backends(): BackendInfo[];

@@ -1,5 +1,6 @@
 #include "tensor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -16,8 +17,9 @@ namespace {
 // A caching allocator: a training step frees and allocates the same sizes every iteration, and a fresh large
 // block costs an mmap plus a page fault per 4 KiB page on first touch (measured ~1.6 µs per page on a KVM
 // guest: 8 ms for a 20 MB tensor). Freed blocks are kept by exact (64-byte-rounded) size and handed out again,
-// up to kCacheLimit bytes in all; past that, blocks go back to the system. memoryStats() counts live buffers
-// only, not the cache. DGCLUST_NO_ALLOC_CACHE=1 turns the cache off (for leak hunting with external tools).
+// up to a limit in all (default kDefaultCacheLimit; setCacheLimit(), which the TypeScript layer calls with
+// DGCLUST_CACHE_BYTES); past it, blocks go back to the system. memoryStats() counts live buffers only, not the
+// cache. DGCLUST_NO_ALLOC_CACHE=1 turns the cache off (for leak hunting with external tools).
 class CpuAllocator : public Allocator {
  public:
   CpuAllocator() : enabled_(std::getenv("DGCLUST_NO_ALLOC_CACHE") == nullptr) {}
@@ -46,7 +48,7 @@ class CpuAllocator : public Allocator {
     const size_t rounded = roundUp(bytes);
     if (enabled_) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (cachedBytes_ + rounded <= kCacheLimit) {
+      if (cachedBytes_ + rounded <= limit_) {
         free_[rounded].push_back(p);
         cachedBytes_ += rounded;
         return;
@@ -68,14 +70,39 @@ class CpuAllocator : public Allocator {
     return cachedBytes_;
   }
 
+  size_t limit() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return limit_;
+  }
+
+  // A new limit applies at once: cached blocks over it go back to the system, largest first.
+  void setLimit(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    limit_ = bytes;
+    if (cachedBytes_ <= limit_) return;
+    std::vector<size_t> sizes;
+    for (auto& [size, blocks] : free_)
+      if (!blocks.empty()) sizes.push_back(size);
+    std::sort(sizes.rbegin(), sizes.rend());
+    for (size_t size : sizes) {
+      auto& blocks = free_[size];
+      while (!blocks.empty() && cachedBytes_ > limit_) {
+        std::free(blocks.back());
+        blocks.pop_back();
+        cachedBytes_ -= size;
+      }
+      if (cachedBytes_ <= limit_) break;
+    }
+  }
+
  private:
-  static constexpr size_t kCacheLimit = size_t(1) << 30;  // 1 GiB
   static size_t roundUp(size_t bytes) { return bytes == 0 ? 64 : (bytes + 63) / 64 * 64; }
 
   const bool enabled_;
   std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cachedBytes_ = 0;
+  size_t limit_ = kDefaultCacheLimit;
 };
 
 struct Counters {
@@ -147,6 +174,8 @@ Buffer::~Buffer() {
 
 void releaseCachedMemory() { cpuAllocator().releaseCached(); }
 size_t cachedMemoryBytes() { return cpuAllocator().cachedBytes(); }
+size_t cacheLimitBytes() { return cpuAllocator().limit(); }
+void setCacheLimitBytes(size_t bytes) { cpuAllocator().setLimit(bytes); }
 
 MemoryStats memoryStats(Device device) {
   Counters& c = countersFor(device);
