@@ -26,10 +26,26 @@ export { readNpz, listZip } from './data/zip';
 export { readHdf5, listHdf5 } from './data/hdf5';
 export type { Hdf5Array } from './data/hdf5';
 export { loadNpyCheckpoint } from './io/npy-checkpoint';
-export { Dfcn, DFCN_PRESETS } from './models/dfcn';
+export { Dfcn, DFCN_PRESETS, dfcnSpec } from './models/dfcn';
 export { prepareDfcnInput } from './models/dfcn-input';
-export { trainDfcn } from './train/dfcn';
-export type { DfcnRunResult, DfcnTrainOptions } from './train/dfcn';
+export { MlpAutoencoder, StudentTHead, softmaxKl } from './models/blocks';
+export type { MlpAutoencoderOptions, AutoencoderOutput } from './models/blocks';
+export { fromDataset } from './models/types';
+export type {
+  ClusteringData, ClusteringModel, ModelSpec, ModelInput, Inference, LossResult, PretrainStage, TrainSchedule, PaperTable,
+  TargetContext, OptimizerSpec,
+} from './models/types';
+export { getModel, modelNames, registerModel, resolveSettings } from './models/registry';
+export { fit, fitAsync, fitSteps } from './train/trainer';
+export { createModel, ClusteringEstimator } from './estimator';
+export type { EstimatorOptions, FitCallOptions, FitOutcome } from './estimator';
+export type { FitOptions, RunResult, EvalRecord } from './train/trainer';
+export { trainModel } from './train/run';
+export type { TrainModelRequest, TrainModelReport } from './train/run';
+export type { EpochEvent, TrainCallbacks } from './train/loop';
+export { loadUserData } from './data/user';
+export type { UserDataFiles } from './data/user';
+export { writeNpy } from './data/npy';
 export type { LoadDatasetOptions } from './data/registry';
 export type { Dataset } from './data/embedded';
 export { accuracy, nmi, ari, f1Macro, evaluate, modularity, conductance } from './cluster/metrics';

@@ -21,6 +21,28 @@ export class Generator {
     return this.stream++;
   }
 
+  /** The number of streams drawn so far (with the seed, the generator's whole state). */
+  get streamsDrawn(): number {
+    return this.stream - this.base;
+  }
+
+  /**
+   * An independent generator with the same seed for one named purpose (e.g. 'sdcn-ae': the autoencoder shared by
+   * SDCN, AGCN and CaEGCN, so that it is initialised and shuffled the same whatever else a model draws). Its
+   * streams start at (1 + h(name) mod 2^20) · 2^32, h a 32-bit FNV-1a hash, far from the parent's (which start at
+   * 0) and from other names' (a collision needs 2^32 draws).
+   */
+  derive(name: string): Generator {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+    const g = new Generator(this.seed);
+    g.base = (1 + (h % 2 ** 20)) * 2 ** 32;
+    g.stream = g.base;
+    return g;
+  }
+
+  private base = 0;
+
   /** Uniform in [low, high). */
   uniform(shape: readonly number[], low = 0, high = 1, device: Device = 'cpu'): Tensor {
     return wrap(native.randomUniform(shape.slice(), low, high, this.seed, this.nextStream(), device));

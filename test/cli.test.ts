@@ -5,13 +5,14 @@ import * as path from 'path';
 import { main } from '../lib/cli/main';
 import * as dg from '../lib';
 
-function run(args: string[]): { code: number; out: string; err: string } {
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
   const error = jest.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
   try {
-    return { code: main(args), out: out.join('\n'), err: err.join('\n') };
+    const code = await main(args);
+    return { code, out: out.join('\n'), err: err.join('\n') };
   } finally {
     log.mockRestore();
     error.mockRestore();
@@ -21,18 +22,18 @@ function run(args: string[]): { code: number; out: string; err: string } {
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dgc-cli-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-test('info lists the cpu backend and why cuda is unavailable', () => {
-  const r = run(['info']);
+test('info lists the cpu backend and why cuda is unavailable', async () => {
+  const r = await run(['info']);
   expect(r.code).toBe(0);
   expect(r.out).toMatch(/cpu\s+available/);
   expect(r.out).toMatch(/cuda\s+unavailable: /);
 });
 
-test('pretrain on the embedded ACM: the loss falls, --json and --save are written, nothing leaks', () => {
+test('pretrain on the embedded ACM: the loss falls, --json and --save are written, nothing leaks', async () => {
   const before = dg.memory();
   const json = path.join(dir, 'run.json');
   const save = path.join(dir, 'ae.dgc');
-  const r = run(['pretrain', '--epochs', '2', '--seed', '3', '--json', json, '--save', save]);
+  const r = await run(['pretrain', '--epochs', '2', '--seed', '3', '--json', json, '--save', save]);
   expect(r.code).toBe(0);
   expect(r.out).toMatch(/\| acm \| 2 \|/);
   const report = JSON.parse(fs.readFileSync(json, 'utf8'));
@@ -55,39 +56,44 @@ test.each([
   [['pretrain', '--lr'], /'--lr' needs a value/],
   [['pretrain', 'acm'], /unexpected argument 'acm'/],
   [['frobnicate'], /unknown command 'frobnicate'/],
-])('refuses %j with a clear message and exit code 2', (args, pattern) => {
-  const r = run(args as string[]);
+])('refuses %j with a clear message and exit code 2', async (args, pattern) => {
+  const r = await run(args as string[]);
   expect(r.code).toBe(2);
   expect(r.err).toMatch(pattern as RegExp);
 });
 
-test('an unknown dataset, or one whose files are nowhere, fails with exit code 1 and a coded message', () => {
-  const unknown = run(['pretrain', '--dataset', 'frobnicate', '--data-dir', dir]);
+test('an unknown dataset, or one whose files are nowhere, fails with exit code 1 and a coded message', async () => {
+  const unknown = await run(['pretrain', '--dataset', 'frobnicate', '--data-dir', dir]);
   expect(unknown.code).toBe(1);
   expect(unknown.err).toMatch(/DGC_ARG: loadDataset: unknown dataset 'frobnicate' \(known: acm, /);
 });
 
-test('a dataset dir without the files fails with exit code 1 naming the missing file', () => {
-  const r = run(['pretrain', '--dataset', 'usps', '--data-dir', dir]);
+test('a dataset dir without the files fails with exit code 1 naming the missing file', async () => {
+  const r = await run(['pretrain', '--dataset', 'usps', '--data-dir', dir]);
   expect(r.code).toBe(1);
   expect(r.err).toMatch(/DGC_DATA/);
   expect(r.err).toMatch(/usps\.txt/);
 });
 
 describe('train --model dfcn', () => {
-  test('on the embedded ACM with the shipped weights: table, --json per seed, --save, nothing leaks', () => {
+  test('on the embedded ACM with the shipped weights: table, --json per seed, --save, nothing leaks', async () => {
     const before = dg.memory().tensors;
     const json = path.join(dir, 'dfcn.json');
     const save = path.join(dir, 'dfcn.dgc');
-    const r = run(['train', '--model', 'dfcn', '--dataset', 'acm', '--epochs', '2', '--seeds', '2', '--json', json, '--save', save]);
-    expect(r.err).toMatch(/dfcn on acm: 3025 nodes, 1870 features → PCA 100, 3 clusters/);
+    const r = await run(['train', '--model', 'dfcn', '--dataset', 'acm', '--epochs', '2', '--seeds', '2', '--json', json, '--save', save]);
+    expect(r.err).toMatch(/dfcn on acm: 3025 rows, 1870 features, 3 clusters; cpu, \d+ threads; start: official pretrained weights/);
+    expect(r.err).toMatch(/input: PCA: 1870 → 100 columns/);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/\| final epoch \(label-free\) \| \d+\.\d\d ± \d+\.\d\d \|/);
-    expect(r.out).toMatch(/\| best epoch by ACC \(selected with labels, paper protocol\) \|/);
-    expect(r.out).toMatch(/\| paper \(DFCN, AAAI 2021, best epoch, 10 runs\) \| 90\.9 ± 0\.2 \|/);
+    expect(r.out).toMatch(/\| final epoch, k-means on the embedding \(label-free\) \| \d+\.\d\d ± \d+\.\d\d \|/);
+    expect(r.out).toMatch(/\| best epoch by ACC, k-means on the embedding \(selected with labels\) \|/);
+    expect(r.out).toMatch(/\| final epoch, argmax Q \(secondary readout\) \(label-free\) \|/);
+    expect(r.out).toMatch(/\| paper \(DFCN \(Tu et al\., AAAI 2021\), Table 2: mean ± std of 10 runs; .*\) \| 90\.90 ± 0\.20 \|/);
     const report = JSON.parse(fs.readFileSync(json, 'utf8'));
-    expect(report.settings).toMatchObject({ dataset: 'acm', epochs: 2, lr: 5e-5, init: 'official', seeds: [0, 1] });
+    expect(report.settings).toMatchObject({ dataset: 'acm', epochs: 2, lr: 5e-5, preset: 'acm', seeds: [0, 1] });
+    expect(report.settings.init).toMatch(/^official pretrained weights/);
     expect(report.machine.cores).toBeGreaterThan(0);
+    expect(report.dataset).toMatchObject({ name: 'acm', n: 3025, d: 1870, k: 3, hasLabels: true });
+    expect(report.truth).toHaveLength(3025);
     expect(report.runs).toHaveLength(2);
     for (const run1 of report.runs) {
       expect(run1.epochs).toHaveLength(2);
@@ -95,7 +101,13 @@ describe('train --model dfcn', () => {
       // The official pretrained weights already cluster ACM at ~88.6% (shared data README §13).
       expect(run1.final.metrics.acc).toBeGreaterThan(0.87);
       expect(run1.best.metrics.acc).toBeGreaterThanOrEqual(run1.final.metrics.acc);
+      expect(run1.paperProtocol).toEqual({ rule: 'best-acc-epoch', metrics: run1.best.metrics });
       expect(run1.timings.epochTrainMs).toBeGreaterThan(0);
+      expect(run1.predicted).toHaveLength(3025);
+      // The final embedding beside the JSON, as .npy (Z̃: 3025 × 20).
+      expect(run1.embedding).toMatchObject({ rows: 3025, cols: 20 });
+      const emb = dg.readNpy(path.join(dir, run1.embedding.file));
+      expect(emb.shape).toEqual([3025, 20]);
     }
     expect(report.summary.final.acc.mean).toBeCloseTo((report.runs[0].final.metrics.acc + report.runs[1].final.metrics.acc) / 2, 12);
     for (const s of [0, 1]) {
@@ -107,26 +119,88 @@ describe('train --model dfcn', () => {
   });
 
   test.each([
-    [['--model', 'sdcn'], /option '--model' must be one of: dfcn/],
-    [['--dataset', 'mnist'], /DFCN has presets for usps, hhar, reut, acm, dblp, cite; got 'mnist'/],
+    [['--model', 'frob'], /option '--model' must be one of: dfcn, sdcn, ae, dec, idec/],
     [['--backend', 'gpu'], /option '--backend' must be cpu, cuda or auto, got 'gpu'/],
-    [['--init', '/nonexistent/weights'], /--init \/nonexistent\/weights: \/nonexistent\/weights\/manifest\.json not found/],
+    [['--init', '/nonexistent/weights'], /--init \/nonexistent\/weights: neither a state file nor a folder with manifest\.json/],
     [['--seeds', '0'], /option '--seeds' must be an integer >= 1, got '0'/],
-    [['--epochs', '2.5'], /option '--epochs' must be an integer >= 1/],
+    [['--epochs', '2.5'], /option '--epochs' must be an integer, got '2\.5'/],
+    [['--epochs', '0'], /dfcn: option 'epochs' must be >= 1, got 0/],
+    [['--lr', '0'], /dfcn: option 'lr' must be > 0, got 0/],
     [['--json', '/nonexistent/dir/r.json'], /option '--json': the folder of \/nonexistent\/dir\/r\.json does not exist/],
-    [['--learnable-alpha', 'maybe'], /option '--learnable-alpha' must be true or false/],
+    [['--learnable-alpha', 'maybe'], /dfcn: option 'learnableAlpha' must be true or false, got "maybe"/],
     [['--frobnicate', '1'], /unknown option '--frobnicate' for 'train'/],
-  ])('refuses %j', (args, message) => {
-    const r = run(['train', ...args]);
-    expect(r.code).toBe(2);
+    [['--gamma', '0.1', '--model', 'dec'], /option '--gamma' does not apply to model 'dec' \(it is for dfcn, idec\)/],
+    [['--labels', 'x.txt'], /option '--labels' goes with '--features'/],
+  ])('refuses %j', async (args, message) => {
+    const r = await run(['train', ...args]);
     expect(r.err).toMatch(message);
+    expect(r.code).toBe(2);
   });
 
-  test('HHAR without its feature file: the error names the file and where it was sought', () => {
+  test('HHAR without its feature file: the error names the file and where it was sought', async () => {
     const empty = fs.mkdtempSync(path.join(dir, 'empty-'));
-    const r = run(['train', '--dataset', 'hhar', '--init', 'own', '--data-dir', empty]);
+    const r = await run(['train', '--dataset', 'hhar', '--init', 'own', '--data-dir', empty]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/DGC_DATA: loadDataset: the features of 'hhar' \(hhar\.txt\[\.gz\]\) were not found/);
     expect(r.err).toContain(path.join(empty, 'hhar.txt'));
+  });
+});
+
+describe('models and your own data', () => {
+  test('models lists every registry model with its presets and paper rows', async () => {
+    const r = await run(['models']);
+    expect(r.code).toBe(0);
+    for (const m of ['dfcn', 'sdcn', 'ae', 'dec', 'idec']) expect(r.out).toMatch(new RegExp(`^${m}: `, 'm'));
+    expect(r.out).toMatch(/presets: usps, hhar, reut, acm, dblp, cite/);
+    expect(r.out).toMatch(/acm\s+ACC 90\.45±0\.18/);
+  });
+
+  // Four Gaussian blobs written as the user's files: CSV features with a header, labels, and no graph.
+  const blobs = (() => {
+    const rng = (() => { let s = 7; return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31); })();
+    const rows: string[] = ['f1,f2,f3,f4,f5,f6'];
+    const labels: number[] = [];
+    for (let i = 0; i < 160; i++) {
+      const c = i % 4;
+      labels.push(c);
+      rows.push(Array.from({ length: 6 }, (_, j) => ((j % 4 === c ? 4 : 0) + (rng() - 0.5)).toFixed(4)).join(','));
+    }
+    return { csv: rows.join('\n') + '\n', labels: labels.join('\n') + '\n' };
+  })();
+
+  test('train --model sdcn on CSV features with labels and no graph: a kNN graph is built and said; no preset: defaults said', async () => {
+    const f = path.join(dir, 'blobs.csv');
+    const l = path.join(dir, 'blobs_labels.txt');
+    fs.writeFileSync(f, blobs.csv);
+    fs.writeFileSync(l, blobs.labels);
+    const json = path.join(dir, 'blobs.json');
+    const r = await run(['train', '--model', 'sdcn', '--features', f, '--labels', l, '--epochs', '3', '--ae-epochs', '2', '--knn-k', '5', '--json', json]);
+    expect(r.err).toMatch(/settings: no sdcn preset for 'blobs': the documented defaults, with epochs = 3, aeEpochs = 2, knnK = 5/);
+    expect(r.err).toMatch(/graph: none given, so kNN k = 5 \(heat\)/);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\| max of each metric over epochs, argmax Z \(labels; may mix epochs\) \|/);
+    const rep = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(rep.dataset).toMatchObject({ name: 'blobs', n: 160, d: 6, k: 4, hasLabels: true, edges: null });
+    expect(rep.runs[0].epochs.filter((e: { phase: string }) => e.phase === 'pretrain-ae')).toHaveLength(2);
+  });
+
+  test('without labels: --clusters is required; with it, label-free output only', async () => {
+    const f = path.join(dir, 'blobs.csv');
+    const noK = await run(['train', '--model', 'ae', '--features', f, '--ae-epochs', '1']);
+    expect(noK.code).toBe(2);
+    expect(noK.err).toMatch(/without labels the number of clusters must be given \(--clusters K\)/);
+    const ok = await run(['train', '--model', 'ae', '--features', f, '--ae-epochs', '1', '--clusters', '4']);
+    expect(ok.code).toBe(0);
+    expect(ok.err).toMatch(/no labels: label-free results only/);
+    expect(ok.out).toMatch(/160 rows in \d clusters/);
+  });
+
+  test('features and labels that disagree in N are refused naming both files', async () => {
+    const f = path.join(dir, 'blobs.csv');
+    const l = path.join(dir, 'short_labels.txt');
+    fs.writeFileSync(l, '0\n1\n2\n');
+    const r = await run(['train', '--model', 'ae', '--features', f, '--labels', l]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${l} has 3 labels but ${f} has 160 rows`);
   });
 });

@@ -7,7 +7,9 @@ import { Dfcn, DFCN_PRESETS } from '../lib/models/dfcn';
 import type { DfcnPreset } from '../lib/models/dfcn';
 import { prepareDfcnInput } from '../lib/models/dfcn-input';
 import { loadNpyCheckpoint } from '../lib/io/npy-checkpoint';
-import { trainDfcn } from '../lib/train/dfcn';
+import { fit } from '../lib/train/trainer';
+import { dfcnSpec } from '../lib/models/dfcn';
+import type { DfcnSettings } from '../lib/models/dfcn';
 import { clusterEmbedding } from '../lib/train/loop';
 import type { Dataset } from '../lib/data/embedded';
 import { dataRoots, findDataFile, gaussianClusters, repoRoot } from './helpers/data';
@@ -104,18 +106,20 @@ describe('DFCN training', () => {
     edges: null,
   };
   const preset: DfcnPreset = { pcaDim: 8, lr: 1e-3, igaeActivation: 'tanh', igaeLayout: 'in-out', graph: 'knn' };
-  const opts = { epochs: 15, pretrain: { aeEpochs: 10, igaeEpochs: 10, jointEpochs: 10, batchSize: 64 }, evalNInit: 5 };
+  const settings: DfcnSettings = { ...dfcnSpec.defaults, ...preset, epochs: 15, aeEpochs: 10, igaeEpochs: 10, jointEpochs: 10, batchSize: 64 };
+  // Fewer k-means restarts than the paper's 20: the blobs are easy.
+  const spec = { ...dfcnSpec, kmeansRestarts: 5 };
 
   test('own pretraining then training clusters the data; a seed repeats bit for bit; nothing leaks', () => {
-    const input = prepareDfcnInput(ds, preset);
+    const input = prepareDfcnInput(ds, settings);
     dg.tidy(() => input.adj.matmul(input.x, true)); // builds Âᵀ, which the graph caches until disposed
     const before = dg.memory().tensors;
     const events: string[] = [];
-    const a = trainDfcn(input, preset, { ...opts, seed: 4, callbacks: { onPhase: (p, n) => events.push(`${p}:${n}`) } });
+    const a = fit(spec, input, settings, { seed: 4, callbacks: { onPhase: (p, n) => events.push(`${p}:${n}`) } });
     expect(events).toEqual(['pretrain-ae:10', 'pretrain-igae:10', 'pretrain-joint:10', 'train:15']);
     expect(dg.memory().tensors).toBe(before);
-    expect(a.final.metrics.acc).toBeGreaterThan(0.95);
-    expect(a.best.metrics.acc).toBeGreaterThanOrEqual(a.final.metrics.acc);
+    expect(a.final.metrics!.acc).toBeGreaterThan(0.95);
+    expect(a.best!.metrics!.acc).toBeGreaterThanOrEqual(a.final.metrics!.acc);
     expect(a.final.epoch).toBe(15);
     // Pretraining lowers the reconstruction losses.
     const ae = a.events.filter((e) => e.phase === 'pretrain-ae');
@@ -125,24 +129,25 @@ describe('DFCN training', () => {
     for (const e of a.events.filter((ev) => ev.phase === 'train')) {
       for (const v of Object.values(e.losses)) expect(Number.isFinite(v)).toBe(true);
       expect(e.metrics).toBeDefined();
+      expect(Object.keys(e.readouts!)).toEqual(['kmeans', 'q']);
     }
-    const b = trainDfcn(input, preset, { ...opts, seed: 4 });
+    const b = fit(spec, input, settings, { seed: 4 });
     expect(b.final.metrics).toEqual(a.final.metrics);
     expect(b.events.map((e) => e.losses)).toEqual(a.events.map((e) => e.losses));
     input.dispose();
   });
 
   test("stage 2's loss: the demo's L_AE + 0.01·(L_w + L_a + MSE(Z_AE, Z_IGAE)) by default, or the framework's", () => {
-    const input = prepareDfcnInput(ds, preset);
-    const short = { epochs: 1, pretrain: { aeEpochs: 2, igaeEpochs: 2, jointEpochs: 3, batchSize: 64 }, evalNInit: 2 };
+    const input = prepareDfcnInput(ds, settings);
+    const short: DfcnSettings = { ...settings, epochs: 1, aeEpochs: 2, igaeEpochs: 2, jointEpochs: 3 };
     const joint = (r: { events: { phase: string; losses: Record<string, number> }[] }) => r.events.filter((e) => e.phase === 'pretrain-joint');
-    const demo = joint(trainDfcn(input, preset, { ...short, seed: 1 }));
+    const demo = joint(fit(spec, input, short, { seed: 1 }));
     expect(demo).toHaveLength(3);
     for (const { losses: l } of demo) {
       expect(l.consistency).toBeGreaterThan(0);
       expect(l.total).toBeCloseTo(l.ae + 0.01 * (l.igaeW + l.igaeA + l.consistency), 5);
     }
-    const fw = joint(trainDfcn(input, preset, { ...short, seed: 1, pretrain: { ...short.pretrain, jointLoss: 'framework' } }));
+    const fw = joint(fit(spec, input, { ...short, jointLoss: 'framework' }, { seed: 1 }));
     for (const { losses: l } of fw) {
       expect(l.consistency).toBeUndefined();
       expect(l.total).toBeCloseTo(l.ae + l.igaeW + 0.1 * l.igaeA, 5);
@@ -151,11 +156,12 @@ describe('DFCN training', () => {
   });
 
   test('bad settings are refused', () => {
-    const input = prepareDfcnInput(ds, preset);
-    expect(() => trainDfcn(input, preset, { epochs: 0 })).toThrow(/epochs must be a positive integer, got 0/);
-    expect(() => trainDfcn(input, preset, { lr: -1 })).toThrow(/lr must be > 0, got -1/);
+    const input = prepareDfcnInput(ds, settings);
+    expect(() => dg.resolveSettings(dfcnSpec, 'blobs', { epochs: 0 })).toThrow(/dfcn: option 'epochs' must be >= 1, got 0/);
+    expect(() => dg.resolveSettings(dfcnSpec, 'blobs', { lr: -1 })).toThrow(/dfcn: option 'lr' must be > 0, got -1/);
+    expect(() => fit(spec, input, { ...settings, lr: -1 })).toThrow(/lr must be > 0, got -1/);
     const st = new Map<string, dg.Tensor>([['gamma', dg.zeros([1])]]);
-    expect(() => trainDfcn(input, preset, { init: st })).toThrow(/missing parameters \[cluster_layer, ae\.encoder\.enc_1\.weight/);
+    expect(() => fit(spec, input, settings, { init: st })).toThrow(/missing parameters \[cluster_layer, ae\.encoder\.enc_1\.weight/);
     st.get('gamma')!.dispose();
     input.dispose();
   });

@@ -11,7 +11,8 @@ import * as path from 'path';
 import * as dg from '../../lib';
 import { DFCN_PRESETS } from '../../lib/models/dfcn';
 import { prepareDfcnInput } from '../../lib/models/dfcn-input';
-import { trainDfcn } from '../../lib/train/dfcn';
+import { fit } from '../../lib/train/trainer';
+import { dfcnSpec } from '../../lib/models/dfcn';
 import { machine, markdownTable, writeResults } from '../harness';
 
 const args = process.argv.slice(2);
@@ -52,10 +53,10 @@ for (const name of datasets) {
   const pairs = new Int32Array(2 * indices.length);
   for (let i = 0; i < input.adj.rows; i++) for (let e = indptr[i]; e < indptr[i + 1]; e++) { pairs[2 * e] = i; pairs[2 * e + 1] = indices[e]; }
   writeNpy(path.join(dir, 'edges.npy'), pairs, [indices.length, 2]);
-  writeNpy(path.join(dir, 'labels.npy'), input.labels, [input.labels.length]);
+  writeNpy(path.join(dir, 'labels.npy'), input.labels!, [input.labels!.length]);
 
   // dgclust: no pretraining (timing only), `epochs` main-training epochs.
-  const r = trainDfcn(input, preset, { epochs, pretrain: { aeEpochs: 0, igaeEpochs: 0, jointEpochs: 0 } });
+  const r = fit(dfcnSpec, input, { ...dfcnSpec.presets[name], epochs, aeEpochs: 0, igaeEpochs: 0, jointEpochs: 0 });
   const main = r.events.filter((e) => e.phase === 'train').slice(1); // the first epoch warms caches up
   const dgTrain = median(main.map((e) => e.trainMs));
   const dgEval = median(main.map((e) => e.evalMs));

@@ -16,7 +16,7 @@ import { Generator } from '../random';
 import { tensor } from '../ops';
 import { saveState } from '../io/state';
 import { native, packageRoot } from '../native';
-import { CliError, trainCommand } from './train';
+import { CliError, modelOptionFlags, modelsCommand, trainCommand } from './train';
 import type { TrainCliOptions } from './train';
 
 class UsageError extends Error {}
@@ -28,22 +28,28 @@ interface OptionSpec {
 
 const COMMANDS: Record<string, { summary: string; options: Record<string, OptionSpec> }> = {
   info: { summary: 'show the version, the backends and the thread count', options: {} },
+  models: { summary: 'list the models, the datasets each has presets for, and their papers\' results', options: {} },
   train: {
-    summary: 'train a model (DFCN) on a dataset and report ACC / NMI / ARI / F1 (final and best epoch)',
+    summary: 'train a model on a dataset or your files and report ACC / NMI / ARI / F1 (final and best epoch)',
     options: {
       model: { kind: 'string' },
       dataset: { kind: 'string' },
       'data-dir': { kind: 'string' },
+      features: { kind: 'string' },
+      labels: { kind: 'string' },
+      graph: { kind: 'string' },
+      clusters: { kind: 'int', min: 2 },
+      member: { kind: 'string' },
+      preset: { kind: 'string' },
       seeds: { kind: 'int', min: 1 },
       seed: { kind: 'int', min: 0 },
-      epochs: { kind: 'int', min: 1 },
-      lr: { kind: 'number', min: 0 },
       init: { kind: 'string' },
       backend: { kind: 'string' },
       threads: { kind: 'int', min: 1 },
       json: { kind: 'string' },
       save: { kind: 'string' },
-      'learnable-alpha': { kind: 'string' },
+      'pretrain-cache': { kind: 'string' },
+      // Every model's own options (--lr, --epochs, --learnable-alpha, …) are added from the registry below.
     },
   },
   pretrain: {
@@ -61,6 +67,12 @@ const COMMANDS: Record<string, { summary: string; options: Record<string, Option
     },
   },
 };
+
+// The models' options, from the registry: numbers are checked here only for being numbers; each model checks
+// its own bounds and names the option (exit code 2 either way).
+for (const [flag, f] of modelOptionFlags()) {
+  if (!(flag in COMMANDS.train.options)) COMMANDS.train.options[flag] = { kind: f.spec.type === 'integer' ? 'int' : f.spec.type === 'number' ? 'number' : 'string' };
+}
 
 function usage(): string {
   const lines = ['usage: dgclust <command> [options]', '', 'commands:'];
@@ -181,16 +193,17 @@ function pretrain(o: Record<string, string | number>): void {
   }
 }
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   try {
     const { command, options } = parseArgs(argv);
     if (command === 'info') info();
+    else if (command === 'models') modelsCommand();
     else if (command === 'pretrain') pretrain(options);
-    else if (command === 'train') trainCommand(options as TrainCliOptions, { progress, writeJson: writeFileAtomic });
+    else if (command === 'train') await trainCommand(options as TrainCliOptions, { progress, writeJson: writeFileAtomic });
     return 0;
   } catch (err) {
     if (err instanceof UsageError || err instanceof CliError) {
-      console.error(err.message);
+      console.error((err as Error).message);
       return 2;
     }
     const e = err as Error & { code?: string };
@@ -199,4 +212,4 @@ export function main(argv: string[]): number {
   }
 }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+if (require.main === module) main(process.argv.slice(2)).then((code) => (process.exitCode = code));

@@ -1,46 +1,50 @@
-// `dgclust train --model dfcn --dataset acm`: preprocessing, pretraining or the official weights, the main
-// training over one or more seeds, then a table of ACC / NMI / ARI / F1 (final epoch and best epoch) beside
-// the paper's numbers, and optionally a JSON report.
+// `dgclust train --model X (--dataset NAME | --features FILE [--labels FILE] [--graph FILE]) [model options]`:
+// any registry model on a registry dataset or the user's files, over one or more seeds; a table of ACC / NMI /
+// ARI / F1 (final epoch: label-free; best epoch and the paper's protocol: selected with labels) beside the
+// paper's numbers, and optionally a JSON report (README: "RUN.json") with each run's embedding as .npy.
+// `dgclust models`: the registry (models, the datasets each has presets for, the paper's rows).
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { loadDataset, dataDirs } from '../data/registry';
-import { DFCN_PRESETS } from '../models/dfcn';
-import { prepareDfcnInput } from '../models/dfcn-input';
+import { loadDatasetAsync, dataDirs } from '../data/registry';
+import { loadUserData } from '../data/user';
+import { writeNpy } from '../data/npy';
+import { fromDataset } from '../models/types';
+import type { ClusteringData, OptionSpec } from '../models/types';
+import { getModel, models, modelNames, resolveSettings } from '../models/registry';
 import { loadNpyCheckpoint } from '../io/npy-checkpoint';
-import { trainDfcn } from '../train/dfcn';
-import type { DfcnRunResult } from '../train/dfcn';
-import { meanStd } from '../train/loop';
-import { native } from '../native';
+import { loadState } from '../io/state';
+import { trainModel, reportJson, summarize } from '../train/run';
+import type { TrainModelRequest } from '../train/run';
+import { native, packageRoot } from '../native';
 import type { Device, Tensor } from '../tensor';
-
-/** DFCN's reported results (dfcn.md §6: mean ± std over 10 runs, best epoch by ACC), in percent. */
-export const DFCN_PAPER: Record<string, Record<'acc' | 'nmi' | 'ari' | 'f1', [number, number]>> = {
-  usps: { acc: [79.5, 0.2], nmi: [82.8, 0.3], ari: [75.3, 0.2], f1: [78.3, 0.2] },
-  hhar: { acc: [87.1, 0.1], nmi: [82.2, 0.1], ari: [76.4, 0.1], f1: [87.3, 0.1] },
-  reut: { acc: [77.7, 0.2], nmi: [59.9, 0.4], ari: [59.8, 0.4], f1: [69.6, 0.1] },
-  acm: { acc: [90.9, 0.2], nmi: [69.4, 0.4], ari: [74.9, 0.4], f1: [90.8, 0.2] },
-  dblp: { acc: [76.0, 0.8], nmi: [43.7, 1.0], ari: [47.0, 1.5], f1: [75.7, 0.8] },
-  cite: { acc: [69.5, 0.2], nmi: [43.9, 0.2], ari: [45.5, 0.3], f1: [64.3, 0.2] },
-};
-
-export interface TrainCliOptions {
-  model?: string;
-  dataset?: string;
-  'data-dir'?: string;
-  seeds?: number;
-  seed?: number;
-  epochs?: number;
-  lr?: number;
-  init?: string;
-  backend?: string;
-  threads?: number;
-  json?: string;
-  save?: string;
-  'learnable-alpha'?: string;
-}
+import * as ops from '../ops';
 
 export class CliError extends Error {}
+
+/** camelCase model option → its --kebab-case flag. */
+export const flagOf = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** The model options of every registry model, by flag: one flag may serve several models. */
+export function modelOptionFlags(): Map<string, { option: string; spec: OptionSpec; models: string[] }> {
+  const out = new Map<string, { option: string; spec: OptionSpec; models: string[] }>();
+  for (const m of models()) {
+    for (const [name, spec] of Object.entries(m.options)) {
+      const flag = flagOf(name);
+      const e = out.get(flag);
+      if (e) e.models.push(m.name);
+      else out.set(flag, { option: name, spec, models: [m.name] });
+    }
+  }
+  return out;
+}
+
+/** The train command's own (non-model) options. */
+export const TRAIN_FLAGS = [
+  'model', 'dataset', 'data-dir', 'features', 'labels', 'graph', 'clusters', 'member', 'preset', 'seeds', 'seed', 'init',
+  'backend', 'threads', 'json', 'save', 'pretrain-cache',
+] as const;
+
+export type TrainCliOptions = Record<string, string | number | undefined>;
 
 /** The folder of a dataset's official DFCN pretrained weights in the data folders, or null. */
 export function officialWeightsDir(dataset: string, dataDir?: string): string | null {
@@ -64,11 +68,10 @@ function pickDevice(backend: string): Device {
 
 const pct = (x: number): string => (100 * x).toFixed(2);
 
-function summaryRow(label: string, runs: { acc: number; nmi: number; ari: number; f1: number }[]): string {
-  const cell = (k: 'acc' | 'nmi' | 'ari' | 'f1'): string => {
-    const { mean, std } = meanStd(runs.map((r) => r[k]));
-    return runs.length > 1 ? `${pct(mean)} ± ${pct(std)}` : pct(mean);
-  };
+function summaryRow(label: string, runs: ({ acc: number; nmi: number; ari: number; f1: number } | undefined)[]): string | null {
+  const s = summarize(runs);
+  if (!s) return null;
+  const cell = (k: 'acc' | 'nmi' | 'ari' | 'f1') => (runs.length > 1 ? `${pct(s[k].mean)} ± ${pct(s[k].std)}` : pct(s[k].mean));
   return `| ${label} | ${cell('acc')} | ${cell('nmi')} | ${cell('ari')} | ${cell('f1')} |`;
 }
 
@@ -78,144 +81,217 @@ export interface TrainCliHooks {
   writeJson?: (file: string, text: string) => void;
 }
 
-export function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}): void {
-  const modelName = o.model ?? 'dfcn';
-  if (modelName !== 'dfcn') throw new CliError(`option '--model' must be one of: dfcn (got '${modelName}'; the other models are not implemented yet)`);
-  const name = o.dataset ?? 'acm';
-  const preset = DFCN_PRESETS[name];
-  if (!preset) throw new CliError(`option '--dataset': DFCN has presets for ${Object.keys(DFCN_PRESETS).join(', ')}; got '${name}'`);
-  for (const [opt, file] of [['json', o.json], ['save', o.save]] as const) {
-    if (file && !fs.existsSync(path.dirname(path.resolve(file)))) throw new CliError(`option '--${opt}': the folder of ${file} does not exist`);
-  }
-  if (o.threads !== undefined) native.setNumThreads(o.threads);
-  const device = pickDevice(o.backend ?? 'auto');
-  const seeds = o.seeds ?? 1;
-  const seed0 = o.seed ?? 0;
-  const epochs = o.epochs ?? 200;
-  const lr = o.lr ?? preset.lr;
-  const learnableAlpha = o['learnable-alpha'] === undefined ? false : parseBool(o['learnable-alpha'], 'learnable-alpha');
-
-  // Where the starting weights come from.
-  let initLabel: string;
-  let initDir: string | null;
-  const initArg = o.init ?? 'official';
-  if (initArg === 'own') {
-    initDir = null;
-    initLabel = 'own pretraining (AE 30, IGAE 30, joint 100 epochs)';
-  } else if (initArg === 'official') {
-    initDir = officialWeightsDir(name, o['data-dir']);
-    if (!initDir) {
-      if (o.init === 'official') {
-        throw new CliError(`--init official: no official DFCN weights for '${name}' (sought pretrained/dfcn/${name}/pretrain/manifest.json in ${dataDirs({ dataDir: o['data-dir'] }).join(', ')})`);
-      }
-      console.error(`no official DFCN weights for '${name}' in the data folders: pretraining instead (--init own)`);
-      initLabel = 'own pretraining (AE 30, IGAE 30, joint 100 epochs)';
-    } else {
-      initLabel = `official pretrained weights (${initDir})`;
+/** The data of a train command: a registry dataset, or the user's files. */
+export async function cliData(o: TrainCliOptions, modelName: string): Promise<ClusteringData> {
+  const spec = getModel(modelName);
+  if (o.features !== undefined) {
+    if (o.dataset !== undefined) throw new CliError("give either '--dataset' or '--features', not both");
+    try {
+      return loadUserData({
+        features: String(o.features), labels: o.labels as string | undefined, graph: o.graph as string | undefined,
+        clusters: o.clusters as number | undefined, member: o.member as string | undefined,
+      });
+    } catch (e) {
+      // A missing or contradictory --clusters is a usage error; file problems stay DGC_DATA errors.
+      if ((e as { code?: string }).code === 'DGC_ARG') throw new CliError((e as Error).message);
+      throw e;
     }
-  } else {
-    initDir = path.resolve(initArg);
-    if (!fs.existsSync(path.join(initDir, 'manifest.json'))) throw new CliError(`--init ${initArg}: ${path.join(initDir, 'manifest.json')} not found (give own, official, or a folder of .npy files with manifest.json)`);
-    initLabel = `weights from ${initDir}`;
   }
-
-  const ds = loadDataset(name, { dataDir: o['data-dir'], knnK: 5 });
-  console.error(`dfcn on ${name}: ${ds.features.rows} nodes, ${ds.features.cols} features → PCA ${preset.pcaDim}, ${ds.labels.k} clusters; ` +
-    `${device}, ${native.numThreads()} threads; start: ${initLabel}`);
-  const input = prepareDfcnInput(ds, preset, { device });
-  const runs: DfcnRunResult[] = [];
-  const perEpochTotal = epochs + (initDir ? 0 : 160);
-  const total = seeds * perEpochTotal;
-  let done = 0;
-  const t0 = performance.now();
-  try {
-    for (let s = 0; s < seeds; s++) {
-      const seed = seed0 + s;
-      let init: Map<string, Tensor> | undefined;
-      if (initDir) init = loadNpyCheckpoint(initDir, device);
-      try {
-        const save = o.save ? (seeds > 1 ? `${o.save}.seed${seed}` : o.save) : undefined;
-        const r = trainDfcn(input, preset, {
-          seed,
-          epochs,
-          lr,
-          init,
-          learnableAlpha,
-          saveFinal: save,
-          callbacks: {
-            onEpoch: (e) => {
-              done++;
-              const m = e.metrics ? ` ACC ${pct(e.metrics.acc)}` : '';
-              hooks.progress?.(done, total, `seed ${seed} ${e.phase} ${e.epoch}/${e.epochs} loss ${(e.losses.total ?? e.losses.ae).toFixed(4)}${m}`);
-            },
-          },
-        });
-        runs.push(r);
-        console.error(`seed ${seed}: final ACC ${pct(r.final.metrics.acc)} (epoch ${r.final.epoch}), best ACC ${pct(r.best.metrics.acc)} (epoch ${r.best.epoch}); ` +
-          `${r.timings.epochTrainMs.toFixed(0)} ms/epoch + ${r.timings.epochEvalMs.toFixed(0)} ms k-means`);
-        if (save) console.error(`saved the model to ${save}`);
-      } finally {
-        if (init) for (const t of init.values()) t.dispose();
-      }
-    }
-  } finally {
-    input.dispose();
+  for (const f of ['labels', 'graph', 'clusters', 'member']) {
+    if (o[f] !== undefined) throw new CliError(`option '--${f}' goes with '--features' (the user's files), not with '--dataset'`);
   }
-  const seconds = (performance.now() - t0) / 1000;
-
-  const paper = DFCN_PAPER[name];
-  console.log(`DFCN on ${name}, ${seeds} seed${seeds > 1 ? 's' : ''} (${seed0}..${seed0 + seeds - 1}), ${epochs} epochs, lr ${lr}; start: ${initArg === 'own' || !initDir ? 'own pretraining' : 'official pretrained weights'}`);
-  console.log('');
-  console.log('| result | ACC | NMI | ARI | F1 |');
-  console.log('|---|---|---|---|---|');
-  console.log(summaryRow('final epoch (label-free)', runs.map((r) => r.final.metrics)));
-  console.log(summaryRow('best epoch by ACC (selected with labels, paper protocol)', runs.map((r) => r.best.metrics)));
-  if (paper) {
-    const c = (k: 'acc' | 'nmi' | 'ari' | 'f1'): string => `${paper[k][0].toFixed(1)} ± ${paper[k][1].toFixed(1)}`;
-    console.log(`| paper (DFCN, AAAI 2021, best epoch, 10 runs) | ${c('acc')} | ${c('nmi')} | ${c('ari')} | ${c('f1')} |`);
-  }
-  console.log('');
-  console.log(`time: ${seconds.toFixed(1)} s in all; ${meanStd(runs.map((r) => r.timings.epochTrainMs)).mean.toFixed(0)} ms per training epoch ` +
-    `+ ${meanStd(runs.map((r) => r.timings.epochEvalMs)).mean.toFixed(0)} ms per evaluation (k-means, 20 restarts)`);
-
-  if (o.json) {
-    const report = {
-      command: 'train',
-      model: 'dfcn',
-      settings: { dataset: name, seeds: runs.map((r) => r.seed), epochs, lr, init: initArg, initDir, learnableAlpha, device, threads: native.numThreads(), pcaDim: preset.pcaDim, preset },
-      machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), platform: `${os.platform()}-${os.arch()}`, node: process.version, backends: native.backends() },
-      preprocessing: input.timings,
-      summary: {
-        final: summarize(runs.map((r) => r.final.metrics)),
-        best: summarize(runs.map((r) => r.best.metrics)),
-        paper: paper ?? null,
-      },
-      runs: runs.map((r) => ({
-        seed: r.seed,
-        initial: r.initial,
-        final: r.final,
-        best: r.best,
-        timings: r.timings,
-        epochs: r.events.map((e) => ({ phase: e.phase, epoch: e.epoch, losses: e.losses, metrics: e.metrics, trainMs: round(e.trainMs), evalMs: round(e.evalMs) })),
-      })),
-      seconds,
-    };
-    (hooks.writeJson ?? ((f, t) => fs.writeFileSync(f, t)))(o.json, JSON.stringify(report, null, 1));
-    console.error(`wrote ${o.json}`);
-  }
+  const name = String(o.dataset ?? 'acm');
+  // SDCN's kNN datasets come with graphs for k = 1, 3, 5, 10; a model's preset says which it uses.
+  const preset = (spec.presets[name] ?? spec.defaults) as Record<string, unknown>;
+  const k = typeof preset.datasetKnnK === 'number' ? preset.datasetKnnK : typeof preset.knnK === 'number' && [1, 3, 5, 10].includes(preset.knnK) ? preset.knnK : 3;
+  const ds = await loadDatasetAsync(name, { dataDir: o['data-dir'] as string | undefined, knnK: k });
+  return fromDataset(ds);
 }
 
-function summarize(ms: { acc: number; nmi: number; ari: number; f1: number }[]) {
-  const out: Record<string, { mean: number; std: number }> = {};
-  for (const k of ['acc', 'nmi', 'ari', 'f1'] as const) out[k] = meanStd(ms.map((m) => m[k]));
+/** Model options given on the command line, by option name (only those the chosen model has). */
+function modelOverrides(o: TrainCliOptions, modelName: string): Record<string, unknown> {
+  const spec = getModel(modelName);
+  const flags = modelOptionFlags();
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(o)) {
+    if (value === undefined || (TRAIN_FLAGS as readonly string[]).includes(key)) continue;
+    const f = flags.get(key);
+    if (!f) throw new CliError(`unknown option '--${key}'`);
+    if (!(f.option in spec.options)) {
+      throw new CliError(`option '--${key}' does not apply to model '${modelName}' (it is for ${f.models.join(', ')}); ` +
+        `${modelName}'s options: ${Object.keys(spec.options).map((n) => `--${flagOf(n)}`).join(' ')}`);
+    }
+    out[f.option] = value;
+  }
   return out;
 }
 
-const round = (x: number): number => Math.round(x * 100) / 100;
-
-function parseBool(v: string, name: string): boolean {
-  if (v === 'true' || v === '1' || v === 'yes') return true;
-  if (v === 'false' || v === '0' || v === 'no') return false;
-  throw new CliError(`option '--${name}' must be true or false, got '${v}'`);
+function resolveInit(o: TrainCliOptions, modelName: string, dataset: string): TrainModelRequest['init'] | undefined {
+  const arg = o.init as string | undefined;
+  if (arg === undefined || arg === 'own') {
+    if (arg === undefined && modelName === 'dfcn') {
+      // DFCN's default start: the official pretrained weights when the data folders hold them.
+      const dir = officialWeightsDir(dataset, o['data-dir'] as string | undefined);
+      if (dir) return { label: `official pretrained weights (${dir})`, load: (device) => loadNpyCheckpoint(dir, device), strict: o['learnable-alpha'] === undefined || String(o['learnable-alpha']) === 'false' };
+      console.error(`no official DFCN weights for '${dataset}' in the data folders: pretraining instead (--init own)`);
+    }
+    return undefined;
+  }
+  if (arg === 'official') {
+    if (modelName !== 'dfcn') throw new CliError(`--init official: only DFCN has official pretrained weights here; use --init own or a weights file`);
+    const dir = officialWeightsDir(dataset, o['data-dir'] as string | undefined);
+    if (!dir) throw new CliError(`--init official: no official DFCN weights for '${dataset}' (sought pretrained/dfcn/${dataset}/pretrain/manifest.json in ${dataDirs({ dataDir: o['data-dir'] as string | undefined }).join(', ')})`);
+    return { label: `official pretrained weights (${dir})`, load: (device) => loadNpyCheckpoint(dir, device), strict: o['learnable-alpha'] === undefined || String(o['learnable-alpha']) === 'false' };
+  }
+  const p = path.resolve(arg);
+  if (fs.existsSync(path.join(p, 'manifest.json'))) return { label: `weights from ${p}`, load: (device) => loadNpyCheckpoint(p, device) };
+  if (fs.existsSync(p) && fs.statSync(p).isFile()) {
+    return {
+      label: `weights from ${p}`,
+      load: (device) => {
+        const st = loadState(p);
+        if (device === 'cpu') return st;
+        const moved = new Map([...st].map(([k, t]) => [k, ops.to(t, device)] as [string, Tensor]));
+        for (const t of st.values()) t.dispose();
+        return moved;
+      },
+    };
+  }
+  throw new CliError(`--init ${arg}: neither a state file nor a folder with manifest.json (give own, official, a .dgcstate file or a folder of .npy files with manifest.json)`);
 }
 
+export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}): Promise<void> {
+  const modelName = String(o.model ?? 'dfcn');
+  if (!modelNames().includes(modelName)) throw new CliError(`option '--model' must be one of: ${modelNames().join(', ')} (got '${modelName}')`);
+  const spec = getModel(modelName);
+  for (const [opt, file] of [['json', o.json], ['save', o.save]] as const) {
+    if (file && file !== '-' && !fs.existsSync(path.dirname(path.resolve(String(file))))) throw new CliError(`option '--${opt}': the folder of ${file} does not exist`);
+  }
+  const overrides = modelOverrides(o, modelName);
+  if (o.threads !== undefined) native.setNumThreads(Number(o.threads));
+  const device = pickDevice(String(o.backend ?? 'auto'));
+  const seeds = Number(o.seeds ?? 1);
+  const seed0 = Number(o.seed ?? 0);
+  // Everything that can be refused without reading data is checked first: the model's options (by name, with
+  // their bounds) and the starting weights.
+  const expectedName = String(o.preset ?? (o.features !== undefined ? path.basename(String(o.features)).replace(/\.(gz)$/i, '').replace(/\.[^.]+$/, '') : o.dataset ?? 'acm'));
+  try {
+    resolveSettings(spec, expectedName, overrides);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  const init = resolveInit(o, modelName, expectedName);
+  const data = await cliData(o, modelName);
+  const presetName = String(o.preset ?? data.name);
+  console.error(`${modelName} on ${data.name}: ${data.features.rows} rows, ${data.features.cols} features, ${data.nClusters} clusters` +
+    `${data.labels ? '' : ' (no labels: label-free results only)'}; ${device}, ${native.numThreads()} threads; start: ${init?.label ?? 'own pretraining'}`);
+
+  // Progress over the whole command: the first seed's phases give the length of one run.
+  let done = 0;
+  let perSeed = 0;
+  let seedIndex = 0;
+  let total = 0;
+  const seedList = Array.from({ length: seeds }, (_, i) => seed0 + i);
+  const save = o.save ? String(o.save) : undefined;
+  const rep = trainModel({
+    model: modelName,
+    data,
+    preset: presetName,
+    options: overrides,
+    seeds: seedList,
+    device,
+    init,
+    pretrainCache: o['pretrain-cache'] as string | undefined,
+    saveFinal: (seed) => (save ? (seeds > 1 ? `${save}.seed${seed}` : save) : undefined),
+    callbacks: {
+      onSeed: (_seed, i, count) => {
+        seedIndex = i;
+        if (i === 1) total = perSeed * count;
+      },
+      onPhase: (_phase, epochs) => {
+        if (seedIndex === 0) {
+          perSeed += epochs;
+          total = perSeed * seeds;
+        }
+      },
+      onEpoch: (e) => {
+        done++;
+        const m = e.metrics ? ` ACC ${pct(e.metrics.acc)}` : '';
+        hooks.progress?.(done, Math.max(total, done), `${e.phase} ${e.epoch}/${e.epochs} loss ${(e.losses.total ?? 0).toFixed(4)}${m}`);
+      },
+      onRun: (r) => {
+        const b = r.best ? `, best ACC ${pct(r.best.metrics!.acc)} (epoch ${r.best.epoch})` : '';
+        const f = r.final.metrics ? `final ACC ${pct(r.final.metrics.acc)} (epoch ${r.final.epoch})` : `final epoch ${r.final.epoch} (no labels)`;
+        console.error(`seed ${r.seed}: ${f}${b}${r.stopped ? `; stopped: ${r.stopped}` : ''}; ` +
+          `${r.timings.epochTrainMs.toFixed(0)} ms/epoch + ${r.timings.epochEvalMs.toFixed(0)} ms evaluation`);
+      },
+    },
+  });
+  console.error(`settings: ${rep.settingsNote}`);
+  for (const note of rep.input.notes) console.error(`input: ${note}`);
+
+  // The table.
+  const runs = rep.runs;
+  const readoutName = (r: string) => (r === 'kmeans' ? 'k-means on the embedding' : `argmax ${r.toUpperCase()}`);
+  console.log(`${spec.name.toUpperCase()} on ${data.name}, ${runs.length} seed${runs.length > 1 ? 's' : ''} (${seedList[0]}..${seedList[seedList.length - 1]}); ` +
+    `${rep.settingsNote}; start: ${rep.init}`);
+  console.log('');
+  console.log('| result | ACC | NMI | ARI | F1 |');
+  console.log('|---|---|---|---|---|');
+  const lines: (string | null)[] = [];
+  if (data.labels) {
+    lines.push(summaryRow('initial: k-means on the starting embedding', runs.map((r) => r.initial?.metrics)));
+    spec.readouts.forEach((ro: string, i: number) => {
+      const tag = i === 0 ? readoutName(ro) : `${readoutName(ro)} (secondary readout)`;
+      lines.push(summaryRow(`final epoch, ${tag} (label-free)`, runs.map((r) => r.final.readouts[ro])));
+      lines.push(summaryRow(`best epoch by ACC, ${tag} (selected with labels)`, runs.map((r) => r.best?.readouts[ro])));
+      if (spec.paperProtocol === 'per-metric-max') {
+        lines.push(summaryRow(`max of each metric over epochs, ${tag} (labels; may mix epochs)`, runs.map((r) => r.perMetricMax?.[ro])));
+      }
+    });
+    const paper = spec.paper?.rows[presetName];
+    if (paper) {
+      const c = (k: 'acc' | 'nmi' | 'ari' | 'f1') => (paper[k] ? `${paper[k]![0].toFixed(2)}${paper[k]![1] !== null ? ` ± ${paper[k]![1]!.toFixed(2)}` : ''}` : '–');
+      lines.push(`| paper (${spec.paper!.source}; ${spec.paper!.protocol}) | ${c('acc')} | ${c('nmi')} | ${c('ari')} | ${c('f1')} |`);
+    }
+  } else {
+    lines.push(`| final epoch: ${runs.map((r) => `${r.predicted.length} rows in ${new Set(r.predicted).size} clusters`).join('; ')} | – | – | – | – |`);
+  }
+  for (const l of lines) if (l) console.log(l);
+  console.log('');
+  const ms = (f: (r: (typeof runs)[number]) => number) => runs.reduce((a, r) => a + f(r), 0) / Math.max(1, runs.length);
+  console.log(`time: ${rep.seconds.toFixed(1)} s in all; ${ms((r) => r.timings.epochTrainMs).toFixed(0)} ms per training epoch ` +
+    `+ ${ms((r) => r.timings.epochEvalMs).toFixed(0)} ms per evaluation`);
+
+  if (o.json) {
+    const file = String(o.json);
+    const dir = file === '-' ? null : path.dirname(path.resolve(file));
+    const base = file === '-' ? null : path.basename(file).replace(/\.json$/i, '');
+    const embeddingFile = (seed: number) => (dir && base ? `${base}.seed${seed}.embedding.npy` : null);
+    if (dir && base) {
+      for (const r of runs) if (r.embedding) writeNpy(path.join(dir, embeddingFile(r.seed)!), r.embedding.data, [r.embedding.rows, r.embedding.cols]);
+    }
+    const version = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
+    const text = JSON.stringify(reportJson(rep, { version, embeddingFile, truth: data.labels }), null, 1);
+    if (file === '-') process.stdout.write(`${text}\n`);
+    else (hooks.writeJson ?? ((f, t) => fs.writeFileSync(f, t)))(file, text);
+    if (file !== '-') console.error(`wrote ${file}`);
+  }
+}
+
+/** `dgclust models`: every model, its presets and its paper's rows. */
+export function modelsCommand(): void {
+  for (const m of models()) {
+    console.log(`${m.name}: ${m.title}`);
+    console.log(`  presets: ${Object.keys(m.presets).join(', ') || '(none)'}; other data: documented defaults${m.needsGraph ? ' (kNN graph when the data has none)' : ''}`);
+    console.log(`  readouts: ${m.readouts.join(', ')}; paper protocol: ${m.paperProtocol}`);
+    console.log(`  options: ${Object.keys(m.options).map((n) => `--${flagOf(n)}`).join(' ')}`);
+    if (m.paper) {
+      console.log(`  paper: ${m.paper.source} (${m.paper.protocol})`);
+      for (const [ds, row] of Object.entries(m.paper.rows)) {
+        const cell = (k: 'acc' | 'nmi' | 'ari' | 'f1') => (row[k] ? `${k.toUpperCase()} ${row[k]![0]}${row[k]![1] !== null ? `±${row[k]![1]}` : ''}` : null);
+        console.log(`    ${ds.padEnd(8)} ${(['acc', 'nmi', 'ari', 'f1'] as const).map(cell).filter(Boolean).join('  ')}`);
+      }
+    }
+  }
+}

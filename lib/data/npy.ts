@@ -6,6 +6,7 @@
 // row-major. Every malformed file is a DGC_DATA error naming the file.
 import * as fs from 'fs';
 import { dataError } from './text';
+import { DgcError } from '../tensor';
 
 export type NpyKind = 'f4' | 'f8' | 'f2' | 'i1' | 'i2' | 'i4' | 'i8' | 'u1' | 'u2' | 'u4' | 'b1';
 
@@ -181,4 +182,33 @@ export function readNpy(file: string): NpyArray {
     throw dataError(file, null, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   return parseNpy(buf, file);
+}
+
+/**
+ * Writes a little-endian float32 or int32 array as a .npy file (format 1.0, C order), atomically (a temporary
+ * file renamed into place), so a crash never leaves a half-written file.
+ */
+export function writeNpy(file: string, data: Float32Array | Int32Array, shape: readonly number[]): void {
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new DgcError('DGC_SHAPE', `writeNpy: shape [${shape}] holds ${count} values but the data has ${data.length}`);
+  const descr = data instanceof Float32Array ? '<f4' : '<i4';
+  const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${dims}), }`;
+  // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64, ending in \n.
+  const unpadded = 10 + header.length + 1;
+  header += ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(header.length, 8);
+  const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, Buffer.concat([head, Buffer.from(header, 'latin1'), body]));
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
 }

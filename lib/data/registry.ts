@@ -1,4 +1,6 @@
-// The dataset registry: loadDataset('acm' | 'dblp' | 'cite' | 'usps' | 'hhar' | 'reut' | 'cora' | 'amap', ...).
+// The dataset registry: loadDataset('acm' | 'dblp' | 'cite' | 'usps' | 'hhar' | 'reut' | 'cora' | 'amap' |
+// 'mnist' | 'fmnist' | 'coil20', ...). MNIST and Fashion-MNIST are the 70,000-row train ⊕ test sets (pixels 0..255),
+// COIL-20 the 1,440-image 32×32 version.
 //
 // Where it looks, in order: options.dataDir, then $DGCLUST_DATA, then the package's own data/ (which ships ACM).
 // In each folder it accepts the flat SDCN layout (<name>.txt[.gz], <name>_label.txt, <name>_graph.txt) and the
@@ -16,8 +18,11 @@ import { loadAdgcZip } from './adgc';
 import type { Dataset } from './embedded';
 
 interface DatasetSpec {
-  /** 'natural': a graph file of the dataset; 'knn': SDCN's kNN graph files <name><k>_graph.txt. */
-  graph: 'natural' | 'knn';
+  /**
+   * 'natural': a graph file of the dataset; 'knn': SDCN's kNN graph files <name><k>_graph.txt; 'none': no graph
+   * (image sets for DEC-style models; graph models build a kNN graph on them).
+   */
+  graph: 'natural' | 'knn' | 'none';
 }
 
 const SPECS: Record<string, DatasetSpec> = {
@@ -29,6 +34,9 @@ const SPECS: Record<string, DatasetSpec> = {
   usps: { graph: 'knn' },
   hhar: { graph: 'knn' },
   reut: { graph: 'knn' },
+  mnist: { graph: 'none' },
+  fmnist: { graph: 'none' },
+  coil20: { graph: 'none' },
 };
 
 /** Datasets that exist only as ADGC zips (dense-adjacency .npy; read with loadDatasetAsync). */
@@ -48,7 +56,7 @@ function candidates(name: string, spec: DatasetSpec, knnK: number): { features: 
   return {
     features: [`${name}.txt`, `${name}.txt.gz`, `${name}/${name}.txt.gz`, `${name}/${name}.txt`, `derived/${name}.txt.gz`, `derived/${name}.txt`],
     labels: [`${name}_label.txt`, `${name}/${name}_label.txt`, `sdcn/data/${name}_label.txt`, `derived/${name}_label.txt`],
-    graph: [g, `${g}.gz`, `${name}/${g}`, `${name}/${g}.gz`, `sdcn/graph/${g}`, `derived/${g}`],
+    graph: spec.graph === 'none' ? [] : [g, `${g}.gz`, `${name}/${g}`, `${name}/${g}.gz`, `sdcn/graph/${g}`, `derived/${g}`],
   };
 }
 

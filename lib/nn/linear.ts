@@ -6,8 +6,12 @@ import { Device, Tensor } from '../tensor';
 
 export interface LinearOptions {
   bias?: boolean;
-  /** 'pytorch': nn.Linear's default U(±1/√in) for W and b; 'xavier': Xavier-uniform W, zero b. */
-  init?: 'pytorch' | 'xavier';
+  /**
+   * 'pytorch': nn.Linear's default U(±1/√in) for W and b; 'xavier': Xavier-uniform W, zero b (Keras's
+   * glorot_uniform); 'variance-scaling': U(±1/√in) W, zero b (Keras's VarianceScaling(1/3, 'fan_in', 'uniform'),
+   * DEC's init for MNIST).
+   */
+  init?: 'pytorch' | 'xavier' | 'variance-scaling';
   generator?: Generator;
   device?: Device;
 }
@@ -25,7 +29,7 @@ export class Linear extends Module {
       : linearDefault(gen, [outFeatures, inFeatures], inFeatures, device);
     this.weight = this.registerParameter('weight', w);
     if (options.bias ?? true) {
-      const b = options.init === 'xavier'
+      const b = options.init === 'xavier' || options.init === 'variance-scaling'
         ? gen.uniform([outFeatures], 0, 0, device)
         : linearDefault(gen, [outFeatures], inFeatures, device);
       this.bias = this.registerParameter('bias', b);

@@ -13,8 +13,14 @@ export interface EpochEvent {
   epochs: number;
   /** Loss terms of this epoch (as plain numbers). */
   losses: Record<string, number>;
-  /** Clustering metrics of this epoch's evaluation, when labels were given. */
+  /** Clustering metrics of this epoch's evaluation (the model's primary readout), when labels were given. */
   metrics?: Evaluation;
+  /** Metrics of every readout (e.g. argmax Z and argmax Q for SDCN), when labels were given. */
+  readouts?: Record<string, Evaluation>;
+  /** Mini-batch training: optimizer steps taken before this evaluation. */
+  iteration?: number;
+  /** Mini-batch training: the fraction of labels that changed since the previous evaluation. */
+  labelChange?: number;
   /** Milliseconds of optimisation (forward, backward, step) and of evaluation in this epoch. */
   trainMs: number;
   evalMs: number;

@@ -42,7 +42,7 @@ export function pretrainAutoencoder(ae: Autoencoder, x: Tensor, options: Pretrai
       let batches = 0;
       for (let start = 0; start < n; start += batchSize) {
         const loss = tidy(() => {
-          const idx = tensor(order.subarray(start, Math.min(n, start + batchSize)));
+          const idx = tensor(order.subarray(start, Math.min(n, start + batchSize)), undefined, { device: x.device });
           const xb = gatherRows(x, idx);
           const l = mse(ae.forward(xb).xBar, xb);
           backward(l);

@@ -1,0 +1,172 @@
+// Building blocks shared by the models: one MLP autoencoder, the Student-t clustering head, KL(P‖softmax).
+import { Module } from '../nn/module';
+import { Linear } from '../nn/linear';
+import type { LinearOptions } from '../nn/linear';
+import { Generator, xavierNormal } from '../random';
+import * as ops from '../ops';
+import { DgcError, Tensor } from '../tensor';
+import type { Device } from '../tensor';
+import type { TargetContext } from './types';
+
+export type MlpActivation = 'relu' | 'leakyRelu';
+
+export interface MlpAutoencoderOptions {
+  nInput: number;
+  /** Widths of the hidden layers of the encoder (the decoder mirrors them), e.g. [500, 500, 2000]. */
+  hidden: readonly number[];
+  /** Embedding width (no activation on the embedding). */
+  nZ: number;
+  /** After every layer but the embedding and the reconstruction. Default 'relu'. */
+  activation?: MlpActivation;
+  /** LeakyReLU slope (default 0.2, DFCN's). */
+  slope?: number;
+  /** Weight initialisation of every layer (default PyTorch's nn.Linear). */
+  init?: LinearOptions['init'];
+  /**
+   * Parameter names. 'flat': enc_1 … enc_L, z_layer, dec_1 … dec_L, x_bar_layer (SDCN / AGCN / CaEGCN, whose
+   * checkpoints use these names); 'nested': encoder.enc_1 … encoder.z_layer, decoder.dec_1 … decoder.x_bar_layer
+   * (DFCN's AE). The layers are created in the same order either way (encoder first), so one seed gives the
+   * same weights in both.
+   */
+  names?: 'flat' | 'nested';
+  generator?: Generator;
+  device?: Device;
+}
+
+export interface AutoencoderOutput {
+  /** Reconstruction X̂ (no activation). */
+  xBar: Tensor;
+  /** Embedding Z (no activation). */
+  z: Tensor;
+  /** Encoder activations H1 … HL (SDCN / AGCN / CaEGCN feed them to their GCN branch). */
+  hidden: Tensor[];
+}
+
+/** A named group of layers: the 'encoder' / 'decoder' submodules of the nested naming. */
+class LayerGroup extends Module {
+  constructor(layers: [string, Linear][]) {
+    super();
+    for (const [name, l] of layers) this.registerModule(name, l);
+  }
+}
+
+/**
+ * The MLP autoencoder of every model here: d → hidden… → nZ → reversed hidden… → d, an activation after every
+ * layer except the embedding and the reconstruction. SDCN / AGCN / CaEGCN / DEC / IDEC / CDC:
+ * d-500-500-2000-10 ReLU; DCCF: d-500-500-1000-K ReLU; DFCN: d-128-256-512-20 LeakyReLU(0.2).
+ */
+export class MlpAutoencoder extends Module {
+  readonly encoderLayers: Linear[];
+  readonly zLayer: Linear;
+  readonly decoderLayers: Linear[];
+  readonly xBarLayer: Linear;
+  readonly nInput: number;
+  readonly nZ: number;
+  readonly activation: MlpActivation;
+  readonly slope: number;
+
+  constructor(options: MlpAutoencoderOptions) {
+    super();
+    const { nInput, hidden, nZ } = options;
+    if (!Number.isInteger(nInput) || nInput < 1 || !Number.isInteger(nZ) || nZ < 1 || !hidden.every((h) => Number.isInteger(h) && h >= 1)) {
+      throw new DgcError('DGC_ARG', `MlpAutoencoder: widths must be positive integers, got input ${nInput}, hidden [${hidden}], z ${nZ}`);
+    }
+    this.nInput = nInput;
+    this.nZ = nZ;
+    this.activation = options.activation ?? 'relu';
+    this.slope = options.slope ?? 0.2;
+    const o: LinearOptions = { generator: options.generator ?? new Generator(0), device: options.device, init: options.init };
+    const enc = [nInput, ...hidden];
+    this.encoderLayers = hidden.map((_, i) => new Linear(enc[i], enc[i + 1], o));
+    this.zLayer = new Linear(hidden[hidden.length - 1] ?? nInput, nZ, o);
+    const dec = [nZ, ...[...hidden].reverse()];
+    this.decoderLayers = hidden.map((_, i) => new Linear(dec[i], dec[i + 1], o));
+    this.xBarLayer = new Linear(dec[dec.length - 1], nInput, o);
+    const encNamed: [string, Linear][] = [...this.encoderLayers.map((l, i) => [`enc_${i + 1}`, l] as [string, Linear]), ['z_layer', this.zLayer]];
+    const decNamed: [string, Linear][] = [...this.decoderLayers.map((l, i) => [`dec_${i + 1}`, l] as [string, Linear]), ['x_bar_layer', this.xBarLayer]];
+    if ((options.names ?? 'flat') === 'nested') {
+      this.registerModule('encoder', new LayerGroup(encNamed));
+      this.registerModule('decoder', new LayerGroup(decNamed));
+    } else {
+      for (const [name, l] of [...encNamed, ...decNamed]) this.registerModule(name, l);
+    }
+  }
+
+  private act(x: Tensor): Tensor {
+    return this.activation === 'relu' ? ops.relu(x) : ops.leakyRelu(x, this.slope);
+  }
+
+  /** Z and the encoder's activations. */
+  encode(x: Tensor): { z: Tensor; hidden: Tensor[] } {
+    const hidden: Tensor[] = [];
+    let h = x;
+    for (const l of this.encoderLayers) {
+      h = this.act(l.forward(h));
+      hidden.push(h);
+    }
+    return { z: this.zLayer.forward(h), hidden };
+  }
+
+  decode(z: Tensor): Tensor {
+    let h = z;
+    for (const l of this.decoderLayers) h = this.act(l.forward(h));
+    return this.xBarLayer.forward(h);
+  }
+
+  forward(x: Tensor): AutoencoderOutput {
+    const { z, hidden } = this.encode(x);
+    return { xBar: this.decode(z), z, hidden };
+  }
+}
+
+/**
+ * The Student-t clustering head of DEC and its successors: trainable centres μ (K × d), the soft assignment
+ * q_ij ∝ (1 + ‖z_i − μ_j‖²/ν)^(−(ν+1)/2) (DEC eq. 1), and the self-training loss KL(P‖Q) (DEC eq. 2) against the
+ * target distribution p_ij ∝ q_ij²/f_j (DEC eq. 3).
+ */
+export class StudentTHead extends Module {
+  readonly mu: Tensor;
+  constructor(readonly nClusters: number, readonly nZ: number, readonly nu = 1, options: { generator?: Generator; device?: Device; name?: string } = {}) {
+    super();
+    if (!(nu > 0)) throw new DgcError('DGC_ARG', `StudentTHead: ν must be > 0, got ${nu}`);
+    // Xavier-normal as SDCN/AGCN/DFCN's code; overwritten by k-means centres before training.
+    this.mu = this.registerParameter(options.name ?? 'cluster_layer',
+      xavierNormal(options.generator ?? new Generator(0), [nClusters, nZ], nZ, nClusters, 1, options.device ?? 'cpu'));
+  }
+
+  /** Q (N × K), differentiable in z and μ. */
+  softAssign(z: Tensor): Tensor {
+    return ops.studentT(z, this.mu, this.nu);
+  }
+
+  /**
+   * weight · KL(P‖Q(z)) (batchmean). At a full-batch refresh, one fused native call computes Q, P = target(Q)
+   * (handed to the trainer, constant) and the loss; otherwise P is the trainer's current target.
+   * Returns the loss and Q (constant; null when not computed).
+   */
+  selfTrainingKl(z: Tensor, ctx: TargetContext, weight: number): { loss: Tensor; q: Tensor | null } {
+    if (ctx.refresh) {
+      const r = ops.klStudentTSelf(z, this.mu, { nu: this.nu, weight });
+      ctx.setTarget(r.p);
+      return { loss: r.loss, q: r.q };
+    }
+    const p = ctx.target();
+    if (!p) throw new DgcError('DGC_INTERNAL', 'StudentTHead.selfTrainingKl: no target distribution yet');
+    return { loss: ops.klStudentT(z, this.mu, p, { nu: this.nu, weight }), q: null };
+  }
+}
+
+/**
+ * weight · KL(P‖softmax(logits)) with PyTorch's kl_div(log softmax, P, 'batchmean') semantics: (weight/N)·
+ * Σ_ij p_ij (log p_ij − log softmax_ij), with 0·log 0 = 0. Its gradient is (weight/N)(softmax − P) (rows of P sum
+ * to 1). Composed from logSoftmax on the tape: N × K is tiny next to the rest of a step, so a fused kernel would
+ * not pay; the constant Σ p log p is computed once on the host.
+ */
+export function softmaxKl(logits: Tensor, p: Tensor, weight = 1): Tensor {
+  const n = Math.max(1, logits.shape[0]);
+  const pData = p.data() as Float32Array;
+  let plogp = 0;
+  for (let i = 0; i < pData.length; i++) if (pData[i] > 0) plogp += pData[i] * Math.log(pData[i]);
+  const cross = ops.sum(ops.mul(p, ops.logSoftmax(logits)));
+  return ops.affine(cross, -weight / n, (weight * plogp) / n);
+}

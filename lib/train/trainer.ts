@@ -1,0 +1,574 @@
+// The one trainer every model runs on (the model interface: lib/models/types.ts).
+//
+// A run, for any model:
+//   1. build the model from a seeded Generator;
+//   2. pretraining stages (full batch or shuffled mini-batches), or weights given by the caller, or weights
+//      from the pretraining cache (a stage with a cache key, same seed: identical to pretraining again);
+//   3. μ ← k-means on the embedding of the starting weights (the 'initial' evaluation: e.g. AE + k-means);
+//   4. the main training, in one of two modes:
+//      - full batch: one step per epoch; P refreshed every `targetEvery` epochs from that epoch's own forward
+//        pass; the epoch's evaluation is of the state before its step (as DFCN/SDCN/AGCN/CaEGCN's code does);
+//      - mini-batch: P refreshed from a full-data inference every `targetEvery` iterations (or epochs), each
+//        refresh also an evaluation; optional label-change stopping rule (DEC's tol); a final evaluation
+//        after the last step unless the model reports its last refresh (CDC);
+//   5. results: the final evaluation (label-free: the headline), the best evaluation by ACC and the per-metric
+//      maxima (both select with the labels), and the paper's own protocol among those, each named as such.
+// Every loss term is checked each step: a NaN or Inf stops the run with a DGC_VALUE error naming the phase,
+// the epoch and the term (and parameters at each evaluation), instead of training on NaN.
+import * as fs from 'fs';
+import * as path from 'path';
+import { Adam } from '../optim/adam';
+import { SGD } from '../optim/sgd';
+import type { Optimizer } from '../optim/optimizer';
+import { backward, noGrad } from '../autograd/tape';
+import * as ops from '../ops';
+import { Generator } from '../random';
+import { DgcError, Tensor, keep, tidy } from '../tensor';
+import { native } from '../native';
+import { evaluate } from '../cluster/metrics';
+import type { Evaluation } from '../cluster/metrics';
+import { loadState, saveState } from '../io/state';
+import type { Module } from '../nn/module';
+import type {
+  ClusteringModel, Inference, MetricName, ModelInput, ModelSpec, OptimizerSpec, PaperProtocol, PretrainStage,
+  ResolvedOptions, TargetContext,
+} from '../models/types';
+import type { EpochEvent, TrainCallbacks } from './loop';
+
+export interface FitOptions {
+  seed?: number;
+  callbacks?: TrainCallbacks;
+  /** Aborts between steps with a DGC_ABORTED error. */
+  signal?: AbortSignal;
+  /** Starting weights (a state dict): pretraining is skipped. */
+  init?: Map<string, Tensor>;
+  /** Load `init` strictly (every parameter named, none unexpected). Default true. */
+  initStrict?: boolean;
+  /** A folder where pretraining stages with a cache key save their weights and later runs reuse them. */
+  pretrainCache?: string;
+  /** Save the final model's state here (DGCSTATE file). */
+  saveFinal?: string;
+  /** Save the state at the best-ACC evaluation here (after that epoch's step, as DFCN's code saves it). */
+  saveBest?: string;
+  /** Keep the final embedding (host copy) and the predicted labels in the result (default true). */
+  keepEmbedding?: boolean;
+  /** Return the trained model in the result (`trained`; the caller disposes its module) instead of freeing it. */
+  keepModel?: boolean;
+}
+
+/** One evaluation: the primary readout's metrics and every readout's. */
+export interface EvalRecord {
+  /** Full batch: the epoch (1-based). Mini-batch: the index of the refresh (0 = before the first step). */
+  epoch: number;
+  /** Mini-batch: optimizer steps taken before this evaluation. */
+  iteration?: number;
+  /** The primary readout's metrics (absent without labels). */
+  metrics?: Evaluation;
+  readouts: Record<string, Evaluation>;
+}
+
+export interface RunResult {
+  model: string;
+  seed: number;
+  /** The primary readout (the model's own prediction), e.g. 'z' for SDCN, 'kmeans' for DFCN. */
+  readout: string;
+  /** After pretraining and μ initialisation: k-means on the embedding (e.g. AE + k-means). */
+  initial?: EvalRecord;
+  /** The last evaluation: label-free, the headline. */
+  final: EvalRecord;
+  /** The evaluation with the highest ACC of the primary readout (selected with the labels). */
+  best?: EvalRecord;
+  /** Each metric's maximum over evaluations, taken separately (selected with the labels; may mix epochs). */
+  perMetricMax?: Record<string, Evaluation>;
+  /** The paper's protocol applied to this run. */
+  paperProtocol: { rule: PaperProtocol; metrics?: Evaluation };
+  /** Why training stopped early, if it did (DEC's tolerance rule). */
+  stopped?: string;
+  events: EpochEvent[];
+  /** Final labels of the primary readout, 0-based. */
+  predicted: Int32Array;
+  /** Host copy of the final embedding (rows × cols), when kept. */
+  embedding?: { data: Float32Array; rows: number; cols: number };
+  /** The trained model, when FitOptions.keepModel was set (dispose its module when done). */
+  trained?: ClusteringModel;
+  timings: {
+    pretrainMs: number;
+    trainMs: number;
+    /** Medians over the main training's evaluations: optimisation per epoch (or per interval) and evaluation. */
+    epochTrainMs: number;
+    epochEvalMs: number;
+  };
+}
+
+// ---- helpers -----------------------------------------------------------------------------------------
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+}
+
+export function makeOptimizer(params: Tensor[], spec: OptimizerSpec): Optimizer {
+  if (!(spec.lr > 0)) throw new DgcError('DGC_ARG', `optimizer: lr must be > 0, got ${spec.lr}`);
+  return spec.kind === 'sgd' ? new SGD(params, { lr: spec.lr, momentum: spec.momentum ?? 0 }) : new Adam(params, { lr: spec.lr });
+}
+
+/** Reads every term to a number and refuses NaN/Inf, naming the term. */
+function lossNumbers(total: Tensor, parts: Record<string, Tensor | number>, where: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, t] of Object.entries(parts)) out[k] = typeof t === 'number' ? t : t.item();
+  if (!('total' in out)) out.total = total.item();
+  for (const [k, v] of Object.entries(out)) {
+    if (!Number.isFinite(v)) throw new DgcError('DGC_VALUE', `${where}: loss term '${k}' is ${v}; training stopped`);
+  }
+  return out;
+}
+
+/** Refuses parameters holding NaN or Inf (one reduction per parameter), naming the first at fault. */
+function checkParameters(module: Module, where: string): void {
+  tidy(() => {
+    for (const [name, p] of module.namedParameters()) {
+      const s = native.sumAll(p.handle);
+      const v = (s.toTypedArray() as Float32Array)[0];
+      s.dispose();
+      if (!Number.isFinite(v)) throw new DgcError('DGC_VALUE', `${where}: parameter '${name}' holds NaN or Inf; training stopped`);
+    }
+  });
+}
+
+function checkAbort(signal: AbortSignal | undefined, where: string): void {
+  if (signal?.aborted) throw new DgcError('DGC_ABORTED', `${where}: aborted`);
+}
+
+function keepInference(inf: Inference): Inference {
+  const assignments: Record<string, Tensor> = {};
+  for (const [k, t] of Object.entries(inf.assignments)) assignments[k] = keep(t);
+  return { embedding: keep(inf.embedding), assignments };
+}
+
+function disposeInference(inf: Inference | null): void {
+  if (!inf) return;
+  inf.embedding.dispose();
+  for (const t of Object.values(inf.assignments)) t.dispose();
+}
+
+/** Labels of every readout of an inference: argmax of an assignment, or k-means on the embedding ('kmeans'). */
+function readoutLabels(inf: Inference, readouts: string[], k: number, kmeansRestarts: number, kmeansSeed: number,
+                       where: string): Record<string, Int32Array> {
+  const out: Record<string, Int32Array> = {};
+  for (const r of readouts) {
+    if (r === 'kmeans') {
+      out[r] = tidy(() => ops.kmeans(inf.embedding, k, { nInit: kmeansRestarts, seed: kmeansSeed }).labels);
+    } else {
+      const a = inf.assignments[r];
+      if (!a) throw new DgcError('DGC_INTERNAL', `${where}: the model's inference has no assignment '${r}'`);
+      out[r] = tidy(() => ops.argmaxRows(a).data() as Int32Array);
+    }
+  }
+  return out;
+}
+
+function evalRecord(labels: Record<string, Int32Array>, truth: Int32Array | null, primary: string, epoch: number,
+                    iteration?: number): EvalRecord {
+  const readouts: Record<string, Evaluation> = {};
+  if (truth) for (const [k, l] of Object.entries(labels)) readouts[k] = evaluate(truth, l);
+  return { epoch, ...(iteration !== undefined ? { iteration } : {}), ...(truth ? { metrics: readouts[primary] } : {}), readouts };
+}
+
+/** A cache file name for a stage: the key made filesystem-safe, plus the seed. */
+function cacheFile(dir: string, key: string, seed: number): string {
+  return path.join(dir, `${key.replace(/[^A-Za-z0-9._=-]+/g, '_')}.seed${seed}.dgcstate`);
+}
+
+// ---- the trainer ------------------------------------------------------------------------------------
+
+/** Trains synchronously (see fitSteps) and returns the run's results. */
+export function fit<I extends ModelInput, P extends ResolvedOptions>(
+  spec: ModelSpec<I, P>, input: I, options: P, fitOptions: FitOptions = {},
+): RunResult {
+  const steps = fitSteps(spec, input, options, fitOptions);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * Trains like fit() but gives the event loop a turn after every epoch (and every refresh interval of a mini-batch
+ * model): timers, I/O, progress output and an AbortSignal fired from elsewhere all run while it trains.
+ */
+export async function fitAsync<I extends ModelInput, P extends ResolvedOptions>(
+  spec: ModelSpec<I, P>, input: I, options: P, fitOptions: FitOptions = {},
+): Promise<RunResult> {
+  const steps = fitSteps(spec, input, options, fitOptions);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/**
+ * The run as a generator that yields between epochs, outside every tidy() scope (the only points where other
+ * work may interleave with it). fit() drives it straight through; fitAsync() with an event-loop turn per yield.
+ * Returning early (generator.return()) runs the cleanup: the model, optimizer and target are freed.
+ */
+export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
+  spec: ModelSpec<I, P>, input: I, options: P, fitOptions: FitOptions = {},
+): globalThis.Generator<void, RunResult, void> {
+  const seed = fitOptions.seed ?? 0;
+  if (!Number.isInteger(seed) || seed < 0) throw new DgcError('DGC_ARG', `${spec.name}: seed must be a non-negative integer, got ${seed}`);
+  const cb = fitOptions.callbacks ?? {};
+  const gen = new Generator(seed);
+  const k = input.nClusters;
+  const restarts = spec.kmeansRestarts ?? 20;
+  const primary = spec.readouts[0];
+  const truth = input.labels;
+  const n = input.x.shape[0];
+  const events: EpochEvent[] = [];
+  const model = spec.create(input, options, gen);
+  let target: Tensor | null = null;
+  let optimizer: Optimizer | null = null;
+  let handedOver = false;
+  try {
+    // ---- 2. pretraining, given weights, or the cache ----
+    const t0 = performance.now();
+    if (fitOptions.init) {
+      (spec.initTarget?.(model) ?? model.module).loadStateDict(fitOptions.init, { strict: fitOptions.initStrict ?? true });
+    } else {
+      for (const stage of spec.pretrain(model, input, options)) events.push(...(yield* runStage(spec.name, model, stage, input, gen, seed, fitOptions, cb)));
+    }
+    const pretrainMs = performance.now() - t0;
+
+    // ---- 3. μ from k-means on the starting embedding ----
+    let initial: EvalRecord | undefined;
+    {
+      const inf = noGrad(() => tidy(() => keepInference(model.infer(input))));
+      try {
+        const km = tidy(() => {
+          const r = ops.kmeans(inf.embedding, k, { nInit: restarts, seed: seed * 1000 + 999 });
+          return { labels: r.labels, centers: keep(r.centers) };
+        });
+        if (model.centres) {
+          if (km.centers.shape.join() !== model.centres.shape.join()) {
+            km.centers.dispose();
+            throw new DgcError('DGC_INTERNAL', `${spec.name}: centres are [${model.centres.shape}] but k-means gave [${km.centers.shape}]`);
+          }
+          native.copyInto(model.centres.handle, km.centers.handle);
+        }
+        km.centers.dispose();
+        initial = evalRecord({ kmeans: km.labels }, truth, 'kmeans', 0);
+      } finally {
+        disposeInference(inf);
+      }
+    }
+
+    // ---- 4. the main training ----
+    const schedule = spec.schedule(options, input);
+    const params = spec.trainParams ? spec.trainParams(model, options) : model.module.parameters();
+    const evalRecords: EvalRecord[] = [];
+    let best: EvalRecord | undefined;
+    let stopped: string | undefined;
+    let lastLabels: Int32Array | null = null;
+    let lastInference: Inference | null = null;
+    const keepEmbedding = fitOptions.keepEmbedding ?? true;
+    const t1 = performance.now();
+
+    let pendingSaveBest = false;
+    const recordEvaluation = (inf: Inference, epoch: number, iteration: number | undefined): EvalRecord => {
+      const where = `${spec.name} evaluation ${epoch}`;
+      const labels = readoutLabels(inf, spec.readouts, k, restarts, seed * 1000 + epoch, where);
+      const rec = evalRecord(labels, truth, primary, epoch, iteration);
+      evalRecords.push(rec);
+      lastLabels = labels[primary];
+      if (truth && (!best || rec.metrics!.acc > best.metrics!.acc)) {
+        best = rec;
+        // The evaluated state is the pre-step one; the file holds the state after this epoch's step, as
+        // DFCN's code saves it (the caller saves after the step: see below).
+        pendingSaveBest = true;
+      }
+      return rec;
+    };
+    const flushSaveBest = () => {
+      if (pendingSaveBest && fitOptions.saveBest) saveState(fitOptions.saveBest, model.module.stateDict());
+      pendingSaveBest = false;
+    };
+    const replaceLast = (inf: Inference) => {
+      disposeInference(lastInference);
+      lastInference = inf;
+    };
+
+    optimizer = params.length ? makeOptimizer(params, spec.optimizer(options)) : null;
+    if (schedule.mode === 'full-batch') {
+      const epochs = schedule.epochs;
+      if (!Number.isInteger(epochs) || epochs < 0) throw new DgcError('DGC_ARG', `${spec.name}: epochs must be a non-negative integer, got ${epochs}`);
+      if (epochs > 0) cb.onPhase?.('train', epochs);
+      for (let epoch = 1; epoch <= epochs; epoch++) {
+        checkAbort(fitOptions.signal, `${spec.name} epoch ${epoch}`);
+        const where = `${spec.name} training, epoch ${epoch}`;
+        const ta = performance.now();
+        const refresh = (epoch - 1) % schedule.targetEvery === 0;
+        const ctx: TargetContext = {
+          refresh,
+          target: () => target,
+          setTarget: (p) => {
+            if (!refresh) throw new DgcError('DGC_INTERNAL', `${where}: setTarget outside a refresh`);
+            target?.dispose();
+            target = keep(p);
+            return p;
+          },
+        };
+        const step = tidy(() => {
+          const l = model.loss(input, null, ctx);
+          if (refresh && !target) throw new DgcError('DGC_INTERNAL', `${where}: the model did not set the refreshed target`);
+          const losses = lossNumbers(l.total, l.parts, where);
+          // The evaluated state is the one before this step: the model's own detached outputs when it gives
+          // them, else a separate inference now (before the step).
+          const inf = keepInference(l.inference ?? noGrad(() => model.infer(input)));
+          backward(l.total);
+          optimizer?.step();
+          optimizer?.zeroGrad();
+          return { losses, inf };
+        });
+        const trainMs = performance.now() - ta;
+        const tb = performance.now();
+        checkParameters(model.module, where);
+        const rec = recordEvaluation(step.inf, epoch, undefined);
+        flushSaveBest();
+        if (epoch === epochs && keepEmbedding) replaceLast(step.inf);
+        else disposeInference(step.inf);
+        const evalMs = performance.now() - tb;
+        const e: EpochEvent = { phase: 'train', epoch, epochs, losses: step.losses, metrics: rec.metrics, readouts: rec.readouts, trainMs, evalMs };
+        events.push(e);
+        cb.onEpoch?.(e);
+        yield;
+      }
+      if (epochs === 0) {
+        // Nothing to train (AE + k-means): the final evaluation is k-means on the pretrained embedding.
+        const inf = noGrad(() => tidy(() => keepInference(model.infer(input))));
+        recordEvaluation(inf, 0, undefined);
+        replaceLast(inf);
+      }
+    } else {
+      const s = schedule;
+      const bs = s.batchSize;
+      if (!Number.isInteger(bs) || bs < 1) throw new DgcError('DGC_ARG', `${spec.name}: batch size must be a positive integer, got ${bs}`);
+      const perPass = Math.ceil(n / bs);
+      const total = s.iterations ?? (s.epochs ?? 0) * perPass;
+      const every = 'iterations' in s.targetEvery ? s.targetEvery.iterations : s.targetEvery.epochs * perPass;
+      if (!Number.isInteger(total) || total < 0) throw new DgcError('DGC_ARG', `${spec.name}: the training length must be a non-negative integer, got ${total}`);
+      if (!Number.isInteger(every) || every < 1) throw new DgcError('DGC_ARG', `${spec.name}: the target refresh interval must be a positive integer, got ${every}`);
+      const evaluations = Math.floor((total - 1) / every) + 1;
+      cb.onPhase?.('train', evaluations);
+      let order: Int32Array | null = null;
+      let pos = 0;
+      let sums: Record<string, number> = {};
+      let steps = 0;
+      let trainMs = 0;
+      let evalIndex = 0;
+      let it = 0;
+      const nextRows = (): Int32Array => {
+        if (!order || pos >= n) {
+          order = (s.order ?? 'shuffle') === 'shuffle' ? gen.permutation(n) : Int32Array.from({ length: n }, (_, i) => i);
+          pos = 0;
+        }
+        const rows = order.subarray(pos, Math.min(n, pos + bs));
+        pos += rows.length;
+        return rows;
+      };
+      const emit = (inf: Inference, finalEval: boolean) => {
+        const tb = performance.now();
+        const prevLabels = lastLabels;
+        const where = `${spec.name} training, iteration ${it}`;
+        checkParameters(model.module, where);
+        const rec = recordEvaluation(inf, evalIndex, it);
+        flushSaveBest();
+        const losses: Record<string, number> = {};
+        for (const [key, v] of Object.entries(sums)) losses[key] = v / Math.max(1, steps);
+        let changed: number | undefined;
+        if (prevLabels) {
+          let c = 0;
+          for (let i = 0; i < n; i++) if (prevLabels[i] !== lastLabels![i]) c++;
+          changed = c / n;
+        }
+        const e: EpochEvent = {
+          phase: 'train', epoch: evalIndex, epochs: evaluations, iteration: it, losses, metrics: rec.metrics, readouts: rec.readouts,
+          trainMs, evalMs: performance.now() - tb, ...(changed !== undefined ? { labelChange: changed } : {}),
+        };
+        events.push(e);
+        cb.onEpoch?.(e);
+        sums = {};
+        steps = 0;
+        trainMs = 0;
+        evalIndex++;
+        return { changed, finalEval };
+      };
+      for (;;) {
+        checkAbort(fitOptions.signal, `${spec.name} iteration ${it}`);
+        if (it % every === 0 && it < total) {
+          // Refresh P from all rows (no tape), and evaluate this state.
+          const inf = noGrad(() => tidy(() => keepInference(model.infer(input))));
+          const q = inf.assignments.q;
+          if (!q) throw new DgcError('DGC_INTERNAL', `${spec.name}: mini-batch training needs the inference's 'q' assignment`);
+          target?.dispose();
+          target = keep(tidy(() => ops.targetDistribution(q)));
+          const { changed } = emit(inf, false);
+          replaceLast(inf);
+          yield;
+          if (s.stopTol !== undefined && changed !== undefined && changed < s.stopTol) {
+            stopped = `label change ${(100 * changed).toFixed(3)}% < tol ${(100 * s.stopTol).toFixed(3)}% at iteration ${it}`;
+            break;
+          }
+        }
+        if (it >= total) break;
+        const ta = performance.now();
+        const where = `${spec.name} training, iteration ${it + 1}`;
+        const rowsHost = nextRows();
+        const losses = tidy(() => {
+          const rows = ops.tensor(rowsHost, undefined, { device: input.x.device });
+          const ctx: TargetContext = {
+            refresh: false,
+            target: () => (target ? ops.gatherRows(target, rows) : null),
+            setTarget: () => {
+              throw new DgcError('DGC_INTERNAL', `${where}: mini-batch models do not set the target`);
+            },
+          };
+          const l = model.loss(input, rows, ctx);
+          const v = lossNumbers(l.total, l.parts, where);
+          backward(l.total);
+          optimizer?.step();
+          optimizer?.zeroGrad();
+          return v;
+        });
+        for (const [key, v] of Object.entries(losses)) sums[key] = (sums[key] ?? 0) + v;
+        steps++;
+        it++;
+        trainMs += performance.now() - ta;
+      }
+      if ((s.finalEvaluation ?? 'end') === 'end' && steps > 0) {
+        const inf = noGrad(() => tidy(() => keepInference(model.infer(input))));
+        emit(inf, true);
+        replaceLast(inf);
+      }
+    }
+    const trainMsAll = performance.now() - t1;
+
+    // ---- 5. results ----
+    const final = evalRecords[evalRecords.length - 1];
+    let perMetricMax: Record<string, Evaluation> | undefined;
+    if (truth) {
+      perMetricMax = {};
+      for (const r of spec.readouts) {
+        const m: Evaluation = { acc: -Infinity, nmi: -Infinity, ari: -Infinity, f1: -Infinity };
+        for (const rec of evalRecords) for (const key of ['acc', 'nmi', 'ari', 'f1'] as MetricName[]) m[key] = Math.max(m[key], rec.readouts[r][key]);
+        perMetricMax[r] = m;
+      }
+    }
+    const rule = spec.paperProtocol;
+    const paperMetrics = !truth ? undefined
+      : rule === 'best-acc-epoch' ? best!.metrics
+      : rule === 'per-metric-max' ? perMetricMax![primary]
+      : final.metrics;
+    if (fitOptions.saveFinal) saveState(fitOptions.saveFinal, model.module.stateDict());
+    const main = events.filter((e) => e.phase === 'train');
+    let embedding: RunResult['embedding'];
+    const lastInf = lastInference as Inference | null;
+    if (lastInf && keepEmbedding) {
+      embedding = { data: lastInf.embedding.data() as Float32Array, rows: lastInf.embedding.shape[0], cols: lastInf.embedding.shape[1] };
+    }
+    disposeInference(lastInf);
+    handedOver = fitOptions.keepModel ?? false;
+    return {
+      model: spec.name,
+      seed,
+      readout: primary,
+      initial,
+      final,
+      best,
+      perMetricMax,
+      paperProtocol: { rule, metrics: paperMetrics },
+      ...(stopped ? { stopped } : {}),
+      events,
+      predicted: lastLabels ?? new Int32Array(0),
+      embedding,
+      ...(handedOver ? { trained: model as unknown as ClusteringModel } : {}),
+      timings: { pretrainMs, trainMs: trainMsAll, epochTrainMs: median(main.map((e) => e.trainMs)), epochEvalMs: median(main.map((e) => e.evalMs)) },
+    };
+  } finally {
+    optimizer?.dispose();
+    (target as Tensor | null)?.dispose();
+    if (!handedOver) {
+      model.module.dispose();
+      model.dispose?.();
+    }
+  }
+}
+
+/** One pretraining stage (or its cached result): shuffled mini-batches or full-batch steps. */
+function* runStage<I extends ModelInput>(modelName: string, model: ClusteringModel<I>, stage: PretrainStage<I>, input: I,
+                                         gen: Generator, seed: number, fitOptions: FitOptions, cb: TrainCallbacks): globalThis.Generator<void, EpochEvent[], void> {
+  const n = input.x.shape[0];
+  const target = stage.cacheModule ?? model.module;
+  const file = stage.cacheKey && fitOptions.pretrainCache ? cacheFile(fitOptions.pretrainCache, stage.cacheKey, seed) : null;
+  const g = stage.generator ?? gen;
+  if (file && fs.existsSync(file)) {
+    const st = loadState(file);
+    const dev = input.x.device;
+    const moved = new Map([...st].map(([k, t]) => [k, t.device === dev ? t : ops.to(t, dev)] as [string, Tensor]));
+    try {
+      target.loadStateDict(moved);
+    } finally {
+      for (const t of st.values()) t.dispose();
+      for (const t of moved.values()) if (!t.disposed) t.dispose();
+    }
+    // Draw what the stage would have drawn, so that what follows is the same as after a fresh pretraining.
+    if (stage.batchSize !== null) for (let e = 0; e < stage.epochs; e++) g.nextStream();
+    cb.onPhase?.(stage.name, 0);
+    return [];
+  }
+  const events: EpochEvent[] = [];
+  const opt = makeOptimizer(stage.params, stage.optimizer);
+  cb.onPhase?.(stage.name, stage.epochs);
+  try {
+    for (let epoch = 1; epoch <= stage.epochs; epoch++) {
+      checkAbort(fitOptions.signal, `${modelName} ${stage.name} epoch ${epoch}`);
+      const where = `${modelName} ${stage.name}, epoch ${epoch}`;
+      const t0 = performance.now();
+      const sums: Record<string, number> = {};
+      let batches = 0;
+      const step = (rows: Tensor | null) => {
+        const v = tidy(() => {
+          const l = stage.loss(input, rows);
+          const nums = lossNumbers(l.total, l.parts, where);
+          backward(l.total);
+          opt.step();
+          opt.zeroGrad();
+          return nums;
+        });
+        for (const [key, x] of Object.entries(v)) sums[key] = (sums[key] ?? 0) + x;
+        batches++;
+      };
+      if (stage.batchSize === null) {
+        step(null);
+      } else {
+        const order = g.permutation(n);
+        for (let s = 0; s < n; s += stage.batchSize) {
+          tidy(() => step(ops.tensor(order.subarray(s, Math.min(n, s + stage.batchSize!)), undefined, { device: input.x.device })));
+        }
+      }
+      const losses: Record<string, number> = {};
+      for (const [key, v] of Object.entries(sums)) losses[key] = v / batches;
+      const e: EpochEvent = { phase: stage.name, epoch, epochs: stage.epochs, losses, trainMs: performance.now() - t0, evalMs: 0 };
+      events.push(e);
+      cb.onEpoch?.(e);
+      yield;
+    }
+    checkParameters(target, `${modelName} ${stage.name}`);
+  } finally {
+    opt.dispose();
+  }
+  if (file) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    saveState(file, target.stateDict());
+  }
+  return events;
+}
