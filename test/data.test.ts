@@ -5,6 +5,7 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { parseEdges, parseLabels, parseMatrix, readText } from '../lib/data/text';
 import { loadEmbeddedAcm, loadSdcnLayout } from '../lib/data/embedded';
+import { readFeatures, readLabels } from '../lib/data/user';
 
 function expectDataError(fn: () => unknown, ...patterns: RegExp[]): void {
   let caught: (Error & { code?: string }) | null = null;
@@ -92,6 +93,25 @@ describe('files', () => {
   test('SDCN layout: a missing feature file says where it was sought', () => {
     expectDataError(() => loadSdcnLayout('ghost', dir), /ghost\.txt/, new RegExp(dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   });
+});
+
+// Regression: a CSV's header line was dropped before parsing, so every line number in a message was one short.
+test('user data: a bad value in a CSV with a header is reported at its line in the file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dgc-csv-'));
+  try {
+    const f = path.join(dir, 'f.csv');
+    fs.writeFileSync(f, 'a,b,c\n1,2,3\n4,x,6\n');
+    expectDataError(() => readFeatures(f), /f\.csv:3: value 2 is not a number: 'x'/);
+    fs.writeFileSync(f, 'a,b,c\n1,2,3\n4,5\n');
+    expectDataError(() => readFeatures(f), /f\.csv:3: expected 3 values \(as on line 2\), found 2/);
+    fs.writeFileSync(f, '1,2,3\n4,x,6\n'); // no header: the lines are the file's anyway
+    expectDataError(() => readFeatures(f), /f\.csv:2: value 2/);
+    const l = path.join(dir, 'l.csv');
+    fs.writeFileSync(l, 'label\n0\n1.5\n');
+    expectDataError(() => readLabels(l), /l\.csv:3: expected one integer label/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the embedded ACM dataset loads with the documented sizes and class counts', () => {
