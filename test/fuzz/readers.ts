@@ -15,6 +15,7 @@ import { readNpz } from '../../lib/data/zip';
 import { loadAdgcZip } from '../../lib/data/adgc';
 import { listHdf5, readHdf5 } from '../../lib/data/hdf5';
 import { loadNpyCheckpoint } from '../../lib/io/npy-checkpoint';
+import { loadUserData } from '../../lib/data/user';
 import { Dfcn } from '../../lib/models/dfcn';
 import { Rng } from '../helpers/reference';
 import { npyBytes, zipBytes } from '../helpers/files';
@@ -437,6 +438,53 @@ export const readers: FuzzReader[] = [
     structural: (seed) => stateStructural('s.dgcstate', seed['s.dgcstate']),
   },
 ];
+
+// The user's own files (lib/data/user.ts: `dgclust train --features/--labels/--graph`, the estimator API).
+function checkUserData(v: unknown): string | null {
+  const d = v as { features: { rows: number; cols: number; data: Float32Array }; labels: Int32Array | null; nClusters: number; edges: { src: Int32Array; dst: Int32Array } | null };
+  const { rows, cols, data } = d.features;
+  if (data.length !== rows * cols) return `features: ${data.length} values for ${rows}×${cols}`;
+  const bad = nonFinite(data);
+  if (bad >= 0) return `features: element ${bad} is ${data[bad]}`;
+  if (d.labels && (d.labels.length !== rows || d.labels.some((l) => l < 0 || l >= d.nClusters))) return 'labels do not fit the rows or the clusters';
+  if (d.edges) {
+    for (let i = 0; i < d.edges.src.length; i++) {
+      if (d.edges.src[i] < 0 || d.edges.src[i] >= rows || d.edges.dst[i] < 0 || d.edges.dst[i] >= rows) return `edge ${i} leaves [0, ${rows})`;
+    }
+  }
+  return null;
+}
+
+readers.push(
+  {
+    name: 'user data: CSV features with a header, text labels, text graph',
+    seeds: () => [{ 'f.csv': Buffer.from('a,b,c\r\n0.5,1,-2e-3\r\n3,4,5\r\n1e-3,-0,7.25\r\n6,7,8\r\n'), 'l.txt': Buffer.from(LABELS), 'g.txt': Buffer.from(EDGES) }],
+    textFiles: ['f.csv', 'l.txt', 'g.txt'],
+    randomPerFile: 60,
+    read: (ctx) => loadUserData({ features: file(ctx, 'f.csv'), labels: file(ctx, 'l.txt'), graph: file(ctx, 'g.txt') }),
+    check: checkUserData,
+  },
+  {
+    name: 'user data: .npy features, .npy labels, .npy graph',
+    seeds: () => [{
+      'x.npy': npyBytes('<f8', [4, 3], f64([0.5, 1, -2e-3, 3, 4, 5, 1e-3, 0, 7.25, 6, 7, 8])),
+      'y.npy': npyBytes('<i8', [4], i64([1, 3, 2, 1])),
+      'e.npy': npyBytes('<i4', [5, 2], i32([0, 1, 1, 2, 2, 3, 3, 0, 1, 1])),
+    }],
+    randomPerFile: 60,
+    read: (ctx) => loadUserData({ features: file(ctx, 'x.npy'), labels: file(ctx, 'y.npy'), graph: file(ctx, 'e.npy') }),
+    check: checkUserData,
+    structural: (seed) => ['x.npy', 'y.npy', 'e.npy'].flatMap((k) => npyStructural(k, seed[k])),
+  },
+  {
+    name: 'user data: .npz features (the 2-D member), no labels',
+    seeds: () => [{ 'd.npz': zipBytes([['x.npy', npyBytes('<f4', [3, 2], f32([1, 2, 3, 4, 5, 6])), true], ['ids.npy', npyBytes('<i4', [3], i32([7, 8, 9])), false]]) }],
+    randomPerFile: 120,
+    read: (ctx) => loadUserData({ features: file(ctx, 'd.npz'), clusters: 2 }),
+    check: checkUserData,
+    structural: (seed) => zipStructural('d.npz', seed['d.npz']),
+  },
+);
 
 // Checkpoints: the DFCN state a training run saves (saveBest / saveFinal / --save: a state file of the model's
 // parameters, DFCN's names) and the .npy-folder form the official weights come in (--init DIR), with tiny shapes.
