@@ -119,6 +119,7 @@ describe('reader fuzzer', () => {
       ['broken: error with another code', /threw Error DGC_SHAPE/],
       ['broken: throws a string', /threw a non-Error \(a thrown string/],
       ['broken: believes a declared size', /ArrayBuffers grew by 256 MiB/],
+      ['broken: believes a declared size, natively', /native tensors peaked at 128 MiB/],
       ['broken: reads NaN', /read a bad value: element 0 is NaN/],
       ['broken: leaks a tensor on error', /1 native tensors left behind/],
       ['broken: a promise that never settles', /HANG: no result after 200 ms/],
@@ -127,8 +128,9 @@ describe('reader fuzzer', () => {
     expect(r.readers.map((x) => x.name)).toEqual(want.map(([n]) => n));
     for (const [name, re] of want) {
       const x = r.readers.find((y) => y.name === name)!;
-      // The faults fire on the inputs that no longer start with '0' (the empty file at least), never on the seed.
-      expect({ name, reported: x.failures.length > 0 && x.failures.every((f) => re.test(f)), seedClean: x.failures.every((f) => !f.includes('unchanged')) })
+      // The faults fire on the inputs that no longer start with '0' (the empty file at least), never on the seed. (A
+      // slow machine may add a 'took … ms' report to a reader that allocates: only the fault's own report is required.)
+      expect({ name, reported: x.failures.some((f) => re.test(f)), seedClean: x.failures.every((f) => !f.includes('unchanged')) })
         .toEqual({ name, reported: true, seedClean: true });
     }
   }, 120000);

@@ -57,6 +57,14 @@ export const brokenReaders: FuzzReader[] = [
   },
   {
     ...base,
+    name: 'broken: believes a declared size, natively',
+    read: (ctx) => {
+      if (hostile(ctx)) dg.zeros([32, 1 << 20]).dispose(); // 128 MiB of native memory, freed again
+      return 1;
+    },
+  },
+  {
+    ...base,
     name: 'broken: reads NaN',
     read: (ctx) => Float32Array.of(hostile(ctx) ? NaN : 1),
     check: (v) => ((v as Float32Array)[0] === (v as Float32Array)[0] ? null : 'element 0 is NaN'),

@@ -12,7 +12,8 @@
 //   - a value that passes the reader's check (finite floats, lengths that agree with shapes), or
 //   - an Error with code DGC_DATA whose message names a file of the input,
 // and the case must take under CASE_LIMIT_MS, leave no native tensor behind, and allocate no more than
-// ALLOC_LIMIT bytes of ArrayBuffers (inputs are a few KB: anything bigger is a declared-but-absent size believed).
+// ALLOC_LIMIT bytes of ArrayBuffers or of native tensors at their peak (inputs are a few KB: anything bigger is a
+// declared-but-absent size believed).
 // Before each case its label is written to the progress file, so the parent names the case that hung or crashed.
 import * as fs from 'fs';
 import * as os from 'os';
@@ -152,6 +153,8 @@ async function runReader(reader: FuzzReader, index: number, progressFd: number, 
       // collection during this case cannot hide an allocation of this case.
       if (process.memoryUsage().arrayBuffers > ALLOC_LIMIT / 4) (globalThis as { gc?: () => void }).gc?.();
       const abBefore = process.memoryUsage().arrayBuffers;
+      dg.resetPeakMemory();
+      const nativeBefore = dg.memory().bytes;
       const start = Date.now();
       let value: unknown;
       let threw = false;
@@ -172,13 +175,16 @@ async function runReader(reader: FuzzReader, index: number, progressFd: number, 
       }
       const ms = Date.now() - start;
       const grown = process.memoryUsage().arrayBuffers - abBefore;
+      const nativePeak = dg.memory().peakBytes - nativeBefore;
       const hung = threw && value instanceof Error && value.message.startsWith('HANG:');
       if (hung) fail((value as Error).message);
       else if (reader.subOutcomes && !threw) out.values++; // its sub-reads were classified one by one
       else classify(value, threw);
       if (!threw) reader.free?.(value);
       if (ms > CASE_LIMIT_MS && !hung) fail(`took ${ms} ms (limit ${CASE_LIMIT_MS})`);
-      if (grown > ALLOC_LIMIT) fail(`ArrayBuffers grew by ${(grown / 2 ** 20).toFixed(0)} MiB reading a ${Math.max(...Object.values(c.files).map((b) => b.length))}-byte input`);
+      const inputBytes = Math.max(...Object.values(c.files).map((b) => b.length));
+      if (grown > ALLOC_LIMIT) fail(`ArrayBuffers grew by ${(grown / 2 ** 20).toFixed(0)} MiB reading a ${inputBytes}-byte input`);
+      if (nativePeak > ALLOC_LIMIT) fail(`native tensors peaked at ${(nativePeak / 2 ** 20).toFixed(0)} MiB reading a ${inputBytes}-byte input`);
       const leaked = dg.memory().tensors - tensorsBefore;
       if (leaked !== 0) fail(`${leaked} native tensors left behind`);
       if (out.failures.length > 50) break;
