@@ -1,7 +1,7 @@
 // dgclust: deep graph clustering for TypeScript on a native (C++ CPU / CUDA) backend.
 export { native, packageRoot, nativeSelection, cudaPackageName } from './native';
 export type { NativeSelection, NativeAttempt } from './native';
-export { Tensor, DgcError, tidy, keep, dispose, memory, resetPeakMemory, releaseCachedMemory, synchronize } from './tensor';
+export { Tensor, DgcError, tidy, keep, dispose, memory, resetPeakMemory, releaseCachedMemory, synchronize, cacheLimit, setCacheLimit } from './tensor';
 export type { DType, Device, GradNode } from './tensor';
 export * from './ops';
 export { backward, noGrad, isRecording, zeroGrad, record } from './autograd/tape';

@@ -259,6 +259,8 @@ describe('harness', () => {
     expect(new Set(plan.map((c) => c.id)).size).toBe(plan.length);
     expect(new Set(plan.map((c) => c.kernel))).toEqual(new Set(['gemm', 'spmm', 'selfcorr', 'cluster', 'dfcn', 'sdcn']));
     for (const form of ['NN', 'TN', 'NT', 'TT']) expect(plan.some((c) => c.id === `gemm:3025x1870x500:${form}` && c.impls.includes('tfjs-wasm'))).toBe(true);
+    // (The loop below must see some skipped implementation, or it checks nothing.)
+    expect(plan.some((c) => Object.keys(c.skipped).length > 0)).toBe(true);
     for (const c of plan) for (const [impl, why] of Object.entries(c.skipped)) {
       expect(c.impls).not.toContain(impl);
       expect(why).toBeTruthy();

@@ -51,7 +51,8 @@ describe('DFCN with the official weights', () => {
     expect(m.acc).toBeGreaterThanOrEqual(0.905);
     expect(m.nmi).toBeGreaterThanOrEqual(0.69);
   });
-  if (!final.file) test('golden forward skipped: official final weights not found', () => console.log(`skipped: ${final.tried.join(', ')} not found`));
+  // Without the weights the test above shows as skipped (a passing stand-in test used to report it as a pass).
+  if (!final.file) console.warn(`skipped: golden forward: ${final.tried.join(', ')} not found`);
 
   // Other datasets exercise the other presets: out×in IGAE weights (DBLP), k = 5 heat graph rebuilt on PCA (USPS).
   const others: [string, number][] = [['dblp', 0.7624], ['cite', 0.6982], ['usps', 0.7945]];

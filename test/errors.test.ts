@@ -238,6 +238,8 @@ const specs: Record<string, Spec> = {
   memory: { op: 'memory', min: 0, max: 1, valid: () => [], tensors: [] },
   resetPeakMemory: { op: 'resetPeakMemory', min: 0, max: 1, valid: () => [], tensors: [] },
   releaseCachedMemory: { op: 'releaseCachedMemory', min: 0, max: 0, valid: () => [], tensors: [] },
+  cacheLimit: { op: 'cacheLimit', min: 0, max: 0, valid: () => [], tensors: [] },
+  setCacheLimit: { op: 'setCacheLimit', min: 1, max: 1, valid: () => [N.cacheLimit()], tensors: [] },
   numThreads: { op: 'numThreads', min: 0, max: 0, valid: () => [], tensors: [] },
   synchronize: { op: 'synchronize', min: 0, max: 1, valid: () => [], tensors: [] },
   setNumThreads: { op: 'setNumThreads', min: 1, max: 1, valid: () => [N.numThreads()], tensors: [] },
@@ -563,6 +565,10 @@ add("randomNormal: device 'gpu' → DGC_ARG", () => N.randomNormal([2], 0, 1, 0,
 add("memory: device 'tpu' → DGC_ARG", () => N.memory('tpu' as never), 'DGC_ARG', /^memory: /, /'device'/, /tpu/);
 add('memory: device given as a number → DGC_ARG', () => N.memory(5 as never), 'DGC_ARG', /^memory: /, /'device'/);
 add("resetPeakMemory: device 'x' → DGC_ARG", () => N.resetPeakMemory('x' as never), 'DGC_ARG', /^resetPeakMemory: /, /'device'/);
+add('setCacheLimit: -1 → DGC_ARG', () => N.setCacheLimit(-1), 'DGC_ARG', /^setCacheLimit: /, /'bytes'/, /outside \[0, /);
+add('setCacheLimit: 1.5 → DGC_ARG', () => N.setCacheLimit(1.5), 'DGC_ARG', /^setCacheLimit: /, /'bytes'/, /integer/);
+add('setCacheLimit: NaN → DGC_VALUE', () => N.setCacheLimit(NaN), 'DGC_VALUE', /^setCacheLimit: /, /'bytes'/);
+add("setCacheLimit: '1G' → DGC_ARG", () => N.setCacheLimit('1G' as never), 'DGC_ARG', /^setCacheLimit: /, /'bytes'/, /number/);
 add('setNumThreads: 0 → DGC_ARG', () => N.setNumThreads(0), 'DGC_ARG', /^setNumThreads: /, /'n'/, /\[1, 256\]/);
 add('setNumThreads: 257 → DGC_ARG', () => N.setNumThreads(257), 'DGC_ARG', /^setNumThreads: /, /'n'/);
 add('setNumThreads: 1.5 → DGC_ARG', () => N.setNumThreads(1.5), 'DGC_ARG', /^setNumThreads: /, /'n'/, /integer/);
@@ -664,6 +670,7 @@ describe('fuzz: junk arguments never crash the process', () => {
     const rand = prng(20261122);
     const pick = <X>(xs: readonly X[]): X => xs[Math.floor(rand() * xs.length)];
     const threads = N.numThreads();
+    const cacheLimit = N.cacheLimit(); // the fuzz may set any limit: restored at the end
     const live: { dispose(): void }[] = [];
     const keepLive = <X extends { dispose(): void }>(x: X): X => {
       live.push(x);
@@ -766,6 +773,7 @@ describe('fuzz: junk arguments never crash the process', () => {
       }
     } finally {
       N.setNumThreads(threads);
+      N.setCacheLimit(cacheLimit);
       for (const x of live) x.dispose();
     }
 

@@ -3,7 +3,9 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import * as dg from '../lib';
+import { parseByteCount } from '../lib/tensor';
 import { settleNativeGarbage } from './helpers/data';
+import { expectCode } from './helpers/errors';
 
 // Tensors dropped (not disposed) by earlier test files in this worker must not be finalized mid-test.
 beforeAll(async () => {
@@ -290,6 +292,31 @@ describe('garbage-collector finalizer (safety net)', () => {
   });
 });
 
+describe('disposed tensors leave nothing behind in a loop that never yields', () => {
+  // Regression (found by the soak, bench/soak): Node-API runs the finalizer of a wrapped object only when the event
+  // loop turns, so the C++ part of every tensor made by a synchronous loop stayed until the loop ended, disposed or
+  // not: ~240 bytes per tensor, 45 MB for the 200,000 here, ~0.5 MB per DFCN step on ACM. dispose() now detaches and
+  // frees it at once. In a child process, so that nothing else this worker made is finalized meanwhile.
+  test('200,000 tensors made and disposed without yielding grow RSS by far less than 45 MB', () => {
+    const root = path.resolve(__dirname, '..');
+    const script = `
+      const path = require('path');
+      let native;
+      try { native = require(path.join(${JSON.stringify(root)}, 'build', 'Release', 'dgclust.node')); }
+      catch (e) { native = require(path.join(${JSON.stringify(root)}, 'node_modules', 'node-gyp-build'))(${JSON.stringify(root)}); }
+      for (let i = 0; i < 20000; i++) native.full([4], 1, 'float32').dispose();
+      const r0 = process.memoryUsage().rss;
+      for (let i = 0; i < 200000; i++) native.full([4], 1, 'float32').dispose();
+      console.log(JSON.stringify({ grown: process.memoryUsage().rss - r0, tensors: native.memory().tensors }));
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.tensors).toBe(0);
+    expect(out.grown).toBeLessThan(10 * 2 ** 20);
+  });
+});
+
 describe('no leak over a long training loop', () => {
   test('10,000 tidy training steps (Linear 8→16, relu, Linear 16→8, MSE, backward, Adam, zeroGrad) leave exactly the same live tensors and bytes', () => {
     const start = live();
@@ -347,5 +374,77 @@ describe('caching allocator', () => {
     u.dispose();
     dg.releaseCachedMemory();
     expect(dg.memory().cachedBytes).toBe(0);
+  });
+
+  test('it keeps at most cacheLimit() bytes; a lowered limit returns the excess at once; 0 caches nothing', () => {
+    const saved = dg.cacheLimit();
+    try {
+      dg.releaseCachedMemory();
+      dg.setCacheLimit(3000000);
+      dg.dispose(Array.from({ length: 5 }, () => dg.zeros([1000, 250]))); // five blocks of 1,000,000 bytes
+      expect(dg.memory().cachedBytes).toBe(3000000); // three kept, two returned to the system
+      dg.setCacheLimit(1500000);
+      expect(dg.memory().cachedBytes).toBe(1000000);
+      dg.setCacheLimit(0);
+      expect(dg.memory().cachedBytes).toBe(0);
+      dg.zeros([10]).dispose();
+      expect(dg.memory().cachedBytes).toBe(0);
+      expect(dg.cacheLimit()).toBe(0);
+    } finally {
+      dg.setCacheLimit(saved);
+    }
+  });
+
+  // Regression (found by the soak, bench/soak): blocks came from aligned_alloc, whose freed blocks glibc cannot reuse
+  // for the next request of the same size when small allocations sit between them, so every allocation that missed
+  // the cache took fresh memory: this loop grew RSS by ~2 GB (10 MB per tensor).
+  test('uncached allocations reuse freed memory: 100 × two 10 MB tensors grow RSS by far less than 2 GB', () => {
+    const saved = dg.cacheLimit();
+    try {
+      dg.setCacheLimit(0);
+      const rss0 = process.memoryUsage().rss;
+      for (let i = 0; i < 100; i++) dg.tidy(() => void dg.relu(dg.zeros([2500, 1000])));
+      const grown = process.memoryUsage().rss - rss0;
+      expect(grown).toBeLessThan(200 * 2 ** 20);
+    } finally {
+      dg.setCacheLimit(saved);
+    }
+  });
+
+  const envLimit = process.env.DGCLUST_CACHE_BYTES;
+  if (envLimit !== undefined) console.warn(`skipped: the default cache limit cannot be checked while DGCLUST_CACHE_BYTES=${envLimit}`);
+  (envLimit === undefined ? test : test.skip)('the default limit is 256 MiB', () => {
+    expect(dg.cacheLimit()).toBe(256 * 2 ** 20);
+  });
+
+  test('setCacheLimit refuses what is not a byte count', () => {
+    expectCode(() => dg.setCacheLimit(-1), 'DGC_ARG', /setCacheLimit/, /'bytes'/);
+    expectCode(() => dg.setCacheLimit(2.5), 'DGC_ARG', /setCacheLimit/, /integer/);
+    expectCode(() => dg.setCacheLimit(NaN), 'DGC_VALUE', /setCacheLimit/);
+  });
+
+  test('parseByteCount: plain integers and binary units; anything else names the variable', () => {
+    const cases: [string, number][] = [['0', 0], ['268435456', 268435456], ['256M', 256 * 2 ** 20], ['256MiB', 256 * 2 ** 20], ['64mb', 64 * 2 ** 20], ['1g', 2 ** 30], [' 2 G ', 2 * 2 ** 30], ['512k', 512 * 1024], ['100B', 100], ['1T', 2 ** 40]];
+    for (const [text, bytes] of cases) expect([text, parseByteCount(text, 'X')]).toEqual([text, bytes]);
+    for (const text of ['', 'lots', '-1', '1.5G', '1e9', '1 GB extra', '0x100', '99999999999999999999']) {
+      expectCode(() => parseByteCount(text, 'DGCLUST_CACHE_BYTES'), 'DGC_ARG', /^DGCLUST_CACHE_BYTES = /, /is not a byte count/);
+    }
+  });
+
+  test('DGCLUST_CACHE_BYTES sets the limit when the library loads; a malformed value fails the load with DGC_ARG', () => {
+    const root = path.resolve(__dirname, '..');
+    const script = "try { console.log(require('./lib').cacheLimit()); } catch (e) { console.log(e.code + ' ' + e.message); }";
+    const run = (value: string): string => {
+      const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 60000,
+        env: { ...process.env, DGCLUST_CACHE_BYTES: value },
+      });
+      expect(r.stderr).toBe('');
+      return r.stdout.trim();
+    };
+    expect(run('64M')).toBe(String(64 * 2 ** 20));
+    expect(run('lots')).toBe("DGC_ARG DGCLUST_CACHE_BYTES = 'lots' is not a byte count (e.g. 268435456, 256M, 1G)");
   });
 });

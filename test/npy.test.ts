@@ -8,6 +8,7 @@ import * as dg from '../lib';
 import { parseNpy, readNpy } from '../lib/data/npy';
 import { loadNpyCheckpoint } from '../lib/io/npy-checkpoint';
 import { findDataFile } from './helpers/data';
+import { npyBytes } from './helpers/files';
 
 /** A .npy v1.0 file as numpy writes it: header padded with spaces to a multiple of 64, ending in \n. */
 function npy(descr: string, shape: number[], body: Buffer, fortran = false): Buffer {
@@ -68,6 +69,50 @@ describe('npy', () => {
     }
     expect(() => readNpy('/nonexistent/q.npy')).toThrow(/\/nonexistent\/q\.npy: cannot read the file \(ENOENT\)/);
   });
+
+  const expectBad = (buf: Buffer, re: RegExp): void => {
+    let err: (Error & { code?: string }) | null = null;
+    try {
+      parseNpy(buf, 'x.npy');
+    } catch (e) {
+      err = e as Error & { code?: string };
+    }
+    expect({ code: err?.code, message: err?.message }).toEqual({ code: 'DGC_DATA', message: expect.stringMatching(re) });
+  };
+
+  // Regression (fuzzer): NaN and ±Inf were read as they were, and a float64 beyond float32 (1e39) became Infinity
+  // on conversion, to fail later in some op (as 1e39 in a text file did) far from the file that holds it.
+  test('NaN, ±Inf and float64 values beyond float32 are refused naming the element', () => {
+    expectBad(npy('<f4', [3], f32([1, NaN, 2])), /x\.npy: element 1 is NaN/);
+    expectBad(npy('<f4', [2, 2], f32([1, 2, 3, -Infinity])), /x\.npy: element 3 is -Infinity/);
+    expectBad(npy('<f8', [2], f64([0.5, 1e39])), /x\.npy: element 1 = 1e\+39 is outside the float32 range/);
+    expectBad(npy('<f2', [2], Buffer.from([0x00, 0x3c, 0x00, 0x7c])), /x\.npy: element 1 is Infinity/);
+    // In Fortran order the element is counted in file order.
+    expectBad(npy('<f8', [2, 2], f64([1, 2, NaN, 4]), true), /x\.npy: element 2 is NaN/);
+    // The largest float32 in a float64 file is still read.
+    expect(Array.from(parseNpy(npy('<f8', [1], f64([3.4028234663852886e38])), 'x.npy').data)).toEqual([3.4028234663852886e38]);
+  });
+
+  // Dimensions past 2^53 used to go through parseInt into element counts such as 1e20 or Infinity (refused only as
+  // "truncated: needs Infinity bytes"), and '(1,,2)' was read as (1, 2).
+  test('huge, overflowing and malformed dimensions are refused before anything is allocated', () => {
+    expectBad(npy('<f4', [2 ** 31, 2 ** 31], f32([1])), /shape \(2147483648, 2147483648\) declares more bytes than any file holds/);
+    const withShape = (shape: string): Buffer => npyBytes('', [], f32([1]), { header: `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }` });
+    for (const [shape, re] of [
+      ['(99999999999999999999,)', /dimension 99999999999999999999 in the \.npy header's shape is too large/],
+      [`(${'9'.repeat(400)},)`, /is too large/],
+      ['(1,,2)', /malformed shape/],
+      ['(,)', /malformed shape/],
+      ['(-1, 3)', /malformed shape/],
+    ] as const) {
+      expectBad(withShape(shape), re);
+    }
+    // A version-2 header length of 4 GiB is refused as corrupt (a streaming reader would buffer the file for it).
+    const v2 = npy('<f4', [1], f32([1]));
+    v2[6] = 2;
+    v2.writeUInt32LE(0xffffffff, 8);
+    expectBad(v2, /the \.npy header claims 4294967295 bytes .*corrupt/);
+  });
 });
 
 describe('npy checkpoints', () => {
@@ -102,6 +147,41 @@ describe('npy checkpoints', () => {
     expect(() => loadNpyCheckpoint(dir)).toThrow(/manifest\.json: unreadable manifest/);
     fs.rmSync(path.join(dir, 'manifest.json'));
     expect(() => loadNpyCheckpoint(dir)).toThrow(/manifest\.json: not found/);
+  });
+
+  const expectManifestError = (manifest: string, re: RegExp): void => {
+    fs.writeFileSync(path.join(dir, 'manifest.json'), manifest);
+    let err: (Error & { code?: string }) | null = null;
+    try {
+      dg.dispose([...loadNpyCheckpoint(dir).values()]);
+    } catch (e) {
+      err = e as Error & { code?: string };
+    }
+    expect({ code: err?.code, message: err?.message }).toEqual({ code: 'DGC_DATA', message: expect.stringMatching(re) });
+  };
+
+  // Regressions (fuzzer): a manifest of 'null' threw a TypeError; a file name outside the folder ('../x.npy',
+  // '/etc/hostname') was followed; an error about a listed file that is missing did not name the manifest.
+  test('a malformed manifest is a DGC_DATA error naming manifest.json and the entry', () => {
+    const w = write('w', [2, 2], [1, 2, 3, 4]);
+    const m = path.join(dir, 'manifest.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expectManifestError('null', new RegExp(`${m}: no "tensors" object`));
+    expectManifestError('{"tensors": [1, 2]}', new RegExp(`${m}: no "tensors" object`));
+    expectManifestError(JSON.stringify({ tensors: { w: null } }), new RegExp(`${m}: entry 'w' needs "file" and "shape"`));
+    for (const file of ['../w.npy', '/etc/hostname', '', '.']) {
+      expectManifestError(JSON.stringify({ tensors: { w: { ...w, file } } }), new RegExp(`${m}: entry 'w' names the file .*not inside the checkpoint folder`));
+    }
+    expectManifestError(JSON.stringify({ tensors: { w: { ...w, file: 'gone.npy' } } }), new RegExp(`${m}: entry 'w': cannot read .*gone\\.npy \\(ENOENT\\)`));
+    expectManifestError(JSON.stringify({ tensors: { w: { ...w, shape: ['2,2'] } } }), /entry 'w' has shape \["2,2"\]: up to 4 non-negative integers/);
+    expectManifestError(JSON.stringify({ tensors: { w: { ...w, shape: [1, 1, 1, 2, 2] } } }), /entry 'w' has shape \[1,1,1,2,2\]/);
+    expectManifestError(JSON.stringify({ tensors: { w: { ...w, sha256: 7 } } }), /entry 'w' has sha256 7, not 64 hex digits/);
+    // A file in a subfolder of the checkpoint is fine.
+    fs.mkdirSync(path.join(dir, 'sub'));
+    fs.copyFileSync(path.join(dir, 'w.npy'), path.join(dir, 'sub', 'w.npy'));
+    fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ tensors: { w: { ...w, file: 'sub/w.npy' } } }));
+    const st = loadNpyCheckpoint(dir);
+    expect(st.get('w')!.toArray()).toEqual([[1, 2], [3, 4]]);
+    dg.dispose([...st.values()]);
   });
 
   const official = findDataFile('pretrained/dfcn/acm/final/manifest.json');

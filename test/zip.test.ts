@@ -5,53 +5,13 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { Readable } from 'stream';
 import * as dg from '../lib';
-import { listZip, readNpz, readZipMember } from '../lib/data/zip';
+import { listZip, readNpz, readZipMember, streamZipMember } from '../lib/data/zip';
 import { denseAdjacencyEdges, loadAdgcZip } from '../lib/data/adgc';
 import { findDataFile } from './helpers/data';
+import { npyBytes, zipBytes } from './helpers/files';
 
-function npy(descr: string, shape: number[], body: Buffer, fortran = false): Buffer {
-  let header = `{'descr': '${descr}', 'fortran_order': ${fortran ? 'True' : 'False'}, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
-  const pre = Buffer.alloc(10);
-  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(pre);
-  pre.writeUInt16LE(header.length, 8);
-  return Buffer.concat([pre, Buffer.from(header, 'latin1'), body]);
-}
-
-/** A minimal zip writer (local headers, central directory, end record); CRCs are left 0 (not checked here). */
-function zip(members: [string, Buffer, boolean][]): Buffer {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const [name, data, deflate] of members) {
-    const body = deflate ? zlib.deflateRawSync(data) : data;
-    const nameB = Buffer.from(name);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(deflate ? 8 : 0, 8);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameB.length, 26);
-    const cd = Buffer.alloc(46);
-    cd.writeUInt32LE(0x02014b50, 0);
-    cd.writeUInt16LE(deflate ? 8 : 0, 10);
-    cd.writeUInt32LE(body.length, 20);
-    cd.writeUInt32LE(data.length, 24);
-    cd.writeUInt16LE(nameB.length, 28);
-    cd.writeUInt32LE(offset, 42);
-    parts.push(local, nameB, body);
-    central.push(cd, nameB);
-    offset += 30 + nameB.length + body.length;
-  }
-  const cdBuf = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(members.length, 8);
-  end.writeUInt16LE(members.length, 10);
-  end.writeUInt32LE(cdBuf.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...parts, cdBuf, end]);
-}
+const npy = (descr: string, shape: number[], body: Buffer, fortran = false): Buffer => npyBytes(descr, shape, body, { fortran });
+const zip = zipBytes;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dgc-zip-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -102,6 +62,48 @@ describe('zip and npz', () => {
   });
 });
 
+describe('zip member integrity', () => {
+  const body = npy('<f4', [2], Buffer.from(Float32Array.from([1.5, -2]).buffer));
+  /** Offset of the member's data in a one-member archive written by zip(): 30-byte local header + name. */
+  const dataAt = 30 + 'a.npy'.length;
+
+  // Regression (fuzzer): a flipped bit in a stored member was read as a different number; the CRC-32 the archive
+  // keeps for each member was never compared.
+  test('a stored member whose bytes no longer match its CRC-32 is refused, read whole or streamed', async () => {
+    const bytes = zip([['a.npy', body, false]]);
+    bytes[dataAt + body.length - 1] ^= 0x01; // the last float's sign bit: still a valid .npy, a different value
+    const file = path.join(dir, 'flipped.npz');
+    fs.writeFileSync(file, bytes);
+    expect(() => readNpz(file)).toThrow(/flipped\.npz: member 'a\.npy': CRC-32 [0-9a-f]{8} of its data differs from the directory's [0-9a-f]{8}/);
+    const drained = new Promise((resolve, reject) => streamZipMember(file, 'a.npy').on('error', reject).on('end', resolve).resume());
+    await expect(drained).rejects.toThrow(/flipped\.npz: member 'a\.npy': CRC-32/);
+  });
+
+  // Regression (fuzzer): a directory entry whose compressed size reads 0 made streamZipMember return a destroyed
+  // stream that never ended nor failed, so loadAdgcZip's promise never settled (a hang).
+  test('a streamed member whose compressed size reads 0 fails instead of never ending', async () => {
+    for (const deflate of [false, true]) {
+      const bytes = zip([['a.npy', body, deflate]]);
+      const cd = bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+      bytes.writeUInt32LE(0, cd + 20);
+      const file = path.join(dir, `zero-${deflate}.zip`);
+      fs.writeFileSync(file, bytes);
+      const drained = new Promise((resolve, reject) => streamZipMember(file, 'a.npy').on('error', reject).on('end', resolve).resume());
+      await expect(drained).rejects.toThrow(new RegExp(`zero-${deflate}\\.zip: member 'a\\.npy'`));
+    }
+  });
+
+  test('a deflated member is not inflated past its declared size', () => {
+    const big = Buffer.alloc(1 << 20); // deflates to about 1 KB
+    const bytes = zip([['z.bin', big, true]]);
+    const cd = bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    bytes.writeUInt32LE(1000, cd + 24); // the directory now says 1000 bytes
+    const file = path.join(dir, 'bomb.zip');
+    fs.writeFileSync(file, bytes);
+    expect(() => readZipMember(file, 'z.bin')).toThrow(/bomb\.zip: member 'z\.bin': inflates past the 1000 bytes the directory gives/);
+  });
+});
+
 describe('dense adjacency streamed to edges', () => {
   test.each([
     ['int32', '<i4', Buffer.from(Int32Array.from(ADJ).buffer), false],
@@ -121,6 +123,8 @@ describe('dense adjacency streamed to edges', () => {
     [npy('<i4', [2, 2], Buffer.alloc(20)), /g\.npy: data continues after the 2×2 matrix ends/],
     [Buffer.alloc(0), /g\.npy: the file is empty/],
     [Buffer.from('not numpy at all, not at all'), /g\.npy: not a \.npy file/],
+    // NaN was counted as an edge (NaN !== 0); non-finite entries are now refused like those of any .npy.
+    [npy('<f4', [2, 2], Buffer.from(Float32Array.from([0, 1, NaN, 0]).buffer)), /g\.npy: element 2 is NaN/],
   ])('bad matrix %#', async (buf, message) => {
     await expect(denseAdjacencyEdges(dribble(buf), 'g.npy')).rejects.toThrow(message);
   });

@@ -200,6 +200,8 @@ export interface NativeModule {
   resetPeakMemory(device?: NativeDevice): void;
   releaseCachedMemory(): void;
   synchronize(device?: NativeDevice): void;
+  cacheLimit(): number;
+  setCacheLimit(bytes: number): void;
   numThreads(): number;
   setNumThreads(n: number): void;
   backends(): BackendInfo[];

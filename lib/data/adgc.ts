@@ -3,7 +3,7 @@
 // <name>/ folder. The adjacency is converted to an edge list while it streams out of the archive, one chunk at
 // a time, so the N² matrix is never held in memory (citeseer's is 44 MB, a 100k-node one would be 40 GB).
 import { dataError } from './text';
-import { decodeNpyElements, npyNumel, parseNpyHeader } from './npy';
+import { decodeNpyElements, npyHeaderLength, npyNumel, parseNpyHeader } from './npy';
 import type { NpyHeader } from './npy';
 import { listZip, readZipMember, streamZipMember } from './zip';
 import { parseNpy } from './npy';
@@ -59,7 +59,7 @@ export function denseAdjacencyEdges(stream: NodeJS.ReadableStream, source: strin
       while (done < usable) {
         const m = Math.min(usable - done, scratch.length, total - index);
         if (m <= 0) break;
-        decodeNpyElements(buf, done * h.itemSize, h.kind, m, scratch, 0, source);
+        decodeNpyElements(buf, done * h.itemSize, h.kind, m, scratch, 0, source, index);
         for (let q = 0; q < m; q++) {
           if (scratch[q] !== 0) {
             const e = index + q;
@@ -81,9 +81,11 @@ export function denseAdjacencyEdges(stream: NodeJS.ReadableStream, source: strin
         if (!header) {
           head = Buffer.concat([head, chunk]);
           if (head.length < 12) return;
+          // Wait for the whole header (its length field is bounded, so this never buffers the matrix).
           const major = head[6];
-          const hlen = major === 1 ? 10 + head.readUInt16LE(8) : 12 + head.readUInt32LE(8);
-          if (head.subarray(0, 6).toString('latin1') !== '\x93NUMPY' || head.length >= hlen) {
+          const magic = head.subarray(0, 6).toString('latin1') === '\x93NUMPY';
+          const hlen = magic ? (major === 1 ? 10 : 12) + npyHeaderLength(head, source) : 0;
+          if (!magic || head.length >= hlen) {
             header = parseNpyHeader(head, source);
             if (header.shape.length !== 2 || header.shape[0] !== header.shape[1]) {
               throw dataError(source, null, `an adjacency matrix must be square; this one has shape (${header.shape.join(', ')})`);
@@ -101,7 +103,7 @@ export function denseAdjacencyEdges(stream: NodeJS.ReadableStream, source: strin
         fail(err as Error);
       }
     });
-    stream.on('error', (err: Error) => fail(dataError(source, null, `read failed (${err.message})`)));
+    stream.on('error', (err: Error) => fail((err as { code?: string }).code === 'DGC_DATA' ? err : dataError(source, null, `read failed (${err.message})`)));
     stream.on('end', () => {
       if (failed) return;
       if (!header) return fail(head.length ? dataError(source, null, 'the .npy header is truncated') : dataError(source, null, 'the file is empty'));
@@ -127,6 +129,7 @@ export async function loadAdgcZip(name: string, file: string): Promise<Dataset> 
   const feat = parseNpy(readZipMember(file, featName, entries), `${file}:${featName}`);
   if (feat.shape.length !== 2) throw dataError(`${file}:${featName}`, null, `features must be a matrix; shape (${feat.shape.join(', ')})`);
   const lab = parseNpy(readZipMember(file, labelName, entries), `${file}:${labelName}`);
+  if (lab.shape.length !== 1) throw dataError(`${file}:${labelName}`, null, `labels must be a vector; shape (${lab.shape.join(', ')})`);
   const rows = feat.shape[0];
   if (lab.data.length !== rows) throw dataError(`${file}:${labelName}`, null, `has ${lab.data.length} labels but the features have ${rows} rows`);
   const raw = Array.from(lab.data);

@@ -9,7 +9,13 @@
 //
 // Every failure is a DGC_DATA error naming the file (and the dataset): a missing file, a file that is not HDF5, a
 // truncated or corrupt one, a dataset that is not there (the message lists those that are), a non-numeric dtype,
-// or an integer that does not fit int32.
+// an integer that does not fit int32, or a float that is not finite in float32 (NaN, ±Inf, beyond ±3.4e38).
+//
+// jsfive trusts the sizes a file declares (it allocates and loops over them), so they are checked first: a
+// dataset may not declare more bytes than its file could hold even compressed (deflate expands at most ~1032:1),
+// and a chunk may not be larger than its dataset (or 1 Mi elements). What remains unguarded is jsfive's walk of a
+// crafted B-tree whose nodes share children (work grows with the fan-out to the power of the depth); the fuzzer's
+// random mutations of a real file have not produced one.
 import * as fs from 'fs';
 import { DgcError } from '../tensor';
 import { dataError } from './text';
@@ -28,6 +34,28 @@ interface JsfiveNode {
   value?: unknown;
   shape?: number[];
   dtype?: unknown;
+  /** jsfive's low-level object (not public API): its `chunks` is the chunk shape of a chunked dataset. */
+  _dataobjects?: { chunks?: unknown; offset?: unknown };
+}
+
+/** jsfive throws strings as well as Errors. */
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Runs a jsfive access, turning whatever it throws into a DGC_DATA error naming the file and what was read. */
+function guarded<T>(file: string, what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'DGC_DATA') throw err;
+    throw dataError(file, null, `cannot read ${what}, truncated or corrupt? (${errText(err).slice(0, 200)})`);
+  }
+}
+
+interface OpenFile {
+  root: JsfiveNode;
+  size: number;
 }
 
 interface JsfiveModule {
@@ -49,7 +77,7 @@ function loadJsfive(): JsfiveModule {
 
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-function openHdf5(file: string): JsfiveNode {
+function openHdf5(file: string): OpenFile {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
@@ -70,11 +98,8 @@ function openHdf5(file: string): JsfiveNode {
     throw dataError(file, null, `truncated: its superblock gives an end-of-file address of ${declared} bytes, the file has ${buf.length}`);
   }
   const lib = loadJsfive();
-  try {
-    return new lib.File(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer, file);
-  } catch (err) {
-    throw dataError(file, null, `cannot parse the HDF5 structure, truncated or corrupt? (${(err as Error).message})`);
-  }
+  const root = guarded(file, 'the HDF5 structure', () => new lib.File(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer, file));
+  return { root, size: buf.length };
 }
 
 /**
@@ -112,72 +137,102 @@ function declaredFileSize(buf: Buffer, sb: number): number | null {
   return base + eof;
 }
 
-function isGroup(node: JsfiveNode): boolean {
-  return Array.isArray(node.keys) && typeof node.get === 'function';
+/** A group's member names, or null for a dataset. */
+function groupKeys(file: string, node: JsfiveNode, what: string): string[] | null {
+  if (typeof node.get !== 'function') return null;
+  const keys = guarded(file, what, () => node.keys);
+  return Array.isArray(keys) ? keys.map(String) : null;
 }
 
 /** The paths of every dataset in an HDF5 file ('train/data', …), groups walked depth-first in stored order. */
 export function listHdf5(file: string): string[] {
-  const root = openHdf5(file);
+  const { root } = openHdf5(file);
   const out: string[] = [];
-  const walk = (node: JsfiveNode, prefix: string): void => {
-    for (const key of node.keys ?? []) {
-      let child: JsfiveNode | undefined;
-      try {
-        child = node.get!(key);
-      } catch (err) {
-        throw dataError(file, null, `cannot read '${prefix}${key}', truncated or corrupt? (${(err as Error).message})`);
-      }
+  // Each group is walked once (by its object address): a corrupt file can link a group into itself, or link one
+  // group many times over, which would make the walk endless or exponential. (A group hard-linked under two
+  // names is listed under the first.)
+  const seen = new Set<unknown>();
+  const walk = (node: JsfiveNode, prefix: string, depth: number): void => {
+    if (depth > 64) throw dataError(file, null, `groups nested over 64 deep at '${prefix}', corrupt?`);
+    for (const key of groupKeys(file, node, prefix ? `group '${prefix}'` : 'the root group') ?? []) {
+      const child = guarded(file, `'${prefix}${key}'`, () => node.get!(key));
       if (!child) continue;
-      if (isGroup(child)) walk(child, `${prefix}${key}/`);
-      else out.push(`${prefix}${key}`);
+      if (groupKeys(file, child, `'${prefix}${key}'`) !== null) {
+        const address = child._dataobjects?.offset ?? child;
+        if (seen.has(address)) continue;
+        seen.add(address);
+        walk(child, `${prefix}${key}/`, depth + 1);
+      } else {
+        out.push(`${prefix}${key}`);
+      }
     }
   };
-  walk(root, '');
+  seen.add(root._dataobjects?.offset ?? root);
+  walk(root, '', 0);
   return out;
 }
+
+/** Bytes a file of `fileSize` bytes can hold once inflated (deflate's ratio is at most ~1032:1), plus slack. */
+const maxInflatedBytes = (fileSize: number): number => 1100 * fileSize + 4096;
 
 /**
  * Reads one numeric dataset ('train/data') of an HDF5 file: float types as float32, integer and boolean types as
  * int32 (values outside the int32 range are refused).
  */
 export function readHdf5(file: string, dataset: string): Hdf5Array {
-  const root = openHdf5(file);
+  const { root, size } = openHdf5(file);
   const where = `dataset '${dataset}'`;
   // Walk the path one member at a time, so that a missing name is reported as such (jsfive throws on it).
   let node: JsfiveNode | undefined = root;
   for (const part of dataset.split('/').filter((x) => x.length > 0)) {
-    if (!node || !isGroup(node) || !(node.keys ?? []).includes(part)) {
+    const keys: string[] | null = node ? groupKeys(file, node, where) : null;
+    if (!node || !keys || !keys.includes(part)) {
       node = undefined;
       break;
     }
-    try {
-      node = node.get!(part);
-    } catch (err) {
-      throw dataError(file, null, `cannot read ${where}, truncated or corrupt? (${(err as Error).message})`);
-    }
+    const parent: JsfiveNode = node;
+    node = guarded(file, where, () => parent.get!(part));
   }
   if (!node || node === root) throw dataError(file, null, `has no ${where}; its datasets: ${listHdf5(file).join(', ') || '(none)'}`);
-  if (isGroup(node)) throw dataError(file, null, `'${dataset}' is a group, not a dataset; its members: ${(node.keys ?? []).join(', ')}`);
-  const dtype = node.dtype;
+  const members = groupKeys(file, node, where);
+  if (members !== null) throw dataError(file, null, `'${dataset}' is a group, not a dataset; its members: ${members.join(', ')}`);
+  const ds: JsfiveNode = node;
+  const dtype = guarded(file, `the dtype of ${where}`, () => ds.dtype);
   if (typeof dtype !== 'string' || !/^[<>|=]?[fiub]\d+$/.test(dtype)) {
     throw dataError(file, null, `${where} has dtype ${JSON.stringify(dtype)}: only numeric (float, integer, boolean) datasets are read`);
   }
-  const shape = (node.shape ?? []).map(Number);
-  let values: ArrayLike<number | bigint | boolean>;
-  try {
-    values = node.value as ArrayLike<number | bigint | boolean>;
-  } catch (err) {
-    throw dataError(file, null, `cannot read the values of ${where}, truncated or corrupt? (${(err as Error).message})`);
-  }
+  const rawShape = guarded(file, `the shape of ${where}`, () => ds.shape) ?? [];
+  const shape = Array.from(rawShape, Number);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw dataError(file, null, `${where} has shape [${shape.join(', ')}]`);
+  // The declared size, checked before jsfive allocates and loops over it.
+  const itemSize = Number(/\d+$/.exec(dtype)![0]);
   const count = shape.reduce((a, b) => a * b, 1);
+  if (count * itemSize > maxInflatedBytes(size)) {
+    throw dataError(file, null, `${where} declares shape [${shape.join(', ')}] (${count * itemSize} bytes), more than a file of ${size} bytes can hold even compressed: corrupt`);
+  }
+  const chunks = guarded(file, `the chunk layout of ${where}`, () => ds._dataobjects?.chunks);
+  if (chunks != null) {
+    const dims = Array.from(chunks as ArrayLike<number>, Number);
+    const chunkCount = dims.reduce((a, b) => a * b, 1);
+    if (!dims.every((d) => Number.isSafeInteger(d) && d >= 1) || chunkCount > Math.max(count, 1 << 20)) {
+      throw dataError(file, null, `${where} has chunks of shape [${dims.join(', ')}] for a dataset of shape [${shape.join(', ')}]: corrupt`);
+    }
+  }
+  const values = guarded(file, `the values of ${where}`, () => ds.value) as ArrayLike<number | bigint | boolean> | undefined;
   if (!values || values.length !== count) {
     throw dataError(file, null, `${where}: shape [${shape.join(', ')}] needs ${count} values but ${values ? values.length : 0} were read (truncated?)`);
   }
   const kind = dtype.replace(/^[<>|=]/, '')[0];
   if (kind === 'f') {
     const data = new Float32Array(count);
-    for (let i = 0; i < count; i++) data[i] = Number(values[i]);
+    for (let i = 0; i < count; i++) {
+      const raw = Number(values[i]);
+      const v = Math.fround(raw);
+      if (v - v !== 0) {
+        throw dataError(file, null, `${where}: element ${i} ${Number.isFinite(raw) ? `= ${raw} is outside the float32 range` : `is ${raw} (dgclust reads finite values only)`}`);
+      }
+      data[i] = v;
+    }
     return { data, shape, dtype };
   }
   const data = new Int32Array(count);

@@ -36,7 +36,7 @@ export function parseNpyHeader(buf: Buffer, file: string): NpyHeader {
   const major = buf[6];
   if (major < 1 || major > 3) throw dataError(file, null, `unsupported .npy format version ${major}.${buf[7]}`);
   const lenBytes = major === 1 ? 2 : 4;
-  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.length >= 12 ? buf.readUInt32LE(8) : -1;
+  const headerLen = npyHeaderLength(buf, file);
   const start = 8 + lenBytes;
   if (headerLen < 0 || buf.length < start + headerLen) throw dataError(file, null, 'the .npy header is truncated');
   const header = buf.toString(major === 3 ? 'utf8' : 'latin1', start, start + headerLen);
@@ -51,24 +51,62 @@ export function parseNpyHeader(buf: Buffer, file: string): NpyHeader {
   if (!['f4', 'f8', 'f2', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'b1'].includes(kind)) throw dataError(file, null, `unsupported dtype '${d}'`);
   const itemSize = Number(m[3]);
   if (m[1] === '>' && itemSize > 1) throw dataError(file, null, `big-endian dtype '${d}' is not supported`);
-  const shape = shapeM[1].split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => {
-    if (!/^\d+L?$/.test(s)) throw dataError(file, null, `malformed shape in the .npy header: (${shapeM[1]})`);
-    return Number.parseInt(s, 10);
+  const parts = shapeM[1].split(',').map((s) => s.trim());
+  // A tuple: '()', '(3,)', '(2, 3)', '(2, 3,)'; an empty part anywhere else ('(,)', '(1,,2)') is malformed.
+  if (parts.length === 1 && parts[0] === '') parts.pop();
+  else if (parts[parts.length - 1] === '') parts.pop();
+  const shape = parts.map((s) => {
+    if (!/^\d+L?$/.test(s)) throw dataError(file, null, `malformed shape in the .npy header: (${shapeM[1].slice(0, 80)})`);
+    const d = Number.parseInt(s, 10);
+    if (!Number.isSafeInteger(d)) throw dataError(file, null, `dimension ${s.slice(0, 40)} in the .npy header's shape is too large`);
+    return d;
   });
+  // The declared size must be a safe integer of bytes before anything compares it with the file or allocates it.
+  let bytes = itemSize;
+  for (const d of shape) {
+    bytes *= d;
+    if (!Number.isSafeInteger(bytes)) throw dataError(file, null, `shape (${shape.join(', ')}) declares more bytes than any file holds`);
+  }
   return { kind, itemSize, fortranOrder: fortran[1] === 'True', shape, dataOffset: start + headerLen };
+}
+
+/** numpy writes headers of a few hundred bytes (and refuses to read ones over 10,000 bytes by default). */
+const MAX_HEADER_BYTES = 1 << 20;
+
+/**
+ * The header length field of a .npy whose first 12 bytes (10 for version 1) are in `buf`, or -1 when they are not
+ * all there yet. An implausibly long header is refused, so a streaming reader never buffers a whole file for it.
+ */
+export function npyHeaderLength(buf: Buffer, file: string): number {
+  const major = buf[6];
+  if (buf.length < (major === 1 ? 10 : 12)) return -1;
+  const len = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  if (len > MAX_HEADER_BYTES) throw dataError(file, null, `the .npy header claims ${len} bytes (numpy writes a few hundred): corrupt`);
+  return len;
 }
 
 export function npyNumel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** Converts `count` elements of `kind` starting at byte `offset` of `buf` into out[outOffset...]. */
-export function decodeNpyElements(buf: Buffer, offset: number, kind: NpyKind, count: number, out: Float32Array | Int32Array, outOffset: number, file: string): void {
+/**
+ * Converts `count` elements of `kind` starting at byte `offset` of `buf` into out[outOffset...]. `first` is the
+ * index of the first of them in the whole array (file order), for messages. Float values must be finite in float32:
+ * NaN, ±Infinity and float64 values beyond the float32 range are refused (they would surface much later, in some op,
+ * far from the file that holds them).
+ */
+export function decodeNpyElements(buf: Buffer, offset: number, kind: NpyKind, count: number, out: Float32Array | Int32Array, outOffset: number, file: string, first = outOffset): void {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   switch (kind) {
-    case 'f4': for (let i = 0; i < count; i++) out[outOffset + i] = dv.getFloat32(offset + 4 * i, true); break;
-    case 'f8': for (let i = 0; i < count; i++) out[outOffset + i] = dv.getFloat64(offset + 8 * i, true); break;
-    case 'f2': for (let i = 0; i < count; i++) out[outOffset + i] = halfToFloat(dv.getUint16(offset + 2 * i, true)); break;
+    case 'f4': case 'f8': case 'f2': {
+      for (let i = 0; i < count; i++) {
+        const raw = kind === 'f4' ? dv.getFloat32(offset + 4 * i, true) : kind === 'f8' ? dv.getFloat64(offset + 8 * i, true) : halfToFloat(dv.getUint16(offset + 2 * i, true));
+        const v = Math.fround(raw);
+        if (v - v !== 0) throw nonFiniteError(file, first + i, raw);
+        out[outOffset + i] = v;
+      }
+      break;
+    }
     case 'i1': for (let i = 0; i < count; i++) out[outOffset + i] = dv.getInt8(offset + i); break;
     case 'i2': for (let i = 0; i < count; i++) out[outOffset + i] = dv.getInt16(offset + 2 * i, true); break;
     case 'i4': for (let i = 0; i < count; i++) out[outOffset + i] = dv.getInt32(offset + 4 * i, true); break;
@@ -78,12 +116,19 @@ export function decodeNpyElements(buf: Buffer, offset: number, kind: NpyKind, co
       for (let i = 0; i < count; i++) {
         const v = kind === 'u4' ? dv.getUint32(offset + 4 * i, true) : Number(dv.getBigInt64(offset + 8 * i, true));
         if (out instanceof Int32Array && (v > 2147483647 || v < -2147483648)) {
-          throw dataError(file, null, `element ${outOffset + i} = ${v} does not fit in int32`);
+          throw dataError(file, null, `element ${first + i} = ${v} does not fit in int32`);
         }
         out[outOffset + i] = v;
       }
       break;
   }
+}
+
+/** The error for a float element that is not finite in float32 (element index in file order). */
+export function nonFiniteError(file: string, element: number, value: number): Error {
+  return dataError(file, null, Number.isFinite(value)
+    ? `element ${element} = ${value} is outside the float32 range`
+    : `element ${element} is ${value} (dgclust reads finite values only)`);
 }
 
 function halfToFloat(h: number): number {

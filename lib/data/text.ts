@@ -36,9 +36,18 @@ function lines(text: string): string[] {
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
+// The largest float32: a decimal beyond it (plus half an ulp) rounds to ±Infinity when stored.
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 function parseNumber(tok: string, file: string, line: number, col: number): number {
   if (!NUMBER.test(tok)) throw dataError(file, line, `value ${col + 1} is not a number: '${tok.slice(0, 40)}'`);
-  return Number(tok);
+  const v = Number(tok);
+  // Features are stored as float32: a value that overflows it would become ±Infinity and surface much later (as
+  // "pca: element is Infinity"), far from the file and line that hold it.
+  if (!Number.isFinite(Math.fround(v))) {
+    throw dataError(file, line, `value ${col + 1} (${tok.slice(0, 40)}) is outside the float32 range (magnitude up to ${FLOAT32_MAX.toPrecision(5)})`);
+  }
+  return v;
 }
 
 export interface DenseMatrix {
@@ -47,20 +56,23 @@ export interface DenseMatrix {
   data: Float32Array;
 }
 
-/** A dense float matrix, one row per line. All rows must have the same number of values. */
-export function parseMatrix(text: string, file: string): DenseMatrix {
+/**
+ * A dense float matrix, one row per line. All rows must have the same number of values. `skipped`: lines the caller
+ * removed from the start of the file (a CSV header), so that messages give the line numbers of the file.
+ */
+export function parseMatrix(text: string, file: string, skipped = 0): DenseMatrix {
   const ls = lines(text);
   if (ls.length === 0) throw dataError(file, null, 'the file is empty');
   const first = ls[0].trim().split(/\s+/);
   const cols = first[0] === '' ? 0 : first.length;
-  if (cols === 0) throw dataError(file, 1, 'the first line has no values');
+  if (cols === 0) throw dataError(file, 1 + skipped, 'the first line has no values');
   const data = new Float32Array(ls.length * cols);
   for (let i = 0; i < ls.length; i++) {
     const toks = ls[i].trim().split(/\s+/);
     if (toks.length !== cols || toks[0] === '') {
-      throw dataError(file, i + 1, `expected ${cols} values (as on line 1), found ${toks[0] === '' ? 0 : toks.length}`);
+      throw dataError(file, i + 1 + skipped, `expected ${cols} values (as on line ${1 + skipped}), found ${toks[0] === '' ? 0 : toks.length}`);
     }
-    for (let j = 0; j < cols; j++) data[i * cols + j] = parseNumber(toks[j], file, i + 1, j);
+    for (let j = 0; j < cols; j++) data[i * cols + j] = parseNumber(toks[j], file, i + 1 + skipped, j);
   }
   return { rows: ls.length, cols, data };
 }
@@ -74,15 +86,18 @@ export interface Labels {
   original: number[];
 }
 
-/** One integer label per line; 0- and 1-based files both become 0-based class ids. */
-export function parseLabels(text: string, file: string): Labels {
+/** One integer label per line; 0- and 1-based files both become 0-based class ids. `skipped`: as for parseMatrix. */
+export function parseLabels(text: string, file: string, skipped = 0): Labels {
   const ls = lines(text);
   if (ls.length === 0) throw dataError(file, null, 'the file is empty');
   const raw = new Int32Array(ls.length);
   for (let i = 0; i < ls.length; i++) {
     const tok = ls[i].trim();
-    if (!/^[+-]?\d+$/.test(tok)) throw dataError(file, i + 1, `expected one integer label, found '${tok.slice(0, 40)}'`);
-    raw[i] = Number(tok);
+    if (!/^[+-]?\d+$/.test(tok)) throw dataError(file, i + 1 + skipped, `expected one integer label, found '${tok.slice(0, 40)}'`);
+    const v = Number(tok);
+    // Stored as int32: a larger value would wrap around silently (4294967297 → 1) and merge two classes.
+    if (v > 2147483647 || v < -2147483648) throw dataError(file, i + 1 + skipped, `label ${tok.slice(0, 40)} is outside the int32 range`);
+    raw[i] = v;
   }
   const original = [...new Set(raw)].sort((a, b) => a - b);
   const id = new Map(original.map((v, i) => [v, i]));
@@ -94,19 +109,19 @@ export interface EdgeList {
   dst: Int32Array;
 }
 
-/** Lines `u v` of 0-based node ids, each < n. */
-export function parseEdges(text: string, file: string, n: number): EdgeList {
+/** Lines `u v` of 0-based node ids, each < n. `skipped`: as for parseMatrix. */
+export function parseEdges(text: string, file: string, n: number, skipped = 0): EdgeList {
   const ls = lines(text);
   const src = new Int32Array(ls.length);
   const dst = new Int32Array(ls.length);
   for (let i = 0; i < ls.length; i++) {
     const toks = ls[i].trim().split(/\s+/);
     if (toks.length !== 2 || !/^\d+$/.test(toks[0]) || !/^\d+$/.test(toks[1])) {
-      throw dataError(file, i + 1, `expected two node ids 'u v', found '${ls[i].trim().slice(0, 40)}'`);
+      throw dataError(file, i + 1 + skipped, `expected two node ids 'u v', found '${ls[i].trim().slice(0, 40)}'`);
     }
     const u = Number(toks[0]);
     const v = Number(toks[1]);
-    if (u >= n || v >= n) throw dataError(file, i + 1, `node id ${Math.max(u, v)} is out of range: the dataset has ${n} nodes (ids 0..${n - 1})`);
+    if (u >= n || v >= n) throw dataError(file, i + 1 + skipped, `node id ${Math.max(u, v)} is out of range: the dataset has ${n} nodes (ids 0..${n - 1})`);
     src[i] = u;
     dst[i] = v;
   }

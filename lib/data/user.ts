@@ -65,9 +65,11 @@ export function readFeatures(file: string, member?: string): DenseMatrix {
     const data = arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data);
     return { rows: arr.shape[0], cols: arr.shape[1], data };
   }
-  let text = readText(file);
-  if (kind === 'csv') text = csvToText(text).text;
-  return parseMatrix(text, file);
+  const text = readText(file);
+  if (kind !== 'csv') return parseMatrix(text, file);
+  // The header line is dropped: line numbers in messages count it (they are the file's).
+  const csv = csvToText(text);
+  return parseMatrix(csv.text, file, csv.header ? 1 : 0);
 }
 
 export function readLabels(file: string): Labels {
@@ -81,9 +83,10 @@ export function readLabels(file: string): Labels {
     }
     return parseLabels(Array.from(arr.data).join('\n'), file);
   }
-  let text = readText(file);
-  if (kindOf(file) === 'csv') text = csvToText(text).text;
-  return parseLabels(text, file);
+  const text = readText(file);
+  if (kindOf(file) !== 'csv') return parseLabels(text, file);
+  const csv = csvToText(text);
+  return parseLabels(csv.text, file, csv.header ? 1 : 0);
 }
 
 export function readGraph(file: string, n: number): EdgeList {
@@ -104,9 +107,10 @@ export function readGraph(file: string, n: number): EdgeList {
     }
     return { src, dst };
   }
-  let text = readText(file);
-  if (kindOf(file) === 'csv') text = csvToText(text).text;
-  return parseEdges(text, file, n);
+  const text = readText(file);
+  if (kindOf(file) !== 'csv') return parseEdges(text, file, n);
+  const csv = csvToText(text);
+  return parseEdges(csv.text, file, n, csv.header ? 1 : 0);
 }
 
 /** Reads the user's files and checks that they agree (same N, clusters given or implied by the labels). */

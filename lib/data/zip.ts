@@ -1,7 +1,11 @@
 // Reading .zip / .npz archives (stored or deflated members; no ZIP64, no encryption), enough for NumPy's .npz
 // and the ADGC dataset zips. Members can be read whole, or streamed (inflated chunk by chunk) so a large member
 // such as a dense N×N adjacency never sits in memory. PKWARE APPNOTE.TXT §4.3 gives the layout.
+//
+// Every member is checked against its central-directory entry: its size, and its CRC-32 (a flipped bit in a
+// stored member would otherwise be read as a different number). Inflating stops at the declared size.
 import * as fs from 'fs';
+import { PassThrough, Readable, Transform, pipeline } from 'stream';
 import * as zlib from 'zlib';
 import { dataError } from './text';
 import { parseNpy } from './npy';
@@ -12,8 +16,28 @@ export interface ZipEntry {
   method: number; // 0 stored, 8 deflate
   compressedSize: number;
   size: number;
+  /** CRC-32 of the uncompressed data. */
+  crc32: number;
   /** Offset of the member's local header. */
   localOffset: number;
+}
+
+// CRC-32 (IEEE 802.3, as zip uses it): zlib's when Node has it (20.15+), else a table of our own.
+let crcTable: Int32Array | null = null;
+function crc32(buf: Buffer, prev = 0): number {
+  const native = (zlib as unknown as { crc32?: (b: Buffer, p: number) => number }).crc32;
+  if (native) return native(buf, prev);
+  if (!crcTable) {
+    crcTable = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c;
+    }
+  }
+  let c = ~prev;
+  for (let i = 0; i < buf.length; i++) c = crcTable[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
 }
 
 function readAt(fd: number, pos: number, len: number): Buffer {
@@ -73,10 +97,12 @@ export function listZip(file: string): ZipEntry[] {
       const extraLen = cd.readUInt16LE(p + 30);
       const commentLen = cd.readUInt16LE(p + 32);
       const localOffset = cd.readUInt32LE(p + 42);
+      if (p + 46 + nameLen + extraLen + commentLen > cd.length) throw dataError(file, null, `corrupt central directory: entry ${k} runs past its end`);
       const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
       if (flags & 1) throw dataError(file, null, `member '${name}' is encrypted`);
       if (compressedSize === 0xffffffff || sizeU === 0xffffffff || localOffset === 0xffffffff) throw dataError(file, null, `member '${name}' needs ZIP64, which is not supported`);
-      entries.push({ name, method, compressedSize, size: sizeU, localOffset });
+      if (localOffset + 30 > cdOffset) throw dataError(file, null, `corrupt central directory: member '${name}' starts at ${localOffset}, past the members' area (${cdOffset} bytes)`);
+      entries.push({ name, method, compressedSize, size: sizeU, crc32: cd.readUInt32LE(p + 16), localOffset });
       p += 46 + nameLen + extraLen + commentLen;
     }
     return entries;
@@ -98,6 +124,10 @@ function findEntry(file: string, entries: ZipEntry[], name: string): ZipEntry {
   return e;
 }
 
+function checkCrc(file: string, e: ZipEntry, crc: number): void {
+  if (crc !== e.crc32) throw dataError(file, null, `member '${e.name}': CRC-32 ${crc.toString(16).padStart(8, '0')} of its data differs from the directory's ${e.crc32.toString(16).padStart(8, '0')} (corrupt)`);
+}
+
 /** One member, whole. */
 export function readZipMember(file: string, name: string, entries = listZip(file)): Buffer {
   const e = findEntry(file, entries, name);
@@ -107,22 +137,61 @@ export function readZipMember(file: string, name: string, entries = listZip(file
     const raw = readAt(fd, start, end - start);
     let out: Buffer;
     try {
-      out = e.method === 8 ? zlib.inflateRawSync(raw) : raw;
+      // Never inflate past the declared size: a corrupt (or hostile) stream cannot make a buffer bigger than that.
+      out = e.method === 8 ? zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) }) : raw;
     } catch (err) {
-      throw dataError(file, null, `member '${name}': corrupt deflate data (${(err as Error).message})`);
+      const why = (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' ? `inflates past the ${e.size} bytes the directory gives` : `corrupt deflate data (${(err as Error).message})`;
+      throw dataError(file, null, `member '${name}': ${why}`);
     }
     if (out.length !== e.size) throw dataError(file, null, `member '${name}': ${out.length} bytes after inflating, the directory says ${e.size}`);
+    checkCrc(file, e, crc32(out));
     return out;
   });
 }
 
-/** One member as a stream of its uncompressed bytes (inflated on the fly). */
+/**
+ * One member as a stream of its uncompressed bytes (inflated on the fly). The stream fails (an 'error' with a
+ * DGC_DATA error naming the file) when the data is corrupt, ends short of or runs past the declared size, or does
+ * not match the directory's CRC-32; it always ends or fails.
+ */
 export function streamZipMember(file: string, name: string, entries = listZip(file)): NodeJS.ReadableStream {
   const e = findEntry(file, entries, name);
-  const [start, end] = withFile(file, (fd) => dataRange(file, fd, e));
-  const raw = fs.createReadStream(file, { start, end: Math.max(start, end - 1), highWaterMark: 1 << 20 });
-  if (e.compressedSize === 0) raw.destroy();
-  return e.method === 8 ? raw.pipe(zlib.createInflateRaw({ chunkSize: 1 << 20 })) : raw;
+  const [start, end] = withFile(file, (fd, size) => {
+    const range = dataRange(file, fd, e);
+    if (range[1] > size) throw dataError(file, null, `member '${name}' is truncated`);
+    return range;
+  });
+  // createReadStream's `end` is inclusive, so an empty member is an empty stream of its own.
+  const raw: Readable = end > start ? fs.createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 20 }) : Readable.from([]);
+  let got = 0;
+  let crc = 0;
+  const check = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      got += chunk.length;
+      if (got > e.size) return done(dataError(file, null, `member '${name}' inflates past the ${e.size} bytes the directory gives`));
+      crc = crc32(chunk, crc);
+      done(null, chunk);
+    },
+    flush(done) {
+      if (got !== e.size) return done(dataError(file, null, `member '${name}': ${got} bytes after inflating, the directory says ${e.size}`));
+      try {
+        checkCrc(file, e, crc);
+      } catch (err) {
+        return done(err as Error);
+      }
+      done();
+    },
+  });
+  // pipeline() stops every stage at the first error of any of them (a read error of the file, corrupt deflate data,
+  // the checks above) and reports it once: `out` then fails with it as a DGC_DATA error naming the file, so the
+  // consumer always sees an end or an error, never a stream that just stops.
+  const out = new PassThrough();
+  const done = (err: NodeJS.ErrnoException | null): void => {
+    if (err) out.destroy((err as { code?: string }).code === 'DGC_DATA' ? err : dataError(file, null, `member '${name}': ${err.message}`));
+  };
+  if (e.method === 8) pipeline(raw, zlib.createInflateRaw({ chunkSize: 1 << 20 }), check, done);
+  else pipeline(raw, check, done);
+  return check.pipe(out);
 }
 
 /**

@@ -119,7 +119,13 @@ export function readCheckpoint(file: string): Checkpoint {
       if (out.has(e.name)) bad(`tensor '${e.name}' appears twice`);
       const copy = new ArrayBuffer(e.nbytes);
       buf.copy(Buffer.from(copy), 0, base + e.offset, base + e.offset + e.nbytes);
-      out.set(e.name, wrap(native.fromTypedArray(e.dtype === 'float32' ? new Float32Array(copy) : new Int32Array(copy), e.shape)));
+      const values = e.dtype === 'float32' ? new Float32Array(copy) : new Int32Array(copy);
+      // The trainer stops on a NaN or Inf before it writes a checkpoint: one here is damage, not a state to resume.
+      if (e.dtype === 'float32') {
+        const i = values.findIndex((v) => !Number.isFinite(v));
+        if (i >= 0) bad(`tensor '${e.name}' element ${i} is ${values[i]} (a checkpoint holds finite values only)`);
+      }
+      out.set(e.name, wrap(native.fromTypedArray(values, e.shape)));
     }
   } catch (err) {
     for (const t of out.values()) t.dispose();

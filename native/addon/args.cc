@@ -36,14 +36,21 @@ void Args::bad(size_t i, const char* name, const std::string& expected) const {
        describeJs(i < info_.Length() ? info_[i] : info_.Env().Undefined()));
 }
 
+// The live wrap of a NativeTensor argument, or DGC_DISPOSED (dispose() detaches the C++ object: addon.h).
+static TensorWrap& liveWrap(const Napi::Value& v, const char* op, const std::string& arg) {
+  TensorWrap* w = TensorWrap::Find(v.As<Napi::Object>());
+  DGC_CHECK(w != nullptr, Disposed, op, ": argument '", arg, "' is a disposed tensor");
+  return *w;
+}
+
 const Tensor& Args::tensor(size_t i, const char* name) const {
   if (i >= info_.Length() || !TensorWrap::Is(info_[i])) bad(i, name, "a tensor");
-  return TensorWrap::Unwrap(info_[i].As<Napi::Object>())->get(op_, name);
+  return liveWrap(info_[i], op_, name).get(op_, name);
 }
 
 Tensor& Args::mutableTensor(size_t i, const char* name) const {
   if (i >= info_.Length() || !TensorWrap::Is(info_[i])) bad(i, name, "a tensor");
-  return TensorWrap::Unwrap(info_[i].As<Napi::Object>())->getMutable(op_, name);
+  return liveWrap(info_[i], op_, name).getMutable(op_, name);
 }
 
 std::vector<Tensor> Args::tensorList(size_t i, const char* name) const {
@@ -55,7 +62,7 @@ std::vector<Tensor> Args::tensorList(size_t i, const char* name) const {
     Napi::Value v = a.Get(k);
     const std::string arg = str(name, "[", k, "]");
     DGC_CHECK(TensorWrap::Is(v), Arg, op_, ": argument '", arg, "' must be a tensor, got ", describeJs(v));
-    out.push_back(TensorWrap::Unwrap(v.As<Napi::Object>())->get(op_, arg));
+    out.push_back(liveWrap(v, op_, arg).get(op_, arg));
   }
   return out;
 }

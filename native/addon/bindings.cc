@@ -607,6 +607,18 @@ Napi::Value Synchronize(const Info& info) {
   return info.Env().Undefined();
 }
 
+// cacheLimit() / setCacheLimit(bytes): the most bytes of freed blocks the CPU caching allocator keeps for reuse.
+Napi::Value CacheLimit(const Info& info) {
+  Args a(info, "cacheLimit", 0, 0);
+  return Napi::Number::New(info.Env(), double(cacheLimitBytes()));
+}
+
+Napi::Value SetCacheLimit(const Info& info) {
+  Args a(info, "setCacheLimit", 1, 1);
+  setCacheLimitBytes(size_t(a.integer(0, "bytes", 0, int64_t(1) << 53)));
+  return info.Env().Undefined();
+}
+
 Napi::Value NumThreads(const Info& info) {
   Args a(info, "numThreads", 0, 0);
   return Napi::Number::New(info.Env(), numThreads());
@@ -743,6 +755,8 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("resetPeakMemory", ResetPeakMemory);
   DGC_OP("releaseCachedMemory", ReleaseCachedMemory);
   DGC_OP("synchronize", Synchronize);
+  DGC_OP("cacheLimit", CacheLimit);
+  DGC_OP("setCacheLimit", SetCacheLimit);
   DGC_OP("numThreads", NumThreads);
   DGC_OP("setNumThreads", SetNumThreads);
   DGC_OP("backends", Backends);

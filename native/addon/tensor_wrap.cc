@@ -56,19 +56,28 @@ struct Handoff {
 }  // namespace
 
 Napi::Function TensorWrap::Init(Napi::Env env) {
-  Napi::Function ctor = DefineClass(
-      env, "NativeTensor",
-      {
-          InstanceAccessor<&TensorWrap::Shape>("shape"),
-          InstanceAccessor<&TensorWrap::DType>("dtype"),
-          InstanceAccessor<&TensorWrap::DeviceName>("device"),
-          InstanceAccessor<&TensorWrap::Disposed>("disposed"),
-          InstanceAccessor<&TensorWrap::NBytes>("nbytes"),
-          InstanceMethod<&TensorWrap::ToTypedArray>("toTypedArray"),
-          InstanceMethod<&TensorWrap::Dispose>("dispose"),
-      });
+  Napi::Function ctor = DefineClass(env, "NativeTensor", {});
+  // Static callbacks on the prototype rather than ObjectWrap instance members, whose trampolines throw a bare
+  // "Invalid argument" on an object whose wrap dispose() removed (see addon.h).
+  Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
+  proto.DefineProperties({
+      Napi::PropertyDescriptor::Accessor<&TensorWrap::Shape>("shape"),
+      Napi::PropertyDescriptor::Accessor<&TensorWrap::DType>("dtype"),
+      Napi::PropertyDescriptor::Accessor<&TensorWrap::DeviceName>("device"),
+      Napi::PropertyDescriptor::Accessor<&TensorWrap::Disposed>("disposed"),
+      Napi::PropertyDescriptor::Accessor<&TensorWrap::NBytes>("nbytes"),
+      Napi::PropertyDescriptor::Function(env, proto, "toTypedArray", &TensorWrap::ToTypedArray),
+      Napi::PropertyDescriptor::Function(env, proto, "dispose", &TensorWrap::Dispose),
+  });
   data(env).tensorCtor = Napi::Persistent(ctor);
   return ctor;
+}
+
+TensorWrap* TensorWrap::Find(const Napi::Object& o) {
+  void* p = nullptr;
+  // napi_unwrap reports a missing wrap through its status only (no pending exception).
+  if (napi_unwrap(o.Env(), o, &p) != napi_ok) return nullptr;
+  return static_cast<TensorWrap*>(p);
 }
 
 Napi::Object TensorWrap::New(Napi::Env env, dgc::Tensor t) {
@@ -113,9 +122,21 @@ dgc::Tensor& TensorWrap::getMutable(const char* op, const std::string& arg) {
   return *tensor_;
 }
 
+// The live wrap of `this` (nullptr when disposed, or when `this` is not a NativeTensor at all).
+static TensorWrap* thisWrap(const Napi::CallbackInfo& info) {
+  return TensorWrap::Is(info.This()) ? TensorWrap::Find(info.This().As<Napi::Object>()) : nullptr;
+}
+
+const dgc::Tensor& TensorWrap::self(const Napi::CallbackInfo& info, const char* what) {
+  DGC_CHECK(TensorWrap::Is(info.This()), Arg, what, ": 'this' is not a tensor");
+  TensorWrap* w = thisWrap(info);
+  DGC_CHECK(w != nullptr, Disposed, what, ": argument 'this' is a disposed tensor");
+  return w->get(what, "this");
+}
+
 Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    const dgc::Tensor& t = get("shape", "this");
+    const dgc::Tensor& t = self(info, "shape");
     Napi::Array a = Napi::Array::New(info.Env(), t.shape().size());
     for (size_t i = 0; i < t.shape().size(); ++i) a.Set(uint32_t(i), Napi::Number::New(info.Env(), double(t.shape()[i])));
     return a;
@@ -124,28 +145,30 @@ Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) {
 
 Napi::Value TensorWrap::DType(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    return Napi::String::New(info.Env(), dtypeName(get("dtype", "this").dtype()));
+    return Napi::String::New(info.Env(), dtypeName(self(info, "dtype").dtype()));
   });
 }
 
 Napi::Value TensorWrap::DeviceName(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    return Napi::String::New(info.Env(), deviceName(get("device", "this").device()));
+    return Napi::String::New(info.Env(), deviceName(self(info, "device").device()));
   });
 }
 
 Napi::Value TensorWrap::Disposed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), !tensor_.has_value());
+  TensorWrap* w = thisWrap(info);
+  return Napi::Boolean::New(info.Env(), !w || !w->tensor_.has_value());
 }
 
 Napi::Value TensorWrap::NBytes(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), tensor_ ? double(tensor_->nbytes()) : 0.0);
+  TensorWrap* w = thisWrap(info);
+  return Napi::Number::New(info.Env(), w && w->tensor_ ? double(w->tensor_->nbytes()) : 0.0);
 }
 
 // A copy of the contents in a new Float32Array or Int32Array (reading synchronizes the device).
 Napi::Value TensorWrap::ToTypedArray(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    const dgc::Tensor& t = get("toTypedArray", "this");
+    const dgc::Tensor& t = self(info, "toTypedArray");
     const size_t n = static_cast<size_t>(t.numel());
     if (t.dtype() == dgc::DType::F32) {
       Napi::Float32Array out = Napi::Float32Array::New(info.Env(), n);
@@ -159,7 +182,13 @@ Napi::Value TensorWrap::ToTypedArray(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
-  release();  // disposing twice is allowed and does nothing
+  TensorWrap* w = thisWrap(info);
+  if (!w) return info.Env().Undefined();  // disposing twice is allowed and does nothing
+  w->release();
+  // Detach and delete the C++ object now (see addon.h). After napi_remove_wrap no finalizer will run for this
+  // object; ~ObjectWrap then deletes the reference napi_wrap made.
+  napi_remove_wrap(info.Env(), info.This(), nullptr);
+  delete w;
   return info.Env().Undefined();
 }
 

@@ -1,6 +1,8 @@
 #include "tensor.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -16,8 +18,29 @@ namespace {
 // A caching allocator: a training step frees and allocates the same sizes every iteration, and a fresh large
 // block costs an mmap plus a page fault per 4 KiB page on first touch (measured ~1.6 µs per page on a KVM
 // guest: 8 ms for a 20 MB tensor). Freed blocks are kept by exact (64-byte-rounded) size and handed out again,
-// up to kCacheLimit bytes in all; past that, blocks go back to the system. memoryStats() counts live buffers
-// only, not the cache. DGCLUST_NO_ALLOC_CACHE=1 turns the cache off (for leak hunting with external tools).
+// up to a limit in all (default kDefaultCacheLimit; setCacheLimit(), which the TypeScript layer calls with
+// DGCLUST_CACHE_BYTES); past it, blocks go back to the system. memoryStats() counts live buffers only, not the
+// cache. DGCLUST_NO_ALLOC_CACHE=1 turns the cache off (for leak hunting with external tools).
+//
+// Blocks come from malloc with 64 bytes of slack, aligned by hand (the raw pointer is kept just before the aligned
+// address), not from aligned_alloc: glibc's memalign asks its heap for size + alignment + a header, so a freed block
+// is never big enough for the next request of the same size. With the small objects a tensor's wrapper allocates
+// between its buffers (which stop freed blocks from coalescing), every uncached allocation of a size seen before
+// took fresh memory: a 10 MB allocate/free loop grew RSS by 10 MB per iteration, and a DFCN training step on ACM
+// by ~0.5 MB (bench/soak). A malloc'd block of n + 64 bytes is reused by the next request of n + 64.
+void* alignedMalloc(size_t bytes) {
+  void* raw = std::malloc(bytes + 64);
+  if (!raw) return nullptr;
+  // malloc aligns to at least 8 bytes, so there are 8 to 64 bytes before the aligned address: room for `raw`.
+  const uintptr_t aligned = (reinterpret_cast<uintptr_t>(raw) + 64) & ~uintptr_t(63);
+  reinterpret_cast<void**>(aligned)[-1] = raw;
+  return reinterpret_cast<void*>(aligned);
+}
+
+void alignedFree(void* p) {
+  if (p) std::free(reinterpret_cast<void**>(p)[-1]);
+}
+
 class CpuAllocator : public Allocator {
  public:
   CpuAllocator() : enabled_(std::getenv("DGCLUST_NO_ALLOC_CACHE") == nullptr) {}
@@ -34,10 +57,10 @@ class CpuAllocator : public Allocator {
         return p;
       }
     }
-    void* p = std::aligned_alloc(64, rounded);
+    void* p = alignedMalloc(rounded);
     if (!p && enabled_) {  // out of memory: give the cache back and try once more
       releaseCached();
-      p = std::aligned_alloc(64, rounded);
+      p = alignedMalloc(rounded);
     }
     return p;
   }
@@ -46,19 +69,19 @@ class CpuAllocator : public Allocator {
     const size_t rounded = roundUp(bytes);
     if (enabled_) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (cachedBytes_ + rounded <= kCacheLimit) {
+      if (cachedBytes_ + rounded <= limit_) {
         free_[rounded].push_back(p);
         cachedBytes_ += rounded;
         return;
       }
     }
-    std::free(p);
+    alignedFree(p);
   }
 
   void releaseCached() {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [size, blocks] : free_)
-      for (void* p : blocks) std::free(p);
+      for (void* p : blocks) alignedFree(p);
     free_.clear();
     cachedBytes_ = 0;
   }
@@ -68,14 +91,39 @@ class CpuAllocator : public Allocator {
     return cachedBytes_;
   }
 
+  size_t limit() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return limit_;
+  }
+
+  // A new limit applies at once: cached blocks over it go back to the system, largest first.
+  void setLimit(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    limit_ = bytes;
+    if (cachedBytes_ <= limit_) return;
+    std::vector<size_t> sizes;
+    for (auto& [size, blocks] : free_)
+      if (!blocks.empty()) sizes.push_back(size);
+    std::sort(sizes.rbegin(), sizes.rend());
+    for (size_t size : sizes) {
+      auto& blocks = free_[size];
+      while (!blocks.empty() && cachedBytes_ > limit_) {
+        alignedFree(blocks.back());
+        blocks.pop_back();
+        cachedBytes_ -= size;
+      }
+      if (cachedBytes_ <= limit_) break;
+    }
+  }
+
  private:
-  static constexpr size_t kCacheLimit = size_t(1) << 30;  // 1 GiB
   static size_t roundUp(size_t bytes) { return bytes == 0 ? 64 : (bytes + 63) / 64 * 64; }
 
   const bool enabled_;
   std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cachedBytes_ = 0;
+  size_t limit_ = kDefaultCacheLimit;
 };
 
 struct Counters {
@@ -147,6 +195,8 @@ Buffer::~Buffer() {
 
 void releaseCachedMemory() { cpuAllocator().releaseCached(); }
 size_t cachedMemoryBytes() { return cpuAllocator().cachedBytes(); }
+size_t cacheLimitBytes() { return cpuAllocator().limit(); }
+void setCacheLimitBytes(size_t bytes) { cpuAllocator().setLimit(bytes); }
 
 MemoryStats memoryStats(Device device) {
   Counters& c = countersFor(device);

@@ -49,9 +49,13 @@ struct MemoryStats {
   int64_t peakBytes = 0;  // high-water mark since start or the last resetPeak()
 };
 MemoryStats memoryStats(Device device);
-// The CPU allocator keeps freed blocks for reuse (up to 1 GiB): how many bytes it holds, and a way to return them.
+// The CPU allocator keeps freed blocks for reuse, up to a limit (default kDefaultCacheLimit, 256 MiB): how many
+// bytes it holds, a way to return them, and the limit (lowering it returns what is over it at once).
+constexpr size_t kDefaultCacheLimit = size_t(256) << 20;
 size_t cachedMemoryBytes();
 void releaseCachedMemory();
+size_t cacheLimitBytes();
+void setCacheLimitBytes(size_t bytes);
 void resetPeakBytes(Device device);
 
 // A device allocator (the CPU one is built in; the CUDA backend registers its own).
