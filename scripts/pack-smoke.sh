@@ -21,7 +21,9 @@ deps=()
 while read -r dir; do
   case "$dir" in "$root/node_modules/"*) ;; *) continue ;; esac
   [ -L "$dir" ] && continue
-  deps+=("$work/$(npm pack --silent "$dir" --pack-destination "$work" | tail -1)")
+  # --ignore-scripts: a dependency's prepack/prepare (ml-matrix, yargs: compile steps with their dev tools) must not run;
+  # its published files are already built.
+  deps+=("$work/$(npm pack --silent --ignore-scripts "$dir" --pack-destination "$work" | tail -1)")
 done < <(npm ls --omit=dev --all --parseable 2>/dev/null)
 
 mkdir "$work/app" && cd "$work/app"
