@@ -597,3 +597,31 @@ export function kmeans(x: Tensor, k: number, options: KMeansOptions = {}): KMean
   labels.dispose();
   return { centers: wrap(r.centers), labels: out, inertia: r.inertia, iterations: r.iterations };
 }
+
+// ---- attention-weighted fusion (AGCN) -------------------------------------------------------------------
+
+export interface AttentionFusionOptions {
+  /** The MLP input is the concatenation of blocks[inputOrder[0]], blocks[inputOrder[1]], … (default 0, 1, …). */
+  inputOrder?: readonly number[];
+  /** 'sum': Σ_k u_k ⊙ blocks[k] (equal widths; AGCN-H); 'concat': [u_0 ⊙ blocks[0] ‖ u_1 ⊙ blocks[1] ‖ …] (AGCN-S). */
+  mode: 'sum' | 'concat';
+  /** LeakyReLU slope before the softmax (default 0.01, F.leaky_relu's). */
+  slope?: number;
+}
+
+/**
+ * AGCN's attention weights and the fusion they weight (AGCN paper eq. 2–3 and 6–7): with a = the MLP input,
+ * u = ℓ2(softmax_row(LeakyReLU(a Wᵀ + b))) ∈ R^{n×m} (m = number of blocks, W m × Σd, b [m]), and the blocks
+ * weighted row by row by u. Returns the fused features and u.
+ */
+export function attentionFusion(blocks: readonly Tensor[], weight: Tensor, bias: Tensor, options: AttentionFusionOptions): { out: Tensor; weights: Tensor } {
+  const order = options.inputOrder ?? blocks.map((_, i) => i);
+  const n = blocks[0].shape[0];
+  const input = order.length === 1 ? blocks[order[0]] : concatCols(order.map((i) => blocks[i]));
+  const t = biasAdd(matmul(input, weight, { transB: true }), bias);
+  const s = softmax(leakyRelu(t, options.slope ?? 0.01));
+  const u = mulColVector(s, exp(affine(log(rowSum(square(s))), -0.5, 0)));
+  const parts = blocks.map((b, k) => mulColVector(b, reshape(sliceCols(u, k, k + 1), [n])));
+  const out = options.mode === 'sum' ? parts.reduce((acc, p) => add(acc, p)) : concatCols(parts);
+  return { out, weights: u };
+}
