@@ -601,8 +601,6 @@ export function kmeans(x: Tensor, k: number, options: KMeansOptions = {}): KMean
 // ---- attention-weighted fusion (AGCN) -------------------------------------------------------------------
 
 export interface AttentionFusionOptions {
-  /** The MLP input is the concatenation of blocks[inputOrder[0]], blocks[inputOrder[1]], … (default 0, 1, …). */
-  inputOrder?: readonly number[];
   /** 'sum': Σ_k u_k ⊙ blocks[k] (equal widths; AGCN-H); 'concat': [u_0 ⊙ blocks[0] ‖ u_1 ⊙ blocks[1] ‖ …] (AGCN-S). */
   mode: 'sum' | 'concat';
   /** LeakyReLU slope before the softmax (default 0.01, F.leaky_relu's). */
@@ -610,18 +608,28 @@ export interface AttentionFusionOptions {
 }
 
 /**
- * AGCN's attention weights and the fusion they weight (AGCN paper eq. 2–3 and 6–7): with a = the MLP input,
- * u = ℓ2(softmax_row(LeakyReLU(a Wᵀ + b))) ∈ R^{n×m} (m = number of blocks, W m × Σd, b [m]), and the blocks
- * weighted row by row by u. Returns the fused features and u.
+ * AGCN's attention weights and the fusion they weight (AGCN paper eq. 2–3 and 6–7), one fused native op:
+ * u = ℓ2(softmax_row(LeakyReLU([b_0 ‖ … ‖ b_{m−1}] Wᵀ + bias))) ∈ R^{n×m} (W m × Σd as nn.Linear stores it, its
+ * columns in block order; the concatenation is never formed), and the blocks weighted row by row by u, summed or
+ * concatenated. Returns the fused features (differentiable in the blocks, W and bias) and u (a constant copy).
+ * Backward (native/cpu/fusion.h): G_u_k = G_k · x_k; through the ℓ2 normalisation, the softmax and the LeakyReLU to
+ * G_t; dx_k = u_k G_k + G_t W_k, dW = G_tᵀ [x_0 ‖ …], dbias = Σ_rows G_t.
  */
 export function attentionFusion(blocks: readonly Tensor[], weight: Tensor, bias: Tensor, options: AttentionFusionOptions): { out: Tensor; weights: Tensor } {
-  const order = options.inputOrder ?? blocks.map((_, i) => i);
-  const n = blocks[0].shape[0];
-  const input = order.length === 1 ? blocks[order[0]] : concatCols(order.map((i) => blocks[i]));
-  const t = biasAdd(matmul(input, weight, { transB: true }), bias);
-  const s = softmax(leakyRelu(t, options.slope ?? 0.01));
-  const u = mulColVector(s, exp(affine(log(rowSum(square(s))), -0.5, 0)));
-  const parts = blocks.map((b, k) => mulColVector(b, reshape(sliceCols(u, k, k + 1), [n])));
-  const out = options.mode === 'sum' ? parts.reduce((acc, p) => add(acc, p)) : concatCols(parts);
-  return { out, weights: u };
+  const slope = options.slope ?? 0.01;
+  const concat = options.mode === 'concat';
+  const handles = blocks.map((b) => b.handle);
+  const [outH, uH, tH] = native.attentionFusion(handles, weight.handle, bias.handle, slope, concat);
+  const u = wrap(uH);
+  const t = wrap(tH);
+  const weights = wrap(native.clone(uH));
+  const out = record(wrap(outH), 'attentionFusion', [...blocks, weight, bias], (g) => {
+    const grads = native.attentionFusionBackward(handles, weight.handle, u.handle, t.handle, slope, concat, g.handle).map(wrap);
+    return [...blocks, weight, bias].map((x, k) => {
+      if (x.requiresGrad) return grads[k];
+      grads[k].dispose();
+      return null;
+    });
+  }, [u, t]);
+  return { out, weights };
 }

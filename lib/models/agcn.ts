@@ -67,13 +67,23 @@ export const GCN_SLOPE = 0.2;
 const SDCN_SIGMA = 0.5;
 
 /**
- * The attention weights of AGCN-H (eq. 2) and AGCN-S (eq. 6) and the fusion they weight (eq. 3 / eq. 7), in one
- * fused native op (lib/ops.ts attentionFusion): the MLP input is the concatenation of `blocks` in `inputOrder`
- * (never formed), the weights u = ℓ2(softmax(LeakyReLU_0.01(input·Wᵀ + b))), and the output is Σ_k u_k ⊙ blocks[k]
- * ('sum', AGCN-H) or [u_1 ⊙ blocks[0] ‖ …] ('concat', AGCN-S). Returns the fused features and the weights (N × m).
+ * The attention weights of AGCN-H (eq. 2) and AGCN-S (eq. 6) and the fusion they weight (eq. 3 / eq. 7), one fused
+ * native op (ops.attentionFusion; the concatenated MLP input is never formed): u = ℓ2(softmax(LeakyReLU_0.01(
+ * [blocks] Wᵀ + b))), the output Σ_k u_k ⊙ blocks[k] ('sum', AGCN-H) or [u_1 ⊙ blocks[0] ‖ …] ('concat', AGCN-S).
  */
-function attend(mlp: Linear, blocks: Tensor[], inputOrder: number[], mode: 'sum' | 'concat'): { out: Tensor; weights: Tensor } {
-  return ops.attentionFusion(blocks, mlp.weight, mlp.bias!, { inputOrder, mode, slope: ATTENTION_SLOPE });
+function attendScales(mlp: Linear, blocks: Tensor[]): Tensor {
+  return ops.attentionFusion(blocks, mlp.weight, mlp.bias!, { mode: 'concat', slope: ATTENTION_SLOPE }).out;
+}
+
+/**
+ * AGCN-H's Z′ = m_1 ⊙ Z + m_2 ⊙ H. The code's MLP reads [H‖Z] (its W's first d columns apply to H) while column 0
+ * of M weights Z: the op takes the blocks in weight order [Z, H], so W's two column halves are swapped on the tape
+ * (2 × 2d values; the parameter keeps the code's layout, and its gradient comes back to it unswapped).
+ */
+function attendPair(mlp: Linear, z: Tensor, h: Tensor): Tensor {
+  const d = z.shape[1];
+  const w = ops.concatCols([ops.sliceCols(mlp.weight, d, 2 * d), ops.sliceCols(mlp.weight, 0, d)]);
+  return ops.attentionFusion([z, h], w, mlp.bias!, { mode: 'sum', slope: ATTENTION_SLOPE }).out;
 }
 
 export class AgcnModule extends Module {
@@ -123,13 +133,13 @@ export class AgcnModule extends Module {
       for (let i = 1; i < 4; i++) h = this.gcn[i].forward(mix(h, hs[i - 1]), adj);
       return { xBar: a.xBar, z: a.z, logits: this.predict.forward(mix(h, a.z), adj) };
     }
-    // AGCN-H: Z_{i+1} = GCN(m_i1 ⊙ Z_i + m_i2 ⊙ H_i), the MLP reading [H_i‖Z_i] (blocks [Z_i, H_i], order [1, 0]).
+    // AGCN-H: Z_{i+1} = GCN(m_i1 ⊙ Z_i + m_i2 ⊙ H_i), the MLP reading [H_i‖Z_i].
     const zs: Tensor[] = [this.gcn[0].forward(x, adj)];
-    for (let i = 1; i < 4; i++) zs.push(this.gcn[i].forward(attend(this.mlpH[i - 1], [zs[i - 1], hs[i - 1]], [1, 0], 'sum').out, adj));
+    for (let i = 1; i < 4; i++) zs.push(this.gcn[i].forward(attendPair(this.mlpH[i - 1], zs[i - 1], hs[i - 1]), adj));
     let fused: Tensor;
-    if (this.variant === 'h') fused = attend(this.mlpH[3], [zs[3], a.z], [1, 0], 'sum').out;
+    if (this.variant === 'h') fused = attendPair(this.mlpH[3], zs[3], a.z);
     else if (this.variant === 'h-ss') fused = ops.concatCols([...zs, a.z]);
-    else fused = attend(this.mlpS!, [...zs, a.z], [0, 1, 2, 3, 4], 'concat').out;
+    else fused = attendScales(this.mlpS!, [...zs, a.z]);
     return { xBar: a.xBar, z: a.z, logits: this.predict.forward(fused, adj) };
   }
 }

@@ -143,6 +143,15 @@ Tensor pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc);
 // CDC correlation loss RowKL(Sharpen(PairKernel(ya)) ‖ PairKernel(yb)) · scale; dzs = {dya, dyb} when asked.
 LossWithGrads cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool wantA, bool wantB);
 
+// ---- attention-weighted fusion (AGCN) ---------------------------------------------------------------------
+// u = ℓ2(softmax(LeakyReLU_slope([x_0 ‖ … ‖ x_{m−1}] wᵀ + b))) and the blocks weighted by it, summed (equal
+// widths) or concatenated (backend.h). Returns {out, u, t} (t: the pre-activation, kept for the backward).
+std::vector<Tensor> attentionFusion(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& b, double slope,
+                                    bool concat);
+// Returns {dx_0, …, dx_{m−1}, dw, db} given the forward's u and t and dout.
+std::vector<Tensor> attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u,
+                                            const Tensor& t, double slope, bool concat, const Tensor& dout);
+
 // ---- random --------------------------------------------------------------------------------------------
 Tensor randomUniform(const Shape& shape, float low, float high, uint64_t seed, uint64_t stream, Device device);
 Tensor randomNormal(const Shape& shape, float mean, float std, uint64_t seed, uint64_t stream, Device device);

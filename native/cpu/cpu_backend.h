@@ -100,6 +100,12 @@ class CpuBackend final : public Backend {
   void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss, Tensor* dya,
                           Tensor* dyb) override;
 
+  void attentionFusionForward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& b, float slope, bool concat,
+                              Tensor& out, Tensor& u, Tensor& t) override;
+  void attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u, const Tensor& t,
+                               float slope, bool concat, const Tensor& dout, const std::vector<Tensor*>& dxs, Tensor& dw,
+                               Tensor& db) override;
+
   void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t stream) override;
   void randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t stream) override;
 };
