@@ -448,6 +448,17 @@ class CudaBackend final : public Backend {
     cuda::cdcCorrelationLoss(ya, yb, nu, scale, loss, dya, dyb);
   }
 
+  // ---- attention-weighted fusion (AGCN)
+  void attentionFusionForward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& b, float slope, bool concat,
+                              Tensor& out, Tensor& u, Tensor& t) override {
+    cuda::attentionFusionForward(xs, w, b, slope, concat, out, u, t);
+  }
+  void attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u, const Tensor& t,
+                               float slope, bool concat, const Tensor& dout, const std::vector<Tensor*>& dxs, Tensor& dw,
+                               Tensor& db) override {
+    cuda::attentionFusionBackward(xs, w, u, t, slope, concat, dout, dxs, dw, db);
+  }
+
   // ---- random
   void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t streamId) override {
     cuda::randomUniform(out, low, high, seed, streamId);

@@ -14,6 +14,7 @@
 //   cuda/cluster.cu    studentT … cdcCorrelationLoss
 //   cuda/kmeans.cu     kmeans
 //   cuda/knn.cu        knnGraph
+//   cuda/fusion.cu     attentionFusionForward / attentionFusionBackward
 //
 // Synchronisation: none of these functions synchronizes the stream except kmeans (it reads its convergence state
 // and the inertia back every Lloyd step) and knnGraph (it reads a finiteness flag back; with sdcnOrder it runs the
@@ -71,6 +72,13 @@ void pairAffinity(const Tensor& y, double nu, Tensor& c);
 void pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc, Tensor& dy);
 void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss, Tensor* dya,
                         Tensor* dyb);
+
+// ---- attention-weighted fusion (AGCN; cuda/fusion.cu) --------------------------------------------------------------
+void attentionFusionForward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& b, float slope, bool concat,
+                            Tensor& out, Tensor& u, Tensor& t);
+void attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u, const Tensor& t,
+                             float slope, bool concat, const Tensor& dout, const std::vector<Tensor*>& dxs, Tensor& dw,
+                             Tensor& db);
 
 }  // namespace cuda
 }  // namespace dgc
