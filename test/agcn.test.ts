@@ -100,6 +100,7 @@ describe('AGCN', () => {
     expect(() => resolveSettings(agcnSpec, 'acm', { lambda2: -1 })).toThrow(/option 'lambda2' must be >= 0/);
     expect(() => resolveSettings(agcnSpec, 'acm', { variant: 'hs' })).toThrow(/option 'variant' must be one of full, h-ss, h, none/);
     expect(() => resolveSettings(agcnSpec, 'acm', { lr: 0 })).toThrow(/option 'lr' must be > 0/);
+    expect(() => resolveSettings(agcnSpec, 'acm', { attentionSlope: -0.2 })).toThrow(/option 'attentionSlope' must be >= 0/);
     expect(() => new AgcnModule(5, 2, 'sdcn' as AgcnVariant, new dg.Generator(0), 'cpu')).toThrow(/option 'variant'/);
     // λ = 0 is allowed (the terms are then reported but not trained on).
     expect(resolveSettings(agcnSpec, 'usps', { lambda1: 0 }).settings.lambda1).toBe(0);

@@ -15,7 +15,8 @@
 // Loss (the code; paper eq. 12–13): L = λ1·KL(P‖Q) + λ2·KL(P‖Z_pred) + MSE(X̂, X), KL 'batchmean' (÷N), MSE a mean.
 //
 // Where the paper and the code differ, dgclust follows the code:
-//   - the attention MLPs' LeakyReLU has slope 0.01 (F.leaky_relu's default; the paper says 0.2) and a bias;
+//   - the attention MLPs' LeakyReLU has slope 0.01 (F.leaky_relu's default; the paper says 0.2: option
+//     attentionSlope) and a bias;
 //   - the H-module MLP reads [H_i‖Z_i] (AE feature first; the paper writes [Z_i‖H_i]), column 0 of M_i weights Z_i;
 //   - Â is row-normalized, D⁻¹(A + I) (the paper writes D^-½(A+I)D^-½; option --normalization sym);
 //   - the paper's eq. 12 puts λ1 on KL(P‖Z) and λ2 on KL(P‖Q); the code (and the README's per-dataset values) put
@@ -57,10 +58,10 @@ export interface AgcnSettings extends SdcnFamilySettings {
   /** Weight of KL(P‖Z_pred) (the code's second λ, `ld2`). */
   lambda2: number;
   variant: AgcnVariant;
+  /** LeakyReLU slope of the attention MLPs (the code's 0.01; the paper says 0.2). */
+  attentionSlope: number;
 }
 
-/** Slope of the attention MLPs' LeakyReLU (F.leaky_relu's default in the code; the paper says 0.2). */
-export const ATTENTION_SLOPE = 0.01;
 /** Slope of the GCN layers' LeakyReLU (GNN.py). */
 export const GCN_SLOPE = 0.2;
 /** σ of SDCN's delivery operator, for the 'none' variant. */
@@ -71,8 +72,8 @@ const SDCN_SIGMA = 0.5;
  * native op (ops.attentionFusion; the concatenated MLP input is never formed): u = ℓ2(softmax(LeakyReLU_0.01(
  * [blocks] Wᵀ + b))), the output Σ_k u_k ⊙ blocks[k] ('sum', AGCN-H) or [u_1 ⊙ blocks[0] ‖ …] ('concat', AGCN-S).
  */
-function attendScales(mlp: Linear, blocks: Tensor[]): Tensor {
-  return ops.attentionFusion(blocks, mlp.weight, mlp.bias!, { mode: 'concat', slope: ATTENTION_SLOPE }).out;
+function attendScales(mlp: Linear, blocks: Tensor[], slope: number): Tensor {
+  return ops.attentionFusion(blocks, mlp.weight, mlp.bias!, { mode: 'concat', slope }).out;
 }
 
 /**
@@ -80,10 +81,10 @@ function attendScales(mlp: Linear, blocks: Tensor[]): Tensor {
  * of M weights Z: the op takes the blocks in weight order [Z, H], so W's two column halves are swapped on the tape
  * (2 × 2d values; the parameter keeps the code's layout, and its gradient comes back to it unswapped).
  */
-function attendPair(mlp: Linear, z: Tensor, h: Tensor): Tensor {
+function attendPair(mlp: Linear, z: Tensor, h: Tensor, slope: number): Tensor {
   const d = z.shape[1];
   const w = ops.concatCols([ops.sliceCols(mlp.weight, d, 2 * d), ops.sliceCols(mlp.weight, 0, d)]);
-  return ops.attentionFusion([z, h], w, mlp.bias!, { mode: 'sum', slope: ATTENTION_SLOPE }).out;
+  return ops.attentionFusion([z, h], w, mlp.bias!, { mode: 'sum', slope }).out;
 }
 
 export class AgcnModule extends Module {
@@ -98,7 +99,8 @@ export class AgcnModule extends Module {
   readonly mlpH: Linear[];
   readonly head: StudentTHead;
 
-  constructor(nInput: number, nClusters: number, readonly variant: AgcnVariant, gen: Generator, device: Device) {
+  constructor(nInput: number, nClusters: number, readonly variant: AgcnVariant, gen: Generator, device: Device,
+              readonly attentionSlope = 0.01) {
     super();
     if (!AGCN_VARIANTS.includes(variant)) {
       throw new DgcError('DGC_ARG', `agcn: option 'variant' must be one of ${AGCN_VARIANTS.join(', ')}, got ${JSON.stringify(variant)}`);
@@ -135,11 +137,11 @@ export class AgcnModule extends Module {
     }
     // AGCN-H: Z_{i+1} = GCN(m_i1 ⊙ Z_i + m_i2 ⊙ H_i), the MLP reading [H_i‖Z_i].
     const zs: Tensor[] = [this.gcn[0].forward(x, adj)];
-    for (let i = 1; i < 4; i++) zs.push(this.gcn[i].forward(attendPair(this.mlpH[i - 1], zs[i - 1], hs[i - 1]), adj));
+    for (let i = 1; i < 4; i++) zs.push(this.gcn[i].forward(attendPair(this.mlpH[i - 1], zs[i - 1], hs[i - 1], this.attentionSlope), adj));
     let fused: Tensor;
-    if (this.variant === 'h') fused = attendPair(this.mlpH[3], zs[3], a.z);
+    if (this.variant === 'h') fused = attendPair(this.mlpH[3], zs[3], a.z, this.attentionSlope);
     else if (this.variant === 'h-ss') fused = ops.concatCols([...zs, a.z]);
-    else fused = attendScales(this.mlpS!, [...zs, a.z]);
+    else fused = attendScales(this.mlpS!, [...zs, a.z], this.attentionSlope);
     return { xBar: a.xBar, z: a.z, logits: this.predict.forward(fused, adj) };
   }
 }
@@ -157,7 +159,7 @@ class AgcnRun implements ClusteringModel<SdcnInput> {
   readonly centres: Tensor;
   constructor(input: SdcnInput, readonly s: AgcnSettings, gen: Generator) {
     if (!input.adj) throw new DgcError('DGC_INTERNAL', 'agcn: the input has no graph');
-    this.module = new AgcnModule(input.x.shape[1], input.nClusters, s.variant, gen, input.x.device);
+    this.module = new AgcnModule(input.x.shape[1], input.nClusters, s.variant, gen, input.x.device, s.attentionSlope);
     this.centres = this.module.head.mu;
   }
 
@@ -221,7 +223,7 @@ export const AGCN_ABLATION_PAPER: Record<string, Record<AgcnVariant, Record<'acc
 
 const agcnPreset = (o: Partial<AgcnSettings> = {}): AgcnSettings => ({
   knnK: 3, knnMetric: 'heat', normalization: 'row', aeEpochs: 30, aeLr: 1e-3, aeBatchSize: 256,
-  lr: 1e-3, epochs: 200, lambda1: 0.1, lambda2: 0.01, variant: 'full', ...o,
+  lr: 1e-3, epochs: 200, lambda1: 0.1, lambda2: 0.01, variant: 'full', attentionSlope: 0.01, ...o,
 });
 
 export const agcnSpec: ModelSpec<SdcnInput, AgcnSettings> = {
@@ -247,6 +249,7 @@ export const agcnSpec: ModelSpec<SdcnInput, AgcnSettings> = {
       type: 'string', choices: AGCN_VARIANTS,
       description: "Table 4 ablation: 'full' (AGCN-H + AGCN-S), 'h-ss' (AGCN-H + unweighted multi-scale concatenation), 'h' (AGCN-H only), 'none' (SDCN's fusion)",
     },
+    attentionSlope: { type: 'number', min: 0, description: "LeakyReLU slope of the attention MLPs (the code's 0.01; the paper's text says 0.2)" },
     ...SDCN_GRAPH_OPTIONS,
     ...SDCN_AE_OPTIONS,
   },
