@@ -46,9 +46,31 @@ import { Generator } from '../random';
 import { DgcError, Tensor } from '../tensor';
 import type { Device } from '../tensor';
 import type { SparseMatrix } from '../sparse';
-import type { ClusteringModel, Inference, LossResult, ModelSpec, PaperTable, TargetContext } from './types';
+import type { ClusteringData, ClusteringModel, Inference, LossResult, ModelSpec, PaperTable, TargetContext } from './types';
 
 export type AgcnVariant = 'full' | 'h-ss' | 'h' | 'none';
+
+/** SDCN's input plus ÂX, the first GCN layer's propagated input: X is constant, so Â(XW) = (ÂX)W is formed once. */
+export interface AgcnInput extends SdcnInput {
+  ax: Tensor;
+}
+
+function prepareAgcnInput(data: ClusteringData, s: AgcnSettings, device: Device): AgcnInput {
+  const base = prepareSdcnInput(data, s, device);
+  const ax = noGrad(() => base.adj!.matmul(base.x));
+  return { ...base, ax, dispose: () => { ax.dispose(); base.dispose(); } };
+}
+
+/**
+ * A GCN layer φ(Â Y W) (eq. 4: activation after propagation, so Â(YW) = (ÂY)W). With `ay` = ÂY given (the first
+ * layer's constant ÂX), or when the layer widens (500 → 2000), Â is applied to the narrow side: (ÂY)W — the sparse
+ * product runs on in ≤ out columns, forward and backward. Otherwise GraphConv's Â(YW).
+ */
+function gcn(layer: GraphConv, y: Tensor | null, adj: SparseMatrix, ay?: Tensor): Tensor {
+  if (!ay && layer.outFeatures <= layer.inFeatures) return layer.forward(y!, adj);
+  const pre = ops.matmul(ay ?? adj.matmul(y!), layer.weight);
+  return layer.activation ? layer.activation(pre) : pre;
+}
 export const AGCN_VARIANTS: readonly AgcnVariant[] = ['full', 'h-ss', 'h', 'none'];
 
 export interface AgcnSettings extends SdcnFamilySettings {
@@ -125,24 +147,25 @@ export class AgcnModule extends Module {
     this.head = this.registerModule('head', new StudentTHead(nClusters, 10, 1, { generator: gen, device }));
   }
 
-  forward(x: Tensor, adj: SparseMatrix): { xBar: Tensor; z: Tensor; logits: Tensor } {
+  /** ax = ÂX (AgcnInput.ax). */
+  forward(x: Tensor, adj: SparseMatrix, ax: Tensor): { xBar: Tensor; z: Tensor; logits: Tensor } {
     const a = this.ae.forward(x);
     const hs = [...a.hidden, a.z]; // H1, H2, H3, H
     if (this.variant === 'none') {
       // SDCN (its paper's eq. 8): h_{l+1} = ReLU(Â((1−σ) h_l + σ H_l) W), O = Â((1−σ) Z4 + σ H) W.
       const mix = (h: Tensor, t: Tensor) => ops.axpby(1 - SDCN_SIGMA, h, SDCN_SIGMA, t);
-      let h = this.gcn[0].forward(x, adj);
-      for (let i = 1; i < 4; i++) h = this.gcn[i].forward(mix(h, hs[i - 1]), adj);
-      return { xBar: a.xBar, z: a.z, logits: this.predict.forward(mix(h, a.z), adj) };
+      let h = gcn(this.gcn[0], null, adj, ax);
+      for (let i = 1; i < 4; i++) h = gcn(this.gcn[i], mix(h, hs[i - 1]), adj);
+      return { xBar: a.xBar, z: a.z, logits: gcn(this.predict, mix(h, a.z), adj) };
     }
     // AGCN-H: Z_{i+1} = GCN(m_i1 ⊙ Z_i + m_i2 ⊙ H_i), the MLP reading [H_i‖Z_i].
-    const zs: Tensor[] = [this.gcn[0].forward(x, adj)];
-    for (let i = 1; i < 4; i++) zs.push(this.gcn[i].forward(attendPair(this.mlpH[i - 1], zs[i - 1], hs[i - 1], this.attentionSlope), adj));
+    const zs: Tensor[] = [gcn(this.gcn[0], null, adj, ax)];
+    for (let i = 1; i < 4; i++) zs.push(gcn(this.gcn[i], attendPair(this.mlpH[i - 1], zs[i - 1], hs[i - 1], this.attentionSlope), adj));
     let fused: Tensor;
     if (this.variant === 'h') fused = attendPair(this.mlpH[3], zs[3], a.z, this.attentionSlope);
     else if (this.variant === 'h-ss') fused = ops.concatCols([...zs, a.z]);
     else fused = attendScales(this.mlpS!, [...zs, a.z], this.attentionSlope);
-    return { xBar: a.xBar, z: a.z, logits: this.predict.forward(fused, adj) };
+    return { xBar: a.xBar, z: a.z, logits: gcn(this.predict, fused, adj) };
   }
 }
 
@@ -154,18 +177,18 @@ class NamedLinear extends Module {
   }
 }
 
-class AgcnRun implements ClusteringModel<SdcnInput> {
+class AgcnRun implements ClusteringModel<AgcnInput> {
   readonly module: AgcnModule;
   readonly centres: Tensor;
-  constructor(input: SdcnInput, readonly s: AgcnSettings, gen: Generator) {
+  constructor(input: AgcnInput, readonly s: AgcnSettings, gen: Generator) {
     if (!input.adj) throw new DgcError('DGC_INTERNAL', 'agcn: the input has no graph');
     this.module = new AgcnModule(input.x.shape[1], input.nClusters, s.variant, gen, input.x.device, s.attentionSlope);
     this.centres = this.module.head.mu;
   }
 
-  loss(input: SdcnInput, rows: Tensor | null, ctx: TargetContext): LossResult {
+  loss(input: AgcnInput, rows: Tensor | null, ctx: TargetContext): LossResult {
     if (rows) throw new DgcError('DGC_INTERNAL', 'AGCN trains full batch');
-    const f = this.module.forward(input.x, input.adj!);
+    const f = this.module.forward(input.x, input.adj!, input.ax);
     // The unweighted terms are computed and scaled afterwards, so that λ = 0 is allowed and each part is reported
     // as the paper's L_x. P comes from Q of this same forward pass (the code's extra no-grad pass computes the same
     // Q from the same parameters).
@@ -183,9 +206,9 @@ class AgcnRun implements ClusteringModel<SdcnInput> {
     };
   }
 
-  infer(input: SdcnInput): Inference {
+  infer(input: AgcnInput): Inference {
     return noGrad(() => {
-      const f = this.module.forward(input.x, input.adj!);
+      const f = this.module.forward(input.x, input.adj!, input.ax);
       return { embedding: f.z, assignments: { z: ops.softmax(f.logits), q: this.module.head.softAssign(f.z) } };
     });
   }
@@ -226,7 +249,7 @@ const agcnPreset = (o: Partial<AgcnSettings> = {}): AgcnSettings => ({
   lr: 1e-3, epochs: 200, lambda1: 0.1, lambda2: 0.01, variant: 'full', attentionSlope: 0.01, ...o,
 });
 
-export const agcnSpec: ModelSpec<SdcnInput, AgcnSettings> = {
+export const agcnSpec: ModelSpec<AgcnInput, AgcnSettings> = {
   name: 'agcn',
   title: 'AGCN — Attention-driven Graph Clustering Network (Peng et al., ACM MM 2021): SDCN with attention-weighted AE/GCN (AGCN-H) and multi-scale (AGCN-S) fusion',
   needsGraph: true,
@@ -256,7 +279,7 @@ export const agcnSpec: ModelSpec<SdcnInput, AgcnSettings> = {
   paper: AGCN_PAPER,
   paperProtocol: 'per-metric-max',
   readouts: ['z', 'q'],
-  prepare: (data, s, ctx) => prepareSdcnInput(data, s, ctx.device),
+  prepare: (data, s, ctx) => prepareAgcnInput(data, s, ctx.device),
   create: (input, s, gen) => new AgcnRun(input, s, gen),
   pretrain: (run, input, s) => [sdcnAePretrainStage((run as AgcnRun).module.ae, (run as AgcnRun).module.aeGen, input, s)],
   schedule: (s) => ({ mode: 'full-batch', epochs: s.epochs, targetEvery: 1 }),
