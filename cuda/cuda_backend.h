@@ -16,6 +16,7 @@
 //   kmeans.cu        kmeans
 //   knn.cu           knnGraph
 //   contractive.cu   contractivePenalty (DCCF)
+//   fusion.cu        attentionFusionForward / Backward (AGCN)
 //
 // Semantics: native/core/backend.h. Tensors are validated and allocated by ops.cc and live in device memory; work is
 // enqueued on dgc::cuda::stream(); helpers, scratch and the determinism rules are cuda/common.cuh's.
@@ -141,6 +142,12 @@ class CudaBackend final : public Backend {
   // contractive.cu
   void contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m,
                           double scale, int form, Tensor& loss, const std::vector<Tensor*>& dweights) override;
+  // fusion.cu
+  void attentionFusionForward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& b, float slope, bool concat,
+                              Tensor& out, Tensor& u, Tensor& t) override;
+  void attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u, const Tensor& t,
+                               float slope, bool concat, const Tensor& dout, const std::vector<Tensor*>& dxs, Tensor& dw,
+                               Tensor& db) override;
 };
 
 }  // namespace cuda

@@ -630,3 +630,39 @@ export function kmeans(x: Tensor, k: number, options: KMeansOptions = {}): KMean
   labels.dispose();
   return { centers: wrap(r.centers), labels: out, inertia: r.inertia, iterations: r.iterations };
 }
+
+// ---- attention-weighted fusion (AGCN) -------------------------------------------------------------------
+
+export interface AttentionFusionOptions {
+  /** 'sum': Σ_k u_k ⊙ blocks[k] (equal widths; AGCN-H); 'concat': [u_0 ⊙ blocks[0] ‖ u_1 ⊙ blocks[1] ‖ …] (AGCN-S). */
+  mode: 'sum' | 'concat';
+  /** LeakyReLU slope before the softmax (default 0.01, F.leaky_relu's). */
+  slope?: number;
+}
+
+/**
+ * AGCN's attention weights and the fusion they weight (AGCN paper eq. 2–3 and 6–7), one fused native op:
+ * u = ℓ2(softmax_row(LeakyReLU([b_0 ‖ … ‖ b_{m−1}] Wᵀ + bias))) ∈ R^{n×m} (W m × Σd as nn.Linear stores it, its
+ * columns in block order; the concatenation is never formed), and the blocks weighted row by row by u, summed or
+ * concatenated. Returns the fused features (differentiable in the blocks, W and bias) and u (a constant copy).
+ * Backward (native/cpu/fusion.h): G_u_k = G_k · x_k; through the ℓ2 normalisation, the softmax and the LeakyReLU to
+ * G_t; dx_k = u_k G_k + G_t W_k, dW = G_tᵀ [x_0 ‖ …], dbias = Σ_rows G_t.
+ */
+export function attentionFusion(blocks: readonly Tensor[], weight: Tensor, bias: Tensor, options: AttentionFusionOptions): { out: Tensor; weights: Tensor } {
+  const slope = options.slope ?? 0.01;
+  const concat = options.mode === 'concat';
+  const handles = blocks.map((b) => b.handle);
+  const [outH, uH, tH] = native.attentionFusion(handles, weight.handle, bias.handle, slope, concat);
+  const u = wrap(uH);
+  const t = wrap(tH);
+  const weights = wrap(native.clone(uH));
+  const out = record(wrap(outH), 'attentionFusion', [...blocks, weight, bias], (g) => {
+    const grads = native.attentionFusionBackward(handles, weight.handle, u.handle, t.handle, slope, concat, g.handle).map(wrap);
+    return [...blocks, weight, bias].map((x, k) => {
+      if (x.requiresGrad) return grads[k];
+      grads[k].dispose();
+      return null;
+    });
+  }, [u, t]);
+  return { out, weights };
+}

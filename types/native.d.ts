@@ -192,6 +192,10 @@ export interface NativeModule {
   pairAffinity(y: NativeTensor, nu: number): NativeTensor;
   pairAffinityBackward(y: NativeTensor, nu: number, dc: NativeTensor): NativeTensor;
   cdcCorrelationLoss(ya: NativeTensor, yb: NativeTensor, nu: number, scale: number, wantA: boolean, wantB: boolean): NativeLoss;
+  /** AGCN's attention-weighted fusion: [out, u, t] (native/core/backend.h). */
+  attentionFusion(xs: NativeTensor[], w: NativeTensor, b: NativeTensor, slope: number, concat: boolean): [NativeTensor, NativeTensor, NativeTensor];
+  /** [dx_0, …, dx_{m−1}, dw, db]. */
+  attentionFusionBackward(xs: NativeTensor[], w: NativeTensor, u: NativeTensor, t: NativeTensor, slope: number, concat: boolean, dout: NativeTensor): NativeTensor[];
 
   randomUniform(shape: number[], low: number, high: number, seed: number, stream: number, device?: NativeDevice): NativeTensor;
   randomNormal(shape: number[], mean: number, std: number, seed: number, stream: number, device?: NativeDevice): NativeTensor;

@@ -551,6 +551,21 @@ Napi::Value CdcCorrelationLoss(const Info& info) {
                                                       a.boolean(5, "wantB", true)));
 }
 
+// attentionFusion(xs, w, b, slope, concat) → [out, u, t]
+Napi::Value AttentionFusion(const Info& info) {
+  Args a(info, "attentionFusion", 5, 5);
+  return wrapList(info.Env(), ops::attentionFusion(a.tensorList(0, "xs"), a.tensor(1, "w"), a.tensor(2, "b"),
+                                                   a.number(3, "slope"), a.boolean(4, "concat", false)));
+}
+
+// attentionFusionBackward(xs, w, u, t, slope, concat, dout) → [dx_0, …, dx_{m−1}, dw, db]
+Napi::Value AttentionFusionBackward(const Info& info) {
+  Args a(info, "attentionFusionBackward", 7, 7);
+  return wrapList(info.Env(), ops::attentionFusionBackward(a.tensorList(0, "xs"), a.tensor(1, "w"), a.tensor(2, "u"),
+                                                           a.tensor(3, "t"), a.number(4, "slope"),
+                                                           a.boolean(5, "concat", false), a.tensor(6, "dout")));
+}
+
 // ---- random ------------------------------------------------------------------------------------------
 
 // randomUniform(shape, low, high, seed, stream, device?) and randomNormal(shape, mean, std, seed, stream, device?)
@@ -749,6 +764,8 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("pairAffinity", PairAffinity);
   DGC_OP("pairAffinityBackward", PairAffinityBackward);
   DGC_OP("cdcCorrelationLoss", CdcCorrelationLoss);
+  DGC_OP("attentionFusion", AttentionFusion);
+  DGC_OP("attentionFusionBackward", AttentionFusionBackward);
   DGC_OP("randomUniform", RandomUniform);
   DGC_OP("randomNormal", RandomNormal);
   DGC_OP("memory", Memory);

@@ -186,6 +186,17 @@ class Backend {
   virtual void contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m,
                                   double scale, int form, Tensor& loss, const std::vector<Tensor*>& dweights) = 0;
 
+  // ---- attention-weighted fusion (AGCN; native/cpu/fusion.h) -------------------------------------------------
+  // xs: m ≤ 8 blocks x_k (n×d_k; equal widths unless concat), w m×D (D = Σ d_k, columns in block order), b [m].
+  // t = [x_0 ‖ … ‖ x_{m−1}] wᵀ + b (the concatenation is never formed), u = ℓ2(softmax_row(LeakyReLU_slope(t)))
+  // with F.normalize's eps 1e-12; out = Σ_k u_k ⊙ x_k (n×d) or [u_0 ⊙ x_0 ‖ …] (concat, n×D). u and t: n×m.
+  virtual void attentionFusionForward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& b, float slope,
+                                      bool concat, Tensor& out, Tensor& u, Tensor& t) = 0;
+  // Given dout (like out): dxs[k] (like xs[k]; null entries are not computed), dw (m×D), db [m].
+  virtual void attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u,
+                                       const Tensor& t, float slope, bool concat, const Tensor& dout,
+                                       const std::vector<Tensor*>& dxs, Tensor& dw, Tensor& db) = 0;
+
   // ---- random (counter-based Philox: element i of stream s under seed k is the same on every backend) ----
   virtual void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t stream) = 0;
   virtual void randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t stream) = 0;

@@ -1014,6 +1014,90 @@ LossWithGrads contractivePenalty(const std::vector<Tensor>& weights, const std::
   return r;
 }
 
+// ---- attention-weighted fusion (AGCN) ---------------------------------------------------------------------
+namespace {
+constexpr size_t kMaxFusionBlocks = 8;  // as native/cpu/fusion.h
+
+// The blocks (1..8 float32 matrices, same rows and device, equal widths unless concat), w (m × Σ widths) and the
+// slope; returns Σ widths.
+int64_t checkFusionArgs(const char* op, const std::vector<Tensor>& xs, const Tensor& w, double slope, bool concat) {
+  DGC_CHECK(!xs.empty() && xs.size() <= kMaxFusionBlocks, Arg, op, ": takes 1 to ", kMaxFusionBlocks,
+            " blocks, got ", xs.size());
+  int64_t total = 0;
+  for (size_t k = 0; k < xs.size(); ++k) {
+    const std::string arg = str("xs[", k, "]");
+    requireMatrix(op, arg.c_str(), xs[k]);
+    requireSameDevice(op, "xs[0]", xs[0], arg.c_str(), xs[k]);
+    DGC_CHECK(xs[k].dim(0) == xs[0].dim(0), Shape, op, ": ", arg, " has ", xs[k].dim(0), " rows but xs[0] has ",
+              xs[0].dim(0));
+    DGC_CHECK(concat || xs[k].dim(1) == xs[0].dim(1), Shape, op, ": mode 'sum' needs blocks of equal width, but ", arg,
+              " is ", shapeStr(xs[k].shape()), " and xs[0] is ", shapeStr(xs[0].shape()));
+    total += xs[k].dim(1);
+  }
+  const int64_t m = static_cast<int64_t>(xs.size());
+  requireMatrix(op, "w", w);
+  requireSameDevice(op, "xs[0]", xs[0], "w", w);
+  DGC_CHECK(w.dim(0) == m && w.dim(1) == total, Shape, op, ": 'w' is ", shapeStr(w.shape()), " but ", m,
+            " blocks of ", total, " columns in all need ", m, "x", total);
+  requireFiniteFloat(op, "slope", slope);
+  return total;
+}
+
+void requireRowsByBlocks(const char* op, const char* arg, const Tensor& t, const std::vector<Tensor>& xs) {
+  requireMatrix(op, arg, t);
+  requireSameDevice(op, "xs[0]", xs[0], arg, t);
+  DGC_CHECK(t.dim(0) == xs[0].dim(0) && t.dim(1) == static_cast<int64_t>(xs.size()), Shape, op, ": '", arg, "' is ",
+            shapeStr(t.shape()), " but needs ", xs[0].dim(0), "x", xs.size());
+}
+}  // namespace
+
+std::vector<Tensor> attentionFusion(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& b, double slope,
+                                    bool concat) {
+  const char* op = "attentionFusion";
+  const int64_t total = checkFusionArgs(op, xs, w, slope, concat);
+  const int64_t n = xs[0].dim(0), m = static_cast<int64_t>(xs.size());
+  requireF32(op, "b", b);
+  requireRank(op, "b", b, 1);
+  requireSameDevice(op, "xs[0]", xs[0], "b", b);
+  DGC_CHECK(b.dim(0) == m, Shape, op, ": 'b' is ", shapeStr(b.shape()), " but needs [", m, "]");
+  const Device dev = xs[0].device();
+  Tensor out = Tensor::empty({n, concat ? total : xs[0].dim(1)}, DType::F32, dev);
+  Tensor u = Tensor::empty({n, m}, DType::F32, dev);
+  Tensor t = Tensor::empty({n, m}, DType::F32, dev);
+  if (n > 0) backendFor(dev).attentionFusionForward(xs, w, b, static_cast<float>(slope), concat, out, u, t);
+  return {out, u, t};
+}
+
+std::vector<Tensor> attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u,
+                                            const Tensor& t, double slope, bool concat, const Tensor& dout) {
+  const char* op = "attentionFusionBackward";
+  const int64_t total = checkFusionArgs(op, xs, w, slope, concat);
+  const int64_t n = xs[0].dim(0), m = static_cast<int64_t>(xs.size());
+  requireRowsByBlocks(op, "u", u, xs);
+  requireRowsByBlocks(op, "t", t, xs);
+  requireMatrix(op, "dout", dout);
+  requireSameDevice(op, "xs[0]", xs[0], "dout", dout);
+  const int64_t width = concat ? total : xs[0].dim(1);
+  DGC_CHECK(dout.dim(0) == n && dout.dim(1) == width, Shape, op, ": 'dout' is ", shapeStr(dout.shape()),
+            " but needs ", n, "x", width);
+  const Device dev = xs[0].device();
+  std::vector<Tensor> grads;
+  grads.reserve(xs.size() + 2);
+  for (const Tensor& x : xs) grads.push_back(like(x));
+  grads.push_back(Tensor::empty({m, total}, DType::F32, dev));
+  grads.push_back(Tensor::empty({m}, DType::F32, dev));
+  if (n == 0) {
+    backendFor(dev).fill(grads[xs.size()], 0.0);
+    backendFor(dev).fill(grads[xs.size() + 1], 0.0);
+    return grads;
+  }
+  std::vector<Tensor*> dxs;
+  for (size_t k = 0; k < xs.size(); ++k) dxs.push_back(&grads[k]);
+  backendFor(dev).attentionFusionBackward(xs, w, u, t, static_cast<float>(slope), concat, dout, dxs,
+                                          grads[xs.size()], grads[xs.size() + 1]);
+  return grads;
+}
+
 // ---- random ------------------------------------------------------------------------------------------
 Tensor randomUniform(const Shape& shape, float low, float high, uint64_t seed, uint64_t stream, Device device) {
   requireFinite("randomUniform", "low", low);

@@ -150,6 +150,15 @@ LossWithGrads cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, 
 LossWithGrads contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t rows,
                                  double scale, int form, bool wantGrads);
 
+// ---- attention-weighted fusion (AGCN) ---------------------------------------------------------------------
+// u = ℓ2(softmax(LeakyReLU_slope([x_0 ‖ … ‖ x_{m−1}] wᵀ + b))) and the blocks weighted by it, summed (equal
+// widths) or concatenated (backend.h). Returns {out, u, t} (t: the pre-activation, kept for the backward).
+std::vector<Tensor> attentionFusion(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& b, double slope,
+                                    bool concat);
+// Returns {dx_0, …, dx_{m−1}, dw, db} given the forward's u and t and dout.
+std::vector<Tensor> attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u,
+                                            const Tensor& t, double slope, bool concat, const Tensor& dout);
+
 // ---- random --------------------------------------------------------------------------------------------
 Tensor randomUniform(const Shape& shape, float low, float high, uint64_t seed, uint64_t stream, Device device);
 Tensor randomNormal(const Shape& shape, float mean, float std, uint64_t seed, uint64_t stream, Device device);

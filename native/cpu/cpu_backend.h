@@ -103,6 +103,12 @@ class CpuBackend final : public Backend {
   void contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m,
                           double scale, int form, Tensor& loss, const std::vector<Tensor*>& dweights) override;
 
+  void attentionFusionForward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& b, float slope, bool concat,
+                              Tensor& out, Tensor& u, Tensor& t) override;
+  void attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u, const Tensor& t,
+                               float slope, bool concat, const Tensor& dout, const std::vector<Tensor*>& dxs, Tensor& dw,
+                               Tensor& db) override;
+
   void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t stream) override;
   void randomNormal(Tensor& out, float mean, float std, uint64_t seed, uint64_t stream) override;
 };

@@ -204,6 +204,19 @@ export const parityCases: ParityCase[] = [
   })),
   { name: 'pairAffinity', inputs: () => [U([40, 6])], f: ([y]) => dg.pairAffinity(y), fwd: FUSED },
   { name: 'cdcCorrelationLoss', inputs: () => [U([40, 6]), U([40, 6])], f: ([a, b]) => dg.cdcCorrelationLoss(a, b, { weight: 0.5 }), fwd: FUSED },
+  // ---- attention-weighted fusion (AGCN)
+  {
+    name: 'attentionFusion sum (AGCN-H: 2 blocks)',
+    inputs: () => [U([50, 20]), U([50, 20]), U([2, 40], -0.5, 0.5), U([2])],
+    f: ([z, h, w, b]) => dg.attentionFusion([z, h], w, b, { mode: 'sum' }).out,
+    fwd: FUSED,
+  },
+  {
+    name: 'attentionFusion concat (AGCN-S: 5 unequal blocks, several row segments)',
+    inputs: () => [U([600, 40]), U([600, 40]), U([600, 150]), U([600, 10]), U([600, 10]), U([5, 250], -0.2, 0.2), U([5])],
+    f: ([a, b, c, d, e, w, bias]) => dg.attentionFusion([a, b, c, d, e], w, bias, { mode: 'concat', slope: 0.2 }).out,
+    fwd: FUSED,
+  },
 ];
 
 // ---- running a case ------------------------------------------------------------------------------------------------
