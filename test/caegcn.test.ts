@@ -230,6 +230,51 @@ describe('CaEGCN', () => {
     expect(dg.memory().tensors).toBe(before);
   }, 600000);
 
+  test("attentionMemory 'recompute' (head by head, projections recomputed in backward) gives the stored mode's loss and gradients", () => {
+    const n = 20;
+    const k = 3;
+    const data = tinyGraph(n, 7, k, 13);
+    const before = dg.memory().tensors;
+    const normal = gaussian(prng(4));
+    const p = dg.tidy(() => dg.keep(dg.softmax(dg.tensor(Float32Array.from({ length: n * k }, () => normal()), [n, k]))));
+    const ctx: dg.TargetContext = { refresh: false, target: () => p, setTarget: () => { throw new Error('no refresh'); } };
+    const results: { loss: number; grads: Map<string, Float32Array> }[] = [];
+    try {
+      for (const attentionMemory of ['store', 'recompute'] as const) {
+        const s: CaegcnSettings = { ...caegcnSpec.defaults, klQ: 1, klZ: 1, graphWeight: 1, gaeContentWeight: 1, attentionMemory };
+        const input = caegcnSpec.prepare(data, s, { device: 'cpu' });
+        const run = caegcnSpec.create(input, s, new dg.Generator(8));
+        try {
+          const named = run.module.namedParameters();
+          dg.zeroGrad(named.map(([, t]) => t));
+          const loss = dg.tidy(() => {
+            const l = run.loss(input, null, ctx).total;
+            dg.backward(l);
+            return l.item();
+          });
+          results.push({ loss, grads: new Map(named.map(([name, t]) => [name, Float32Array.from(t.grad!.dataF32())])) });
+          dg.zeroGrad(named.map(([, t]) => t));
+        } finally {
+          run.module.dispose();
+          input.dispose();
+        }
+      }
+    } finally {
+      p.dispose();
+    }
+    expect(dg.memory().tensors).toBe(before);
+    const [a, b] = results;
+    expect(b.loss).toBeCloseTo(a.loss, 5);
+    expect([...b.grads.keys()]).toEqual([...a.grads.keys()]);
+    for (const [name, ga] of a.grads) {
+      const gb = b.grads.get(name)!;
+      const scale = ga.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-6);
+      let worst = 0;
+      for (let i = 0; i < ga.length; i++) worst = Math.max(worst, Math.abs(ga[i] - gb[i]) / scale);
+      if (worst > 1e-4) throw new Error(`${name}: gradients differ by ${worst.toExponential(2)} of their largest entry`);
+    }
+  }, 120000);
+
   test('the graph term alone: its gradient flows to every GAE layer and not to the AE decoder it does not reach', () => {
     const data = tinyGraph(10, 5, 2, 3);
     const s: CaegcnSettings = { ...caegcnSpec.defaults, klQ: 0, klZ: 0, reconWeight: 0, gaeContentLoss: false, graphWeight: 1 };

@@ -37,8 +37,9 @@ import {
 } from './sdcn';
 import type { SdcnFamilySettings, SdcnInput } from './sdcn';
 import * as ops from '../ops';
-import { noGrad } from '../autograd/tape';
-import { DgcError, Tensor } from '../tensor';
+import { noGrad, record } from '../autograd/tape';
+import { native } from '../native';
+import { DgcError, Tensor, tidy, wrap } from '../tensor';
 import type { Device } from '../tensor';
 import type { SparseMatrix } from '../sparse';
 import type {
@@ -67,6 +68,12 @@ export interface CaegcnSettings extends SdcnFamilySettings {
   gaeContentWeight: number;
   /** Multiplies the features before anything else (COIL-20's 0..255 pixels: 1/255). */
   inputScale: number;
+  /**
+   * 'store': each attention fusion keeps its N × heads·e projections Q, K, V and output for the backward pass
+   * (fastest); 'recompute': it keeps nothing but its input and recomputes them head by head in the backward pass
+   * (the same gradients, one more attention forward per step, ~heads× less attention memory: large graphs).
+   */
+  attentionMemory: 'store' | 'recompute';
 }
 
 /** One of the code's SelfAttentionWide modules: Q, K, V = Y W (e × heads·e each, no bias), 8 heads of width e. */
@@ -86,10 +93,75 @@ export class WideSelfAttention extends Module {
   }
 
   /** R = Concat_m(softmax(Q_m K_mᵀ/√e) V_m) W_o + b_o (paper eq. 7–11; head m = columns m·e … m·e + e − 1). */
-  forward(y: Tensor): Tensor {
+  forward(y: Tensor, memory: 'store' | 'recompute' = 'store'): Tensor {
+    if (memory === 'recompute') return this.forwardRecomputed(y);
     const o = ops.attention(this.toqueries.forward(y), this.tokeys.forward(y), this.tovalues.forward(y),
       { heads: this.heads, scale: 1 / Math.sqrt(this.emb) });
     return this.unifyheads.forward(o);
+  }
+
+  /**
+   * The same R as one taped op that keeps only its input Y: the forward pass runs head by head without the tape
+   * (Q_m = Y W_qmᵀ, K_m, V_m, O_m = attention, R += O_m W_omᵀ, each head's tensors freed before the next), and the
+   * backward pass recomputes each head's Q_m, K_m, V_m, O_m and its log-sum-exp, then (spec of the fused op)
+   *   dO_m = dR W_om,  [dQ_m, dK_m, dV_m] = attentionBackward(…, dO_m),
+   *   dY = Σ_m dQ_m W_qm + dK_m W_km + dV_m W_vm,  dW_qm = dQ_mᵀ Y (likewise K, V),  dW_om = dRᵀ O_m,  db_o = Σ_rows dR.
+   * Peak attention memory: a few N × e tensors instead of 4 · N × heads·e; cost: one more attention forward.
+   */
+  private forwardRecomputed(y: Tensor): Tensor {
+    const e = this.emb;
+    const h = this.heads;
+    const scale = 1 / Math.sqrt(e);
+    const wq = this.toqueries.weight;
+    const wk = this.tokeys.weight;
+    const wv = this.tovalues.weight;
+    const wo = this.unifyheads.weight;
+    const bo = this.unifyheads.bias!;
+    // W stored [heads·e, e] (PyTorch's [out, in]): head m's e × e block of Wᵀ is columns m·e … of the transpose.
+    const headProjections = (wT: Tensor[], m: number) => wT.map((w) => ops.matmul(y, ops.sliceCols(w, m * e, (m + 1) * e)));
+    const out = noGrad(() => tidy(() => {
+      const wT = [wq, wk, wv].map((w) => ops.transpose(w));
+      let r: Tensor | null = null;
+      for (let m = 0; m < h; m++) {
+        const prev: Tensor | null = r;
+        r = tidy((): Tensor => {
+          const [q, k, v] = headProjections(wT, m);
+          const o = ops.attention(q, k, v, { heads: 1, scale });
+          const part = ops.matmul(o, ops.sliceCols(wo, m * e, (m + 1) * e), { transB: true });
+          return prev ? ops.add(prev, part) : part;
+        });
+        prev?.dispose();
+      }
+      return ops.biasAdd(r!, bo);
+    }));
+    return record(out, 'wideSelfAttentionRecomputed', [y, wq, wk, wv, wo, bo], (dR) => tidy(() => {
+      const wT = [wq, wk, wv].map((w) => ops.transpose(w));
+      let dy: Tensor | null = null;
+      const dwT: Tensor[][] = [[], [], []];
+      const dwo: Tensor[] = [];
+      for (let m = 0; m < h; m++) {
+        const res = tidy(() => {
+          const [q, k, v] = headProjections(wT, m);
+          const [oH, lseH] = native.attention(q.handle, k.handle, v.handle, 1, scale);
+          const o = wrap(oH);
+          const lse = wrap(lseH);
+          const dO = ops.matmul(dR, ops.sliceCols(wo, m * e, (m + 1) * e));
+          const [dq, dk, dv] = native.attentionBackward(q.handle, k.handle, v.handle, o.handle, lse.handle, dO.handle, 1, scale).map(wrap);
+          const wm = wT.map((w) => ops.sliceCols(w, m * e, (m + 1) * e));
+          let dyM = ops.matmul(dq, wm[0], { transB: true });
+          dyM = ops.add(dyM, ops.matmul(dk, wm[1], { transB: true }));
+          dyM = ops.add(dyM, ops.matmul(dv, wm[2], { transB: true }));
+          const acc = dy ? ops.add(dy, dyM) : dyM;
+          return { acc, dw: [dq, dk, dv].map((d) => ops.matmul(y, d, { transA: true })), dwo: ops.matmul(dR, o, { transA: true }) };
+        });
+        dy?.dispose();
+        dy = res.acc;
+        res.dw.forEach((d, i) => dwT[i].push(d));
+        dwo.push(res.dwo);
+      }
+      const grads = [dy!, ...dwT.map((parts) => ops.transpose(ops.concatCols(parts))), ops.concatCols(dwo), ops.colSum(dR)];
+      return grads.map((g, i) => ([y, wq, wk, wv, wo, bo][i].requiresGrad ? g : null));
+    }));
   }
 }
 
@@ -166,10 +238,10 @@ export class CaegcnModule extends Module {
     const n = this.gnn;
     const g1 = n.gnn_1.forward(x, adj, true);
     const y1 = this.fuse(g1, a2);
-    const r1 = this.attn3 ? this.attn3.forward(y1) : y1;
+    const r1 = this.attn3 ? this.attn3.forward(y1, this.s.attentionMemory) : y1;
     const g2 = n.gnn_3.forward(r1, adj, true);
     const y2 = this.fuse(g2, z);
-    const r2 = this.attn5 ? this.attn5.forward(y2) : y2;
+    const r2 = this.attn5 ? this.attn5.forward(y2, this.s.attentionMemory) : y2;
     const logits = n.gnn_5.forward(r2, adj, false);
     const g6 = n.gnn_6.forward(logits, adj, true);
     const g7 = n.gnn_7.forward(ops.add(g6, e1), adj, true);
@@ -253,7 +325,7 @@ const caegcnPreset = (o: Partial<CaegcnSettings> = {}): CaegcnSettings => ({
   // SDCN's AE pretraining (30 epochs, Adam 1e-3, batch 256) and graph construction.
   knnK: 3, knnMetric: 'heat', normalization: 'row', aeEpochs: 30, aeLr: 1e-3, aeBatchSize: 256,
   lr: 5e-4, epochs: 700, heads: 8, fusion: 'sum', gamma: 0.5, attention: true, graphLoss: 'bce', gaeContentLoss: true,
-  klQ: 0.1, klZ: 0.01, reconWeight: 1, graphWeight: 0.01, gaeContentWeight: 0.01, inputScale: 1,
+  klQ: 0.1, klZ: 0.01, reconWeight: 1, graphWeight: 0.01, gaeContentWeight: 0.01, inputScale: 1, attentionMemory: 'store',
   ...o,
 });
 
@@ -272,6 +344,7 @@ export const CAEGCN_OPTIONS: Record<string, OptionSpec> = {
   graphWeight: { type: 'number', min: 0, description: 'λ1, weight of the graph loss (0.01)' },
   gaeContentWeight: { type: 'number', min: 0, description: 'λ2, weight of the GAE content loss (0.01)' },
   inputScale: { type: 'number', min: 0, exclusiveMin: true, description: 'multiplies the features first (COIL-20: 1/255)' },
+  attentionMemory: { type: 'string', choices: ['store', 'recompute'], description: "attention backward: 'store' the projections (fast) or 'recompute' them head by head (less memory, one more attention forward)" },
   ...SDCN_GRAPH_OPTIONS,
   ...SDCN_AE_OPTIONS,
 };
@@ -304,7 +377,11 @@ export const caegcnSpec: ModelSpec<SdcnInput, CaegcnSettings> = {
   paper: CAEGCN_PAPER,
   paperProtocol: 'best-acc-epoch',
   readouts: ['z', 'q'],
-  prepare: (data, s, ctx) => prepareSdcnInput(scaled(data, s.inputScale), s, ctx.device),
+  prepare: (data, s, ctx) => {
+    const input = prepareSdcnInput(scaled(data, s.inputScale), s, ctx.device);
+    if (s.inputScale !== 1) input.notes.push(`features multiplied by ${s.inputScale.toPrecision(6)} (inputScale)`);
+    return input;
+  },
   create: (input, s, gen) => new CaegcnRun(input, s, gen),
   pretrain: (run, input, s) => [sdcnAePretrainStage((run as CaegcnRun).module.ae, (run as CaegcnRun).module.aeGen, input, s)],
   schedule: (s) => ({ mode: 'full-batch', epochs: s.epochs, targetEvery: 1 }),
