@@ -76,6 +76,90 @@ export interface CaegcnSettings extends SdcnFamilySettings {
   attentionMemory: 'store' | 'recompute';
 }
 
+// ---- layers that keep only what their backward reads ---------------------------------------------------------
+// Written as single taped ops so that an activation costs one N × width tensor instead of three (the product,
+// the bias sum and the ReLU output would each stay alive until the step ends): the ReLU's derivative is read off
+// its output (1[out > 0] = 1[pre > 0]), the product before the bias or the propagation is never needed again, and
+// ÂH (cheap: nnz · width) is recomputed in the backward pass rather than kept. Same values and gradients as the
+// composed ops (checked by the dense reference and finite differences in test/caegcn.test.ts).
+
+/** act(x Wᵀ + b), nn.Linear's [out, in] weight. Backward: G = dOut ∘ 1[out > 0]; dx = G W, dW = Gᵀ x, db = Σ_rows G. */
+function linearAct(layer: Linear, x: Tensor, relu: boolean): Tensor {
+  const w = layer.weight;
+  const b = layer.bias;
+  const prod = native.matmul(x.handle, w.handle, false, true);
+  let outH = prod;
+  if (b) {
+    outH = native.addRowVector(prod, b.handle);
+    prod.dispose();
+  }
+  if (relu) {
+    const pre = outH;
+    outH = native.unary('relu', pre, 0);
+    pre.dispose();
+  }
+  const out = wrap(outH);
+  return record(out, relu ? 'linearRelu' : 'linear', b ? [x, w, b] : [x, w], (g) => {
+    const gp = relu ? native.unaryGrad('relu', out.handle, g.handle, 0) : g.handle;
+    const grads = [
+      x.requiresGrad ? wrap(native.matmul(gp, w.handle, false, false)) : null,
+      w.requiresGrad ? wrap(native.matmul(gp, x.handle, true, false)) : null,
+      ...(b ? [b.requiresGrad ? wrap(native.colSum(gp)) : null] : []),
+    ];
+    if (relu) gp.dispose();
+    return grads;
+  });
+}
+
+/**
+ * act(Â H U) (paper eq. 12; the code's GNNLayer), U [in, out]. The SpMM runs on the narrower side: Â(HU) when
+ * out ≤ in, (ÂH)U otherwise (the same product, associated differently). Backward with G = dOut ∘ 1[out > 0]:
+ * M = ÂᵀG; dU = Hᵀ M, dH = M Uᵀ (out ≤ in); or dU = (ÂH)ᵀ G, dH = Âᵀ(G Uᵀ) (out > in).
+ */
+function graphConvAct(h: Tensor, u: Tensor, adj: SparseMatrix, relu: boolean): Tensor {
+  const narrowOut = u.shape[1] <= u.shape[0];
+  let preH;
+  if (narrowOut) {
+    const hu = native.matmul(h.handle, u.handle, false, false);
+    preH = native.spmm(adj.handle, hu, false);
+    hu.dispose();
+  } else {
+    const ah = native.spmm(adj.handle, h.handle, false);
+    preH = native.matmul(ah, u.handle, false, false);
+    ah.dispose();
+  }
+  let outH = preH;
+  if (relu) {
+    outH = native.unary('relu', preH, 0);
+    preH.dispose();
+  }
+  const out = wrap(outH);
+  return record(out, relu ? 'graphConvRelu' : 'graphConv', [h, u], (g) => {
+    const gp = relu ? native.unaryGrad('relu', out.handle, g.handle, 0) : g.handle;
+    let dh = null;
+    let du = null;
+    if (narrowOut) {
+      const m = native.spmm(adj.handle, gp, true);
+      if (u.requiresGrad) du = wrap(native.matmul(h.handle, m, true, false));
+      if (h.requiresGrad) dh = wrap(native.matmul(m, u.handle, false, true));
+      m.dispose();
+    } else {
+      if (u.requiresGrad) {
+        const ah = native.spmm(adj.handle, h.handle, false);
+        du = wrap(native.matmul(ah, gp, true, false));
+        ah.dispose();
+      }
+      if (h.requiresGrad) {
+        const gu = native.matmul(gp, u.handle, false, true);
+        dh = wrap(native.spmm(adj.handle, gu, true));
+        gu.dispose();
+      }
+    }
+    if (relu) gp.dispose();
+    return [dh, du];
+  });
+}
+
 /** One of the code's SelfAttentionWide modules: Q, K, V = Y W (e × heads·e each, no bias), 8 heads of width e. */
 export class WideSelfAttention extends Module {
   readonly toqueries: Linear;
@@ -97,7 +181,7 @@ export class WideSelfAttention extends Module {
     if (memory === 'recompute') return this.forwardRecomputed(y);
     const o = ops.attention(this.toqueries.forward(y), this.tokeys.forward(y), this.tovalues.forward(y),
       { heads: this.heads, scale: 1 / Math.sqrt(this.emb) });
-    return this.unifyheads.forward(o);
+    return linearAct(this.unifyheads, o, false);
   }
 
   /**
@@ -173,10 +257,9 @@ class GcnWeight extends Module {
     this.weight = this.registerParameter('weight', xavierUniform(gen, [inFeatures, outFeatures], inFeatures, outFeatures, 1, device));
   }
 
-  /** act(Â H U) (eq. 12). Â(HU) = (ÂH)U: the SpMM runs on the narrower side (what the code computes, associated differently). */
+  /** act(Â H U) (eq. 12). */
   forward(h: Tensor, adj: SparseMatrix, relu: boolean): Tensor {
-    const out = this.outFeatures <= this.inFeatures ? adj.matmul(ops.matmul(h, this.weight)) : ops.matmul(adj.matmul(h), this.weight);
-    return relu ? ops.relu(out) : out;
+    return graphConvAct(h, this.weight, adj, relu);
   }
 }
 
@@ -227,13 +310,15 @@ export class CaegcnModule extends Module {
   forward(x: Tensor, adj: SparseMatrix): CaegcnForward {
     const ae = this.ae;
     // CAE (paper eq. 3): the encoder's activations a1, a2, a3, z; the decoder's e1, e2, e3 and X̂.
-    const enc = ae.encode(x);
-    const a2 = enc.hidden[1];
-    const z = enc.z;
-    const e1 = ops.relu(ae.decoderLayers[0].forward(z));
-    const e2 = ops.relu(ae.decoderLayers[1].forward(e1));
-    const e3 = ops.relu(ae.decoderLayers[2].forward(e2));
-    const xBar = ae.xBarLayer.forward(e3);
+    // (SDCN's AE layer by layer, as MlpAutoencoder computes it, with the lean layers.)
+    const a1 = linearAct(ae.encoderLayers[0], x, true);
+    const a2 = linearAct(ae.encoderLayers[1], a1, true);
+    const a3 = linearAct(ae.encoderLayers[2], a2, true);
+    const z = linearAct(ae.zLayer, a3, false);
+    const e1 = linearAct(ae.decoderLayers[0], z, true);
+    const e2 = linearAct(ae.decoderLayers[1], e1, true);
+    const e3 = linearAct(ae.decoderLayers[2], e2, true);
+    const xBar = linearAct(ae.xBarLayer, e3, false);
     // GAE with the two attention fusions (encoder side) and the two plain sums (decoder side).
     const n = this.gnn;
     const g1 = n.gnn_1.forward(x, adj, true);
