@@ -329,6 +329,8 @@ describe('CaEGCN', () => {
     bad({ lr: 0 }, /'lr'.*> 0/);
     bad({ normalization: 'none' }, /'normalization'/);
     bad({ gama: 0.5 }, /no option 'gama'/);
+    bad({ attentionMemory: 'disk' }, /'attentionMemory'.*store, recompute/);
+    bad({ attentionScaling: 'log' }, /'attentionScaling'.*sqrt, none/);
     const ok = resolveSettings(caegcnSpec, 'usps', { attention: 'false', graphLoss: 'none', fusion: 'weighted' });
     expect(ok.settings).toMatchObject({ attention: false, graphLoss: 'none', fusion: 'weighted', knnK: 10 });
   });
@@ -339,7 +341,7 @@ describe('CaEGCN', () => {
     const ctx: dg.TargetContext = { refresh: false, target: () => p, setTarget: () => { throw new Error('no refresh'); } };
     try {
       const losses: number[] = [];
-      for (const o of [{}, { attention: false }, { graphLoss: 'none' }, { gaeContentLoss: false }, { graphLoss: 'frobenius' }, { fusion: 'weighted' }, { normalization: 'sym' }] as Partial<CaegcnSettings>[]) {
+      for (const o of [{}, { attention: false }, { graphLoss: 'none' }, { gaeContentLoss: false }, { graphLoss: 'frobenius' }, { fusion: 'weighted' }, { normalization: 'sym' }, { attentionScaling: 'none' }, { attentionResidual: true }] as Partial<CaegcnSettings>[]) {
         const s = { ...caegcnSpec.defaults, ...o } as CaegcnSettings;
         const input = caegcnSpec.prepare(data, s, { device: 'cpu' });
         const run = caegcnSpec.create(input, s, new dg.Generator(2));

@@ -74,6 +74,14 @@ export interface CaegcnSettings extends SdcnFamilySettings {
    * (the same gradients, one more attention forward per step, ~heads× less attention memory: large graphs).
    */
   attentionMemory: 'store' | 'recompute';
+  /**
+   * Not in the paper or the code: R = Y + MHA(Y). With a re-pretrained AE the code's attention is near-uniform
+   * over all N nodes at the start, so R (and the prediction) is almost the same for every node (docs/MODELS.md);
+   * the residual keeps each node's own Y.
+   */
+  attentionResidual: boolean;
+  /** Attention logits: 'sqrt' q·k/√e (the code) or 'none' q·k (paper eq. 7 as written). */
+  attentionScaling: 'sqrt' | 'none';
 }
 
 // ---- layers that keep only what their backward reads ---------------------------------------------------------
@@ -166,7 +174,7 @@ export class WideSelfAttention extends Module {
   readonly tokeys: Linear;
   readonly tovalues: Linear;
   readonly unifyheads: Linear;
-  constructor(readonly emb: number, readonly heads: number, gen: Generator, device: Device) {
+  constructor(readonly emb: number, readonly heads: number, gen: Generator, device: Device, readonly scale = 1 / Math.sqrt(emb)) {
     super();
     // PyTorch's nn.Linear default init (the paper's "Xavier" holds only for the GCN weights).
     const o = { generator: gen, device, bias: false };
@@ -180,7 +188,7 @@ export class WideSelfAttention extends Module {
   forward(y: Tensor, memory: 'store' | 'recompute' = 'store'): Tensor {
     if (memory === 'recompute') return this.forwardRecomputed(y);
     const o = ops.attention(this.toqueries.forward(y), this.tokeys.forward(y), this.tovalues.forward(y),
-      { heads: this.heads, scale: 1 / Math.sqrt(this.emb) });
+      { heads: this.heads, scale: this.scale });
     return linearAct(this.unifyheads, o, false);
   }
 
@@ -195,7 +203,7 @@ export class WideSelfAttention extends Module {
   private forwardRecomputed(y: Tensor): Tensor {
     const e = this.emb;
     const h = this.heads;
-    const scale = 1 / Math.sqrt(e);
+    const scale = this.scale;
     const wq = this.toqueries.weight;
     const wk = this.tokeys.weight;
     const wv = this.tovalues.weight;
@@ -297,14 +305,20 @@ export class CaegcnModule extends Module {
       gnn_9: g('gnn_9', 500, nInput),
     };
     // The code also builds attn1, attn2, attn4, which never run (no gradient, so Adam leaves them): not built.
-    this.attn3 = s.attention ? this.registerModule('attn3', new WideSelfAttention(500, s.heads, gen, device)) : null;
-    this.attn5 = s.attention ? this.registerModule('attn5', new WideSelfAttention(10, s.heads, gen, device)) : null;
+    const scale = (e: number) => (s.attentionScaling === 'none' ? 1 : 1 / Math.sqrt(e));
+    this.attn3 = s.attention ? this.registerModule('attn3', new WideSelfAttention(500, s.heads, gen, device, scale(500))) : null;
+    this.attn5 = s.attention ? this.registerModule('attn5', new WideSelfAttention(10, s.heads, gen, device, scale(10))) : null;
     this.head = this.registerModule('head', new StudentTHead(nClusters, 10, 1, { generator: gen, device }));
   }
 
   /** Y: Z_l + H_l (code) or γ Z_l + (1−γ) H_l (paper eq. 6); Z_l from the GAE, H_l from the CAE. */
   private fuse(gae: Tensor, cae: Tensor): Tensor {
     return this.s.fusion === 'weighted' ? ops.axpby(this.s.gamma, gae, 1 - this.s.gamma, cae) : ops.add(gae, cae);
+  }
+
+  private attend(att: WideSelfAttention, y: Tensor): Tensor {
+    const r = att.forward(y, this.s.attentionMemory);
+    return this.s.attentionResidual ? ops.add(y, r) : r;
   }
 
   forward(x: Tensor, adj: SparseMatrix): CaegcnForward {
@@ -323,10 +337,10 @@ export class CaegcnModule extends Module {
     const n = this.gnn;
     const g1 = n.gnn_1.forward(x, adj, true);
     const y1 = this.fuse(g1, a2);
-    const r1 = this.attn3 ? this.attn3.forward(y1, this.s.attentionMemory) : y1;
+    const r1 = this.attn3 ? this.attend(this.attn3, y1) : y1;
     const g2 = n.gnn_3.forward(r1, adj, true);
     const y2 = this.fuse(g2, z);
-    const r2 = this.attn5 ? this.attn5.forward(y2, this.s.attentionMemory) : y2;
+    const r2 = this.attn5 ? this.attend(this.attn5, y2) : y2;
     const logits = n.gnn_5.forward(r2, adj, false);
     const g6 = n.gnn_6.forward(logits, adj, true);
     const g7 = n.gnn_7.forward(ops.add(g6, e1), adj, true);
@@ -410,7 +424,7 @@ const caegcnPreset = (o: Partial<CaegcnSettings> = {}): CaegcnSettings => ({
   // SDCN's AE pretraining (30 epochs, Adam 1e-3, batch 256) and graph construction.
   knnK: 3, knnMetric: 'heat', normalization: 'row', aeEpochs: 30, aeLr: 1e-3, aeBatchSize: 256,
   lr: 5e-4, epochs: 700, heads: 8, fusion: 'sum', gamma: 0.5, attention: true, graphLoss: 'bce', gaeContentLoss: true,
-  klQ: 0.1, klZ: 0.01, reconWeight: 1, graphWeight: 0.01, gaeContentWeight: 0.01, inputScale: 1, attentionMemory: 'store',
+  klQ: 0.1, klZ: 0.01, reconWeight: 1, graphWeight: 0.01, gaeContentWeight: 0.01, inputScale: 1, attentionMemory: 'store', attentionScaling: 'sqrt', attentionResidual: false,
   ...o,
 });
 
@@ -429,6 +443,8 @@ export const CAEGCN_OPTIONS: Record<string, OptionSpec> = {
   graphWeight: { type: 'number', min: 0, description: 'λ1, weight of the graph loss (0.01)' },
   gaeContentWeight: { type: 'number', min: 0, description: 'λ2, weight of the GAE content loss (0.01)' },
   inputScale: { type: 'number', min: 0, exclusiveMin: true, description: 'multiplies the features first (COIL-20: 1/255)' },
+  attentionResidual: { type: 'boolean', description: 'not in the paper or code: R = Y + attention(Y), which keeps each node\'s own input (see docs/MODELS.md on the collapse of the prediction)' },
+  attentionScaling: { type: 'string', choices: ['sqrt', 'none'], description: "attention logits q·k/√e ('sqrt', the code) or q·k ('none', paper eq. 7 as written)" },
   attentionMemory: { type: 'string', choices: ['store', 'recompute'], description: "attention backward: 'store' the projections (fast) or 'recompute' them head by head (less memory, one more attention forward)" },
   ...SDCN_GRAPH_OPTIONS,
   ...SDCN_AE_OPTIONS,
