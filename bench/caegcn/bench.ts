@@ -138,14 +138,14 @@ function runCase(name: string, data: ClusteringData, s: CaegcnSettings): CaseRes
   };
 }
 
-/** What the official code's dense tensors need at N nodes (float32), at the peak of its backward pass. */
+/**
+ * What the official code's dense N×N float32 tensors need at the peak of an epoch, a lower bound (everything
+ * N × width is left out). Each forward keeps, for backward, the softmax of 2 layers × 8 heads and σ(Z_L Z_Lᵀ)
+ * plus the dense BCE target (18 N²); the code's first forward (for P) is still alive during the second (×2);
+ * the backward of one attention layer adds the gradients of its 8 softmax and logit matrices (16 N²).
+ */
 function torchEstimateGb(n: number): { gb: number; formula: string } {
-  // Each attention layer keeps, per head, the N×N logits and softmax (autograd saves both), for 2 layers × 8
-  // heads; σ(Z_L Z_Lᵀ), its BCE and the dense target are 3 more N×N; the code's first (graph-building) forward
-  // keeps a second copy of everything until the epoch ends.
-  const nn = n * n * 4;
-  const perForward = 2 * 8 * 2 * nn + 3 * nn;
-  return { gb: (2 * perForward) / 2 ** 30, formula: '2 forwards × (2 layers × 8 heads × 2 (S, softmax) + 3) × N² × 4 B' };
+  return { gb: (52 * n * n * 4) / 2 ** 30, formula: '(2 forwards × (2 layers × 8 heads + 2) + 2 × 8 backward) × N² × 4 B = 52·N²·4 B, a lower bound' };
 }
 
 async function main() {

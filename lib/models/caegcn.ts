@@ -42,6 +42,7 @@ import { native } from '../native';
 import { DgcError, Tensor, tidy, wrap } from '../tensor';
 import type { Device } from '../tensor';
 import type { SparseMatrix } from '../sparse';
+import type { NativeTensor } from '../../types/native';
 import type {
   ClusteringData, ClusteringModel, Inference, LossResult, ModelSpec, OptionSpec, PaperTable, TargetContext,
 } from './types';
@@ -120,21 +121,29 @@ function linearAct(layer: Linear, x: Tensor, relu: boolean): Tensor {
 }
 
 /**
- * act(Â H U) (paper eq. 12; the code's GNNLayer), U [in, out]. The SpMM runs on the narrower side: Â(HU) when
- * out ≤ in, (ÂH)U otherwise (the same product, associated differently). Backward with G = dOut ∘ 1[out > 0]:
- * M = ÂᵀG; dU = Hᵀ M, dH = M Uᵀ (out ≤ in); or dU = (ÂH)ᵀ G, dH = Âᵀ(G Uᵀ) (out > in).
+ * act(Â H U) (paper eq. 12; the code's GNNLayer), U [in, out]; with `extra`, H = h + extra (the decoder-side
+ * sums), formed here and again in the backward pass instead of being kept. The SpMM runs on the narrower side:
+ * Â(HU) when out ≤ in, (ÂH)U otherwise (the same product, associated differently). Backward with
+ * G = dOut ∘ 1[out > 0]: M = ÂᵀG; dU = Hᵀ M, dH = M Uᵀ (out ≤ in); or dU = (ÂH)ᵀ G, dH = Âᵀ(G Uᵀ) (out > in);
+ * d(extra) = dH.
  */
-function graphConvAct(h: Tensor, u: Tensor, adj: SparseMatrix, relu: boolean): Tensor {
+function graphConvAct(h: Tensor, u: Tensor, adj: SparseMatrix, relu: boolean, extra: Tensor | null = null): Tensor {
   const narrowOut = u.shape[1] <= u.shape[0];
-  let preH;
-  if (narrowOut) {
-    const hu = native.matmul(h.handle, u.handle, false, false);
-    preH = native.spmm(adj.handle, hu, false);
-    hu.dispose();
-  } else {
-    const ah = native.spmm(adj.handle, h.handle, false);
-    preH = native.matmul(ah, u.handle, false, false);
-    ah.dispose();
+  /** H as a native handle, and whether it was made here (then the caller frees it). */
+  const input = (): [NativeTensor, boolean] => (extra ? [native.binary('add', h.handle, extra.handle), true] : [h.handle, false]);
+  let preH: NativeTensor;
+  {
+    const [hh, own] = input();
+    if (narrowOut) {
+      const hu = native.matmul(hh, u.handle, false, false);
+      preH = native.spmm(adj.handle, hu, false);
+      hu.dispose();
+    } else {
+      const ah = native.spmm(adj.handle, hh, false);
+      preH = native.matmul(ah, u.handle, false, false);
+      ah.dispose();
+    }
+    if (own) hh.dispose();
   }
   let outH = preH;
   if (relu) {
@@ -142,29 +151,38 @@ function graphConvAct(h: Tensor, u: Tensor, adj: SparseMatrix, relu: boolean): T
     preH.dispose();
   }
   const out = wrap(outH);
-  return record(out, relu ? 'graphConvRelu' : 'graphConv', [h, u], (g) => {
+  const inputs = extra ? [h, extra, u] : [h, u];
+  return record(out, relu ? 'graphConvRelu' : 'graphConv', inputs, (g) => {
     const gp = relu ? native.unaryGrad('relu', out.handle, g.handle, 0) : g.handle;
-    let dh = null;
-    let du = null;
+    const wantH = h.requiresGrad || (extra?.requiresGrad ?? false);
+    let dh: Tensor | null = null;
+    let du: Tensor | null = null;
     if (narrowOut) {
       const m = native.spmm(adj.handle, gp, true);
-      if (u.requiresGrad) du = wrap(native.matmul(h.handle, m, true, false));
-      if (h.requiresGrad) dh = wrap(native.matmul(m, u.handle, false, true));
+      if (u.requiresGrad) {
+        const [hh, own] = input();
+        du = wrap(native.matmul(hh, m, true, false));
+        if (own) hh.dispose();
+      }
+      if (wantH) dh = wrap(native.matmul(m, u.handle, false, true));
       m.dispose();
     } else {
       if (u.requiresGrad) {
-        const ah = native.spmm(adj.handle, h.handle, false);
+        const [hh, own] = input();
+        const ah = native.spmm(adj.handle, hh, false);
+        if (own) hh.dispose();
         du = wrap(native.matmul(ah, gp, true, false));
         ah.dispose();
       }
-      if (h.requiresGrad) {
+      if (wantH) {
         const gu = native.matmul(gp, u.handle, false, true);
         dh = wrap(native.spmm(adj.handle, gu, true));
         gu.dispose();
       }
     }
     if (relu) gp.dispose();
-    return [dh, du];
+    // The same tensor is the gradient of h and of extra (the tape counts references).
+    return extra ? [h.requiresGrad ? dh : null, extra.requiresGrad ? dh : null, du] : [dh, du];
   });
 }
 
@@ -265,9 +283,9 @@ class GcnWeight extends Module {
     this.weight = this.registerParameter('weight', xavierUniform(gen, [inFeatures, outFeatures], inFeatures, outFeatures, 1, device));
   }
 
-  /** act(Â H U) (eq. 12). */
-  forward(h: Tensor, adj: SparseMatrix, relu: boolean): Tensor {
-    return graphConvAct(h, this.weight, adj, relu);
+  /** act(Â (h + extra) U) (eq. 12; `extra`: the decoder-side sum with a CAE layer). */
+  forward(h: Tensor, adj: SparseMatrix, relu: boolean, extra: Tensor | null = null): Tensor {
+    return graphConvAct(h, this.weight, adj, relu, extra);
   }
 }
 
@@ -343,8 +361,8 @@ export class CaegcnModule extends Module {
     const r2 = this.attn5 ? this.attend(this.attn5, y2) : y2;
     const logits = n.gnn_5.forward(r2, adj, false);
     const g6 = n.gnn_6.forward(logits, adj, true);
-    const g7 = n.gnn_7.forward(ops.add(g6, e1), adj, true);
-    const zl = n.gnn_9.forward(ops.add(g7, e3), adj, true);
+    const g7 = n.gnn_7.forward(g6, adj, true, e1);
+    const zl = n.gnn_9.forward(g7, adj, true, e3);
     return { z, xBar, logits, zl };
   }
 }
