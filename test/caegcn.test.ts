@@ -347,7 +347,7 @@ describe('CaEGCN', () => {
     };
     bad({ fusion: 'mean' }, /'fusion'.*sum, weighted/);
     bad({ graphLoss: 'l2' }, /'graphLoss'.*bce, frobenius, none/);
-    bad({ gamma: 1.5 }, /'gamma'.*<= 1/);
+    bad({ fusionGamma: 1.5 }, /'fusionGamma'.*<= 1/);
     bad({ heads: 0 }, /'heads'.*>= 1/);
     bad({ heads: 2.5 }, /'heads'.*integer/);
     bad({ attention: 'maybe' }, /'attention'.*true or false/);

@@ -54,7 +54,7 @@ export interface CaegcnSettings extends SdcnFamilySettings {
   /** 'sum': Y = Z_l + H_l (the code); 'weighted': Y = γ Z_l + (1−γ) H_l (paper eq. 6). */
   fusion: 'sum' | 'weighted';
   /** γ of the weighted fusion (0.5). */
-  gamma: number;
+  fusionGamma: number;
   /** Ablation "w/o attention" (false): the fused Y goes to the next GCN layer as it is. */
   attention: boolean;
   /** 'bce': the code's BCE against Â; 'frobenius': the paper's eq. 15 (mean squared error); 'none': ablation. */
@@ -331,7 +331,7 @@ export class CaegcnModule extends Module {
 
   /** Y: Z_l + H_l (code) or γ Z_l + (1−γ) H_l (paper eq. 6); Z_l from the GAE, H_l from the CAE. */
   private fuse(gae: Tensor, cae: Tensor): Tensor {
-    return this.s.fusion === 'weighted' ? ops.axpby(this.s.gamma, gae, 1 - this.s.gamma, cae) : ops.add(gae, cae);
+    return this.s.fusion === 'weighted' ? ops.axpby(this.s.fusionGamma, gae, 1 - this.s.fusionGamma, cae) : ops.add(gae, cae);
   }
 
   private attend(att: WideSelfAttention, y: Tensor): Tensor {
@@ -441,7 +441,7 @@ export const CAEGCN_ABLATION_PAPER: Record<string, Record<'noAttention' | 'noGra
 const caegcnPreset = (o: Partial<CaegcnSettings> = {}): CaegcnSettings => ({
   // SDCN's AE pretraining (30 epochs, Adam 1e-3, batch 256) and graph construction.
   knnK: 3, knnMetric: 'heat', normalization: 'row', aeEpochs: 30, aeLr: 1e-3, aeBatchSize: 256,
-  lr: 5e-4, epochs: 700, heads: 8, fusion: 'sum', gamma: 0.5, attention: true, graphLoss: 'bce', gaeContentLoss: true,
+  lr: 5e-4, epochs: 700, heads: 8, fusion: 'sum', fusionGamma: 0.5, attention: true, graphLoss: 'bce', gaeContentLoss: true,
   klQ: 0.1, klZ: 0.01, reconWeight: 1, graphWeight: 0.01, gaeContentWeight: 0.01, inputScale: 1, attentionMemory: 'store', attentionScaling: 'sqrt', attentionResidual: false,
   ...o,
 });
@@ -451,7 +451,7 @@ export const CAEGCN_OPTIONS: Record<string, OptionSpec> = {
   epochs: { type: 'integer', min: 1, description: 'training epochs (700)' },
   heads: { type: 'integer', min: 1, description: 'heads of each attention fusion (8), each as wide as its input' },
   fusion: { type: 'string', choices: ['sum', 'weighted'], description: "attention input: 'sum' Z_l + H_l (code) or 'weighted' γZ_l + (1−γ)H_l (paper eq. 6)" },
-  gamma: { type: 'number', min: 0, max: 1, description: "γ of the 'weighted' fusion (0.5)" },
+  fusionGamma: { type: 'number', min: 0, max: 1, description: "γ of the 'weighted' fusion (0.5)" },
   attention: { type: 'boolean', description: 'the attention fusions (false: ablation w/o attention, the fused sum goes on as it is)' },
   graphLoss: { type: 'string', choices: ['bce', 'frobenius', 'none'], description: "graph reconstruction: 'bce' (code), 'frobenius' (paper eq. 15, as a mean), 'none' (ablation)" },
   gaeContentLoss: { type: 'boolean', description: 'the GAE content loss MSE(Z_L, X) (false: ablation)' },
