@@ -300,6 +300,64 @@ describe('CaEGCN', () => {
     }
   }, 300000);
 
+  test('graph BCE at saturated pairs (spec §3.5): σ(s) = 1.0f adds 100·(1 − t) to the loss and no gradient, as PyTorch', () => {
+    // Rows 0–2 are large and live in columns 0–1 (their pairs have s ≥ 30: σ rounds to 1 in float32); rows 3–9
+    // are small and live in columns 2–3 (|s| ≤ 2); the two groups are orthogonal (s = 0, σ = ½ exactly).
+    const n = 10;
+    const d = 4;
+    const z = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      if (i < 3) { z[i * d] = 5 + i; z[i * d + 1] = 4 - i; } else { z[i * d + 2] = 0.3 * (i - 6); z[i * d + 3] = 0.1 * i; }
+    }
+    const src = Int32Array.from([0, 1, 2, 3, 4, 5, 6, 0]);
+    const dst = Int32Array.from([1, 2, 3, 4, 5, 6, 7, 9]);
+    const t = dg.SparseMatrix.fromEdges(n, src, dst, { symmetrize: true, selfLoops: true, normalization: 'row' });
+    try {
+      const arr = t.toArrays();
+      const T = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) for (let q = arr.indptr[i]; q < arr.indptr[i + 1]; q++) T[i * n + arr.indices[q]] = arr.values[q];
+      let loss = 0;
+      const G = new Float64Array(n * n);
+      let saturated = 0;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let sij = 0;
+          for (let c = 0; c < d; c++) sij += z[i * d + c] * z[j * d + c];
+          const a = Math.fround(1 / (1 + Math.exp(-sij)));
+          const tij = T[i * n + j];
+          if (a === 1) {
+            saturated++;
+            loss += 100 * (1 - tij); // −[t·max(ln 1, −100) + (1 − t)·max(ln 0, −100)]
+          } else {
+            loss += -(tij * Math.max(Math.log(a), -100) + (1 - tij) * Math.max(Math.log(1 - a), -100));
+            G[i * n + j] = (a - tij) / (n * n); // κ = 1; 0 where a == 1
+          }
+        }
+      }
+      loss /= n * n;
+      expect(saturated).toBe(9);
+      const zt = dg.parameter(dg.tensor(z, [n, d]));
+      const got = dg.tidy(() => {
+        const l = dg.gramSigmoidBce(t, zt);
+        dg.backward(l);
+        return l.item();
+      });
+      expect(got).toBeCloseTo(loss, 5);
+      const grad = zt.grad!.dataF32();
+      for (let i = 0; i < n; i++) {
+        for (let c = 0; c < d; c++) {
+          let want = 0;
+          for (let j = 0; j < n; j++) want += (G[i * n + j] + G[j * n + i]) * z[j * d + c];
+          expect(Math.abs(grad[i * d + c] - want)).toBeLessThan(1e-6 + 1e-4 * Math.abs(want));
+        }
+      }
+      // The large rows' only non-saturated pairs are with the small rows (s = 0): their gradient is what those give.
+      zt.dispose();
+    } finally {
+      t.dispose();
+    }
+  });
+
   test('the graph term alone: its gradient flows to every GAE layer and not to the AE decoder it does not reach', () => {
     const data = tinyGraph(10, 5, 2, 3);
     const s: CaegcnSettings = { ...caegcnSpec.defaults, klQ: 0, klZ: 0, reconWeight: 0, gaeContentLoss: false, graphWeight: 1 };
