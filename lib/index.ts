@@ -30,6 +30,8 @@ export { loadNpyCheckpoint } from './io/npy-checkpoint';
 export { Dfcn, DFCN_PRESETS, dfcnSpec } from './models/dfcn';
 export { prepareDfcnInput } from './models/dfcn-input';
 export { MlpAutoencoder, StudentTHead, softmaxKl } from './models/blocks';
+export { caegcnSpec, CaegcnModule, WideSelfAttention } from './models/caegcn';
+export type { CaegcnSettings } from './models/caegcn';
 export type { MlpAutoencoderOptions, AutoencoderOutput } from './models/blocks';
 export { fromDataset } from './models/types';
 export { dccfSpec, DCCF_PAPER, DCCF_ABLATION } from './models/dccf';
