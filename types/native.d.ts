@@ -190,6 +190,17 @@ export interface NativeModule {
   pairAffinity(y: NativeTensor, nu: number): NativeTensor;
   pairAffinityBackward(y: NativeTensor, nu: number, dc: NativeTensor): NativeTensor;
   cdcCorrelationLoss(ya: NativeTensor, yb: NativeTensor, nu: number, scale: number, wantA: boolean, wantB: boolean): NativeLoss;
+  rowKlClipped(a: NativeTensor, b: NativeTensor, scale: number, wantA: boolean, wantB: boolean): NativeLoss;
+  cdcPairLoss(
+    ya: NativeTensor,
+    yb: NativeTensor,
+    nu: number,
+    scale: number,
+    normalization: 'row' | 'global',
+    sharpen: boolean,
+    wantA: boolean,
+    wantB: boolean,
+  ): NativeLoss;
 
   randomUniform(shape: number[], low: number, high: number, seed: number, stream: number, device?: NativeDevice): NativeTensor;
   randomNormal(shape: number[], mean: number, std: number, seed: number, stream: number, device?: NativeDevice): NativeTensor;
