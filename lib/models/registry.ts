@@ -5,11 +5,13 @@ import type { ModelInput, ModelSpec, OptionSpec, ResolvedOptions } from './types
 import { dfcnSpec } from './dfcn';
 import { aeSpec, sdcnSpec } from './sdcn';
 import { decModelSpec, idecModelSpec } from './dec';
+import { cdcSpec } from './cdc';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnySpec = ModelSpec<any, any>;
 
 const MODELS: AnySpec[] = [dfcnSpec, sdcnSpec, aeSpec, decModelSpec, idecModelSpec];
+MODELS.push(cdcSpec);
 
 /** Adds a model to the registry (the built-in models register themselves here; a user's model may too). */
 export function registerModel<I extends ModelInput, P extends ResolvedOptions>(spec: ModelSpec<I, P>): void {
