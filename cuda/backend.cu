@@ -24,6 +24,7 @@
 
 #include "../native/core/backend.h"
 #include "../native/core/cuda_status.h"
+#include "cdc.h"
 #include "common.cuh"
 #include "fused.h"
 #include "kernels.h"
@@ -446,6 +447,13 @@ class CudaBackend final : public Backend {
   void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss, Tensor* dya,
                           Tensor* dyb) override {
     cuda::cdcCorrelationLoss(ya, yb, nu, scale, loss, dya, dyb);
+  }
+  void rowKlClipped(const Tensor& a, const Tensor& b, double scale, Tensor& loss, Tensor* da, Tensor* db) override {
+    cuda::rowKlClipped(a, b, scale, loss, da, db);
+  }
+  void cdcPairLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool global, bool sharpen, Tensor& loss,
+                   Tensor* dya, Tensor* dyb) override {
+    cuda::cdcPairLoss(ya, yb, nu, scale, global, sharpen, loss, dya, dyb);
   }
 
   // ---- random

@@ -208,6 +208,13 @@ const cases: ParityCase[] = [
   { name: 'focalStudentT', inputs: () => [U([60, 10]), U([4, 10]), targetP(60, 4)], f: ([z, mu, p]) => dg.focalStudentT(z, mu, p, { gamma: 2 }), fwd: FUSED },
   { name: 'pairAffinity', inputs: () => [U([40, 6])], f: ([y]) => dg.pairAffinity(y), fwd: FUSED },
   { name: 'cdcCorrelationLoss', inputs: () => [U([40, 6]), U([40, 6])], f: ([a, b]) => dg.cdcCorrelationLoss(a, b, { weight: 0.5 }), fwd: FUSED },
+  { name: 'rowKlClipped', inputs: () => [targetP(60, 4), targetP(60, 4)], f: ([a, b]) => dg.rowKlClipped(a, b, { weight: 0.5 }), fwd: FUSED },
+  ...(['row', 'global'] as const).flatMap((normalization) => [true, false].map((sharpen) => ({
+    name: `cdcPairLoss ${normalization}${sharpen ? ' sharpened' : ''}`,
+    inputs: () => [U([40, 6]), U([40, 30], -0.3, 0.3)],
+    f: ([a, b]: dg.Tensor[]) => dg.cdcPairLoss(a, b, { weight: 0.5, normalization, sharpen }),
+    fwd: FUSED,
+  }))),
 ];
 
 interface RunResult {
