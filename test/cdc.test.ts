@@ -339,8 +339,9 @@ if (!usps.file || !uspsLabels.file) console.warn(`skipped: the CDC USPS run need
 withUsps('USPS, short run: CDC fine-tuning beats AE + k-means (k-means on a plain MSE autoencoder, same epochs)', () => {
   const ds = dg.loadDataset('usps', { dataDir: path.dirname(path.dirname(usps.file!)) });
   const data = dg.fromDataset(ds);
-  // The paper's settings but short: 4 pretraining epochs, 800 fine-tuning iterations, P every 100.
-  const s: CdcSettings = { ...cdcSpec.presets.usps, pretrainEpochs: 4, iterations: 800 };
+  // The paper's settings but short: 8 pretraining epochs, 1000 fine-tuning iterations, P every 100. (On the
+  // development machine: AE + k-means 0.498, AE trained with L_AE + k-means 0.555, CDC 0.631.)
+  const s: CdcSettings = { ...cdcSpec.presets.usps, pretrainEpochs: 8, iterations: 1000 };
   const input = cdcSpec.prepare(data, s, { device: 'cpu' });
   try {
     const plain = fit(cdcSpec, input, { ...s, lambda: 0, iterations: 0 }, { seed: 0, keepEmbedding: false });
@@ -348,7 +349,8 @@ withUsps('USPS, short run: CDC fine-tuning beats AE + k-means (k-means on a plai
     const aeKm = plain.final.metrics!;
     const cdc = r.final.metrics!;
     console.log(`USPS short run: AE + k-means ACC ${aeKm.acc.toFixed(3)} NMI ${aeKm.nmi.toFixed(3)}; AE (L_AE) + k-means ACC ${r.initial!.metrics!.acc.toFixed(3)}; CDC final ACC ${cdc.acc.toFixed(3)} NMI ${cdc.nmi.toFixed(3)}`);
-    expect(cdc.acc).toBeGreaterThan(aeKm.acc + 0.02);
+    expect(cdc.acc).toBeGreaterThan(aeKm.acc + 0.05);
+    expect(cdc.acc).toBeGreaterThan(r.initial!.metrics!.acc);
     expect(cdc.nmi).toBeGreaterThan(aeKm.nmi);
   } finally {
     input.dispose();
