@@ -95,7 +95,7 @@ function mainTable(ds, paper) {
 
 function ablationTable(ds, paperRow) {
   const rows = [
-    ['AE + L_r (k-means)', get('cdc', ds, 'Lr'), 'final', paperRow && paperRow[0]],
+    ['AE + L_r (k-means)', get('cdc', ds, 'Lr'), 'initial', paperRow && paperRow[0]],
     ['AE + L_AE (k-means) = AE*', get('cdc', ds, 'main'), 'initial', paperRow && paperRow[1]],
     ['AE* + L_c', get('cdc', ds, 'Lc'), 'final', paperRow && paperRow[2]],
     ['AE* + L_c + L_a', get('cdc', ds, 'LcLa'), 'final', paperRow && paperRow[3]],
