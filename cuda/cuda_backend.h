@@ -17,6 +17,7 @@
 //   knn.cu           knnGraph
 //   contractive.cu   contractivePenalty (DCCF)
 //   fusion.cu        attentionFusionForward / Backward (AGCN)
+//   cdc.cu           rowKlClipped, cdcPairLoss (CDC)
 //
 // Semantics: native/core/backend.h. Tensors are validated and allocated by ops.cc and live in device memory; work is
 // enqueued on dgc::cuda::stream(); helpers, scratch and the determinism rules are cuda/common.cuh's.
@@ -148,6 +149,10 @@ class CudaBackend final : public Backend {
   void attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u, const Tensor& t,
                                float slope, bool concat, const Tensor& dout, const std::vector<Tensor*>& dxs, Tensor& dw,
                                Tensor& db) override;
+  // cdc.cu
+  void rowKlClipped(const Tensor& a, const Tensor& b, double scale, Tensor& loss, Tensor* da, Tensor* db) override;
+  void cdcPairLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool global, bool sharpen, Tensor& loss,
+                   Tensor* dya, Tensor* dyb) override;
 };
 
 }  // namespace cuda

@@ -571,6 +571,49 @@ export function cdcCorrelationLoss(ya: Tensor, yb: Tensor, options: ClusterLossO
   });
 }
 
+/**
+ * Keras's KLDivergence with its clipping, averaged over rows and weighted: (weight/rows) · Σ_ij ā_ij log(ā_ij/b̄_ij),
+ * ā = clip(a, 1e-7, 1), b̄ = clip(b, 1e-7, 1) — CDC's clustering loss L_c = 'kld'(P, Q) (paper Eq. 9, as the
+ * official code computes it). Gradients to both arguments, zero where an argument was clipped (as TensorFlow's
+ * clip_by_value).
+ */
+export function rowKlClipped(a: Tensor, b: Tensor, options: { weight?: number } = {}): Tensor {
+  const scale = (options.weight ?? 1) / Math.max(1, a.shape[0]);
+  return fusedLoss('rowKlClipped', [a, b], (want) => {
+    const r = native.rowKlClipped(a.handle, b.handle, scale, want && a.requiresGrad, want && b.requiresGrad);
+    return { loss: wrap(r.loss), grads: r.dzs.map((d) => (d ? wrap(d) : null)) };
+  });
+}
+
+export interface CdcPairLossOptions extends ClusterLossOptions {
+  /**
+   * 'row' (the official code): each row of the pair kernel normalised with the self pair kept, clipped to
+   * [1e-10, 1], and the KL averaged over rows with Keras's clipping; 'global' (the paper's Eq. 5): one
+   * normalisation over all pairs k ≠ l and one KL over the pairs i ≠ j (no clipping). Default 'row'.
+   */
+  normalization?: 'row' | 'global';
+  /** Sharpen the first argument's kernel as DEC's target distribution (default true, the official code). */
+  sharpen?: boolean;
+}
+
+/**
+ * CDC's pairwise KL in every variant (paper Eqs. 5, 6, 11 and the official code's form):
+ * weight · KL([Sharpen] C(ya) ‖ C(yb)) over a mini-batch, gradients through both arguments (the sharpened first
+ * one included). With the row normalisation the KL is the mean over rows (weight/b · Σ_ij); with the global one
+ * it is the KL between two distributions over pairs (weight · Σ_{i≠j}). row + sharpen equals
+ * cdcCorrelationLoss (computed here in double throughout).
+ */
+export function cdcPairLoss(ya: Tensor, yb: Tensor, options: CdcPairLossOptions = {}): Tensor {
+  const normalization = options.normalization ?? 'row';
+  const weight = options.weight ?? 1;
+  const scale = normalization === 'row' ? weight / Math.max(1, ya.shape[0]) : weight;
+  return fusedLoss('cdcPairLoss', [ya, yb], (want) => {
+    const r = native.cdcPairLoss(ya.handle, yb.handle, options.nu ?? 1, scale, normalization, options.sharpen ?? true,
+      want && ya.requiresGrad, want && yb.requiresGrad);
+    return { loss: wrap(r.loss), grads: r.dzs.map((d) => (d ? wrap(d) : null)) };
+  });
+}
+
 // ---- kNN graph ----------------------------------------------------------------------------------------
 
 export interface KnnOptions {

@@ -249,7 +249,8 @@ describe('the estimator API', () => {
     expect(out.labels).toHaveLength(300);
     expect(out.embedding).toMatchObject({ rows: 300, cols: 10 });
     expect(out.history.map((e) => `${e.phase}:${e.epoch}`)).toEqual(epochs);
-    expect(out.settings.note).toMatch(/no dec preset for 'blobs': the documented defaults, with pretrainEpochs = 4/);
+    // The options given, listed in the order of DEC's option table (not the order they were passed in).
+    expect(out.settings.note).toBe("no dec preset for 'blobs': the documented defaults, with batchSize = 32, maxIterations = 40, updateInterval = 10, pretrainEpochs = 4, pretrainBatchSize = 32");
     expect(out.result.final.metrics!.acc).toBeGreaterThan(0.9);
     // The training rows, given again as new rows, get the labels fit() reported.
     expect(Array.from(model.predict(data.features))).toEqual(Array.from(out.labels));

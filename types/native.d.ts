@@ -196,6 +196,17 @@ export interface NativeModule {
   attentionFusion(xs: NativeTensor[], w: NativeTensor, b: NativeTensor, slope: number, concat: boolean): [NativeTensor, NativeTensor, NativeTensor];
   /** [dx_0, …, dx_{m−1}, dw, db]. */
   attentionFusionBackward(xs: NativeTensor[], w: NativeTensor, u: NativeTensor, t: NativeTensor, slope: number, concat: boolean, dout: NativeTensor): NativeTensor[];
+  rowKlClipped(a: NativeTensor, b: NativeTensor, scale: number, wantA: boolean, wantB: boolean): NativeLoss;
+  cdcPairLoss(
+    ya: NativeTensor,
+    yb: NativeTensor,
+    nu: number,
+    scale: number,
+    normalization: 'row' | 'global',
+    sharpen: boolean,
+    wantA: boolean,
+    wantB: boolean,
+  ): NativeLoss;
 
   randomUniform(shape: number[], low: number, high: number, seed: number, stream: number, device?: NativeDevice): NativeTensor;
   randomNormal(shape: number[], mean: number, std: number, seed: number, stream: number, device?: NativeDevice): NativeTensor;

@@ -8,11 +8,12 @@ import { decModelSpec, idecModelSpec } from './dec';
 import { dccfSpec } from './dccf';
 import { agcnSpec } from './agcn';
 import { caegcnSpec } from './caegcn';
+import { cdcSpec } from './cdc';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnySpec = ModelSpec<any, any>;
 
-const MODELS: AnySpec[] = [dfcnSpec, sdcnSpec, aeSpec, decModelSpec, idecModelSpec, dccfSpec, agcnSpec, caegcnSpec];
+const MODELS: AnySpec[] = [dfcnSpec, sdcnSpec, aeSpec, decModelSpec, idecModelSpec, dccfSpec, agcnSpec, caegcnSpec, cdcSpec];
 
 /** Adds a model to the registry (the built-in models register themselves here; a user's model may too). */
 export function registerModel<I extends ModelInput, P extends ResolvedOptions>(spec: ModelSpec<I, P>): void {

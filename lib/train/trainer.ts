@@ -576,7 +576,8 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
         pos.iteration++;
         pos.trainMs += performance.now() - ta;
       }
-      if ((s.finalEvaluation ?? 'end') === 'end' && pos.steps > 0) {
+      if (((s.finalEvaluation ?? 'end') === 'end' && pos.steps > 0) || evalRecords.length === 0) {
+        // Also when no refresh ran (zero iterations: AE + k-means), so that a run always has a final evaluation.
         const inf = noGrad(() => tidy(() => keepInference(model.infer(input))));
         emit(inf);
         replaceLast(inf);

@@ -566,6 +566,25 @@ Napi::Value AttentionFusionBackward(const Info& info) {
                                                            a.boolean(5, "concat", false), a.tensor(6, "dout")));
 }
 
+// rowKlClipped(a, b, scale, wantA, wantB)
+Napi::Value RowKlClipped(const Info& info) {
+  Args a(info, "rowKlClipped", 5, 5);
+  return wrapLoss(info.Env(), ops::rowKlClipped(a.tensor(0, "a"), a.tensor(1, "b"), a.number(2, "scale"),
+                                                a.boolean(3, "wantA", true), a.boolean(4, "wantB", true)));
+}
+
+// cdcPairLoss(ya, yb, nu, scale, normalization: 'row' | 'global', sharpen, wantA, wantB)
+Napi::Value CdcPairLoss(const Info& info) {
+  Args a(info, "cdcPairLoss", 8, 8);
+  const std::string norm = a.string(4, "normalization");
+  if (norm != "row" && norm != "global") {
+    fail(ErrorCode::Arg, "cdcPairLoss: argument 'normalization' must be 'row' or 'global', got '", norm, "'");
+  }
+  return wrapLoss(info.Env(), ops::cdcPairLoss(a.tensor(0, "ya"), a.tensor(1, "yb"), a.number(2, "nu"),
+                                               a.number(3, "scale"), norm == "global", a.boolean(5, "sharpen", true),
+                                               a.boolean(6, "wantA", true), a.boolean(7, "wantB", true)));
+}
+
 // ---- random ------------------------------------------------------------------------------------------
 
 // randomUniform(shape, low, high, seed, stream, device?) and randomNormal(shape, mean, std, seed, stream, device?)
@@ -766,6 +785,9 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("cdcCorrelationLoss", CdcCorrelationLoss);
   DGC_OP("attentionFusion", AttentionFusion);
   DGC_OP("attentionFusionBackward", AttentionFusionBackward);
+
+  DGC_OP("rowKlClipped", RowKlClipped);
+  DGC_OP("cdcPairLoss", CdcPairLoss);
   DGC_OP("randomUniform", RandomUniform);
   DGC_OP("randomNormal", RandomNormal);
   DGC_OP("memory", Memory);

@@ -176,6 +176,16 @@ class Backend {
   virtual void pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc, Tensor& dy) = 0;
   virtual void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss,
                                   Tensor* dya, Tensor* dyb) = 0;
+  // Keras's KLDivergence over rows (CDC's L_c = 'kld'(P, Q)): a, b rows×cols, loss = scale · Σ_ij ā log(ā/b̄)
+  // with ā, b̄ clipped to [1e-7, 1]; da = scale·(log ā − log b̄ + 1), db = −scale·ā/b̄, each 0 where its argument
+  // was clipped (native/cpu/cluster.h rowKlClipped).
+  virtual void rowKlClipped(const Tensor& a, const Tensor& b, double scale, Tensor& loss, Tensor* da,
+                            Tensor* db) = 0;
+  // CDC's pairwise KL in every variant: scale · KL([Sharpen] C(ya) ‖ C(yb)), C row-normalised with the self pair
+  // and clipped (the official code) or normalised over all pairs k ≠ l (global: the paper's Eq. 5). Formulas and
+  // gradients: native/cpu/cdc.h. cdcPairLoss(row, sharpen) is cdcCorrelationLoss computed in double throughout.
+  virtual void cdcPairLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool global, bool sharpen,
+                           Tensor& loss, Tensor* dya, Tensor* dyb) = 0;
 
   // ---- contractive penalty (DCCF Eq. 6; formulas, forms and costs: native/cpu/contractive.h) ------------------
   // loss = scale · Σ_s ‖J_s‖²_F over the m samples of a batch, J_s = W_L Φ_{L−1} W_{L−1} ⋯ Φ_1 W_1 the exact Jacobian

@@ -1098,6 +1098,54 @@ std::vector<Tensor> attentionFusionBackward(const std::vector<Tensor>& xs, const
   return grads;
 }
 
+LossWithGrads rowKlClipped(const Tensor& a, const Tensor& b, double scale, bool wantA, bool wantB) {
+  const char* op = "rowKlClipped";
+  requireMatrix(op, "a", a);
+  requireMatrix(op, "b", b);
+  requireSameShape(op, "a", a, "b", b);
+  requireAllFinite(op, "a", a);
+  requireAllFinite(op, "b", b);
+  requireScale(op, scale);
+  LossWithGrads r;
+  r.loss = Tensor::empty({}, DType::F32, a.device());
+  r.dzs.resize(2);
+  if (wantA) r.dzs[0] = like(a);
+  if (wantB) r.dzs[1] = like(b);
+  if (a.numel() == 0) {
+    backendFor(a.device()).fill(r.loss, 0.0);
+    return r;
+  }
+  backendFor(a.device()).rowKlClipped(a, b, scale, r.loss, wantA ? &r.dzs[0] : nullptr, wantB ? &r.dzs[1] : nullptr);
+  return r;
+}
+
+LossWithGrads cdcPairLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool global, bool sharpen,
+                          bool wantA, bool wantB) {
+  const char* op = "cdcPairLoss";
+  checkPairBatch(op, "ya", ya);
+  checkPairBatch(op, "yb", yb);
+  requireSameDevice(op, "ya", ya, "yb", yb);
+  DGC_CHECK(ya.dim(0) == yb.dim(0), Shape, op, ": 'ya' has ", ya.dim(0), " rows but 'yb' has ", yb.dim(0));
+  // Over the pairs i ≠ j a batch of one row has nothing to normalise.
+  DGC_CHECK(!global || ya.dim(0) >= 2, Shape, op, ": the global normalisation needs at least 2 rows, got ",
+            ya.dim(0));
+  requireNu(op, nu);
+  requireScale(op, scale);
+  LossWithGrads r;
+  r.loss = Tensor::empty({}, DType::F32, ya.device());
+  r.dzs.resize(2);
+  if (wantA) r.dzs[0] = like(ya);
+  if (wantB) r.dzs[1] = like(yb);
+  if (ya.dim(0) == 0) {
+    // Nothing to compare: zero loss, zero-size gradients.
+    backendFor(ya.device()).fill(r.loss, 0.0);
+    return r;
+  }
+  backendFor(ya.device()).cdcPairLoss(ya, yb, nu, scale, global, sharpen, r.loss, wantA ? &r.dzs[0] : nullptr,
+                                      wantB ? &r.dzs[1] : nullptr);
+  return r;
+}
+
 // ---- random ------------------------------------------------------------------------------------------
 Tensor randomUniform(const Shape& shape, float low, float high, uint64_t seed, uint64_t stream, Device device) {
   requireFinite("randomUniform", "low", low);

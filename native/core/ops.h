@@ -142,6 +142,12 @@ Tensor pairAffinity(const Tensor& y, double nu);
 Tensor pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc);
 // CDC correlation loss RowKL(Sharpen(PairKernel(ya)) ‖ PairKernel(yb)) · scale; dzs = {dya, dyb} when asked.
 LossWithGrads cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool wantA, bool wantB);
+// Keras KLDivergence (clip both to [1e-7, 1]) of a ‖ b (rows×cols), times scale; dzs = {da, db} when asked.
+LossWithGrads rowKlClipped(const Tensor& a, const Tensor& b, double scale, bool wantA, bool wantB);
+// CDC's pairwise KL, scale · KL([Sharpen] C(ya) ‖ C(yb)), with the row (code) or global (paper Eq. 5)
+// normalisation; dzs = {dya, dyb} when asked.
+LossWithGrads cdcPairLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool global, bool sharpen,
+                          bool wantA, bool wantB);
 
 // ---- contractive penalty (DCCF Eq. 6) ---------------------------------------------------------------------
 // scale · Σ_s ‖J_s‖²_F for the m = rows samples of a batch through a ReLU MLP encoder: weights W_1 … W_L (n_l × n_{l−1}),

@@ -99,6 +99,9 @@ class CpuBackend final : public Backend {
   void pairAffinityBackward(const Tensor& y, double nu, const Tensor& dc, Tensor& dy) override;
   void cdcCorrelationLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, Tensor& loss, Tensor* dya,
                           Tensor* dyb) override;
+  void rowKlClipped(const Tensor& a, const Tensor& b, double scale, Tensor& loss, Tensor* da, Tensor* db) override;
+  void cdcPairLoss(const Tensor& ya, const Tensor& yb, double nu, double scale, bool global, bool sharpen, Tensor& loss,
+                   Tensor* dya, Tensor* dyb) override;
 
   void contractivePenalty(const std::vector<Tensor>& weights, const std::vector<Tensor>& hidden, int64_t m,
                           double scale, int form, Tensor& loss, const std::vector<Tensor*>& dweights) override;

@@ -204,6 +204,14 @@ export const parityCases: ParityCase[] = [
   })),
   { name: 'pairAffinity', inputs: () => [U([40, 6])], f: ([y]) => dg.pairAffinity(y), fwd: FUSED },
   { name: 'cdcCorrelationLoss', inputs: () => [U([40, 6]), U([40, 6])], f: ([a, b]) => dg.cdcCorrelationLoss(a, b, { weight: 0.5 }), fwd: FUSED },
+  // CDC's clipped row KL (L_c) and pairwise KL (L_DC) in every variant
+  { name: 'rowKlClipped', inputs: () => [targetP(60, 4), targetP(60, 4)], f: ([a, b]) => dg.rowKlClipped(a, b, { weight: 0.5 }), fwd: FUSED },
+  ...(['row', 'global'] as const).flatMap((normalization) => [true, false].map((sharpen): ParityCase => ({
+    name: `cdcPairLoss ${normalization}${sharpen ? ' sharpened' : ''}`,
+    inputs: () => [U([40, 6]), U([40, 30], -0.3, 0.3)],
+    f: ([a, b]: dg.Tensor[]) => dg.cdcPairLoss(a, b, { weight: 0.5, normalization, sharpen }),
+    fwd: FUSED,
+  }))),
   // ---- attention-weighted fusion (AGCN)
   {
     name: 'attentionFusion sum (AGCN-H: 2 blocks)',
