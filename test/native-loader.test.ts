@@ -135,11 +135,11 @@ if (!hasRealCudaBuild) {
   });
 }
 
-test('dgclust info names the binary in use and why', () => {
+test('dgclust info names the binary in use and why', async () => {
   const out: string[] = [];
   const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
   try {
-    expect(main(['info'])).toBe(0);
+    expect(await main(['info'])).toBe(0);
   } finally {
     log.mockRestore();
   }
