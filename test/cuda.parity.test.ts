@@ -208,6 +208,13 @@ const cases: ParityCase[] = [
   { name: 'focalStudentT', inputs: () => [U([60, 10]), U([4, 10]), targetP(60, 4)], f: ([z, mu, p]) => dg.focalStudentT(z, mu, p, { gamma: 2 }), fwd: FUSED },
   { name: 'pairAffinity', inputs: () => [U([40, 6])], f: ([y]) => dg.pairAffinity(y), fwd: FUSED },
   { name: 'cdcCorrelationLoss', inputs: () => [U([40, 6]), U([40, 6])], f: ([a, b]) => dg.cdcCorrelationLoss(a, b, { weight: 0.5 }), fwd: FUSED },
+  // ---- fused layer steps (matmulBiasAct / spmm with an activation / activationGrad; CUDA runs the Backend
+  // defaults: gemm, addRowVector and unary in place, then unaryGrad and colSum in the backward)
+  { name: 'linear NT + bias + relu (nn.Linear)', inputs: () => [U([67, 45]), U([39, 45]), U([39])], f: ([x, w, b]) => dg.linear(x, w, b, { transB: true, activation: 'relu' }), fwd: GEMM },
+  { name: 'linear NN + leakyRelu 0.2, no bias', inputs: () => [U([150, 40]), U([40, 10])], f: ([x, w]) => dg.linear(x, w, null, { activation: 'leakyRelu', slope: 0.2 }), fwd: GEMM },
+  { name: 'linear TN + bias, no activation', inputs: () => [U([45, 67]), U([45, 39]), U([39])], f: ([x, w, b]) => dg.linear(x, w, b, { transA: true }), fwd: GEMM },
+  { name: 'spmm Â·H + relu (d = 33)', inputs: () => [U([N_GRAPH, 33])], f: ([h], dev) => dg.spmm(graph(dev).row, h, false, { activation: 'relu' }), fwd: EXACT, grad: [1e-6, 1e-6] },
+  { name: 'spmm Âᵀ·H + leakyRelu (d = 10)', inputs: () => [U([N_GRAPH, 10])], f: ([h], dev) => dg.spmm(graph(dev).row, h, true, { activation: 'leakyRelu', slope: 0.1 }), fwd: [1e-6, 1e-6] },
 ];
 
 interface RunResult {
