@@ -3,14 +3,16 @@
 // DEC and IDEC on MNIST (70,000 × 784): samples per second of training in dgclust (`lib/models/dec.ts` on the
 // shared trainer, the MNIST preset) and in a faithful PyTorch version of DEC-keras's / IDEC's steps
 // (bench/dec-mnist/dec_torch.py, /usr/bin/python3 with Debian's python3-torch, python3-sklearn, python3-scipy),
-// one after the other in one run, the same thread count on both sides, the same data and initial weights:
+// interleaved chunk by chunk in one run, the same thread count on both sides, the same data and initial weights:
 //   - pretraining: the autoencoder, MSE, SGD(1, 0.9), shuffled batches of 256 — samples/s of whole epochs;
 //   - clustering phase, batches of 256 in order, P refreshed every 140 iterations from all 70,000 rows:
-//     samples/s of the optimizer steps alone, and of the whole phase (steps + refreshes with their evaluation,
-//     three refreshes for 280 iterations: before the first step, at 140, and the final one).
+//     samples/s of the optimizer steps alone, and of the intervals (140 steps + the refresh that follows, with its
+//     evaluation: the last one is the final prediction). μ's k-means and the first refresh are not timed.
+//   Also the process CPU time of each side (both threads' work: less sensitive to the machine's load).
 // The tolerance stop is disabled (tol = 0) so both sides run the same iterations. Each side's clustering phase
 // starts from its own one-epoch pretraining and its own k-means μ (the values do not change the work).
-import { spawnSync } from 'child_process';
+import { spawn } from 'child_process';
+import * as readline from 'readline';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -20,7 +22,8 @@ import type { DecSettings } from '../../lib/models/dec';
 import { fromDataset } from '../../lib/models/types';
 import type { ModelSpec } from '../../lib/models/types';
 import type { DecInput } from '../../lib/models/dec';
-import { fit } from '../../lib/train/trainer';
+import { fitSteps } from '../../lib/train/trainer';
+import type { RunResult } from '../../lib/train/trainer';
 import { Generator } from '../../lib/random';
 import { writeNpy } from '../../lib/data/npy';
 import { machine, markdownTable, writeResults } from '../harness';
@@ -60,6 +63,8 @@ const n = input.x.shape[0];
 const BATCH = base.batchSize;
 
 // The initial weights (the same for DEC and IDEC: the autoencoder comes from a generator derived from the seed).
+// Each side then pretrains them itself (its own shuffles) and takes μ from its own k-means: the values differ
+// between the sides after that, the work does not.
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dec-mnist-'));
 {
   const run = decModelSpec.create(input, base, new Generator(seed));
@@ -70,14 +75,43 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dec-mnist-'));
 writeNpy(path.join(dir, 'x.npy'), input.x.dataF32(), [n, input.x.shape[1]]);
 writeNpy(path.join(dir, 'labels.npy'), input.labels!, [n]);
 
-interface Side { pretrainSps: number; stepSps: number; phaseSps: number; finalAcc: number; peakGrowthBytes: number | null }
-function dgclustSide(spec: ModelSpec<DecInput, DecSettings>): Side & { pretrainEpochMs: number[]; stepMs: number; phaseMs: number } {
-  const pre: number[] = [];
-  let stepMs = 0;
-  let tPhase = NaN;
+// ---- the two sides, chunk by chunk, interleaved ----
+// dgclust's trainer yields after every pretraining epoch and at every target refresh (fitSteps); the PyTorch child
+// runs the same chunks on request (a pretraining epoch; μ by k-means and the first refresh; 140 steps and a
+// refresh). Alternating them means a load that drifts over the run slows both sides alike.
+interface Chunk { kind: 'pretrain' | 'start' | 'interval'; wallMs: number; cpuMs: number; stepMs?: number; refreshMs?: number }
+interface SideResult { chunks: Chunk[]; finalAcc: number; peakGrowthBytes: number | null; done?: Record<string, unknown> }
+
+function startTorch(model: string): { next: (cmd: string) => Promise<Record<string, unknown>> } {
+  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
+  const child = spawn('/usr/bin/python3', [path.join(__dirname, 'dec_torch.py'), dir, String(threads), model], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => { stderr += String(d); });
+  const lines = readline.createInterface({ input: child.stdout! });
+  const queue: string[] = [];
+  let waiting: ((l: string | null) => void) | null = null;
+  lines.on('line', (l) => (waiting ? (waiting(l), (waiting = null)) : queue.push(l)));
+  lines.on('close', () => waiting?.(null));
+  const readLine = () => new Promise<string | null>((resolve) => (queue.length ? resolve(queue.shift()!) : (waiting = resolve)));
+  return {
+    next: async (cmd: string) => {
+      if (cmd) child.stdin!.write(`${cmd}\n`);
+      const l = await readLine();
+      if (l === null) throw new Error(`PyTorch side exited: ${stderr.slice(-800)}\n(install: apt-get install python3-torch python3-sklearn python3-scipy)`);
+      return JSON.parse(l) as Record<string, unknown>;
+    },
+  };
+}
+
+async function runModel(spec: ModelSpec<DecInput, DecSettings>): Promise<{ dg: SideResult; torch: SideResult | null }> {
+  const torchSide = withTorch ? startTorch(spec.name) : null;
+  if (torchSide) await torchSide.next('');
+  const dgChunks: Chunk[] = [];
+  const torchChunks: Chunk[] = [];
+  const trainEvents: dg.EpochEvent[] = [];
   let rss0 = NaN;
   let hwm = false;
-  const r = fit(spec, input, base, {
+  const steps = fitSteps(spec, input, base, {
     seed,
     keepEmbedding: false,
     callbacks: {
@@ -86,69 +120,90 @@ function dgclustSide(spec: ModelSpec<DecInput, DecSettings>): Side & { pretrainE
         dg.releaseCachedMemory();
         hwm = resetHwm();
         rss0 = statusBytes('VmRSS');
-        tPhase = performance.now();
       },
       onEpoch: (e) => {
-        if (e.phase === 'pretrain-ae') pre.push(e.trainMs);
-        else if (e.phase === 'train') stepMs += e.trainMs;
+        if (e.phase === 'train') trainEvents.push(e);
       },
     },
   });
-  const phaseMs = performance.now() - tPhase;
-  const preMs = pre.reduce((a, b) => a + b, 0);
+  let result: RunResult | null = null;
+  let torchFinalAcc = NaN;
+  const interval = base.updateInterval;
+  for (let chunk = 0; !result; chunk++) {
+    const kind: Chunk['kind'] = chunk < preEpochs ? 'pretrain' : chunk === preEpochs ? 'start' : 'interval';
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const r = steps.next();
+    const wallMs = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    if (r.done) result = r.value;
+    const ev = trainEvents[trainEvents.length - 1];
+    const stepMs = kind === 'interval' ? ev.trainMs : undefined;
+    dgChunks.push({ kind, wallMs, cpuMs: (c.user + c.system) / 1000, stepMs, refreshMs: stepMs !== undefined ? wallMs - stepMs : undefined });
+    if (torchSide) {
+      const cmd = kind === 'interval' ? `interval ${Math.min(interval, iterations - (chunk - preEpochs - 1) * interval)}` : kind;
+      const t = await torchSide.next(cmd);
+      torchChunks.push({ kind, wallMs: t.wallMs as number, cpuMs: t.cpuMs as number, stepMs: t.stepMs as number | undefined, refreshMs: t.refreshMs as number | undefined });
+      torchFinalAcc = t.acc as number;
+    }
+    loads.push(os.loadavg()[0]);
+  }
+  const dgSide: SideResult = { chunks: dgChunks, finalAcc: result.final.metrics?.acc ?? NaN, peakGrowthBytes: hwm ? statusBytes('VmHWM') - rss0 : null };
+  let torchResult: SideResult | null = null;
+  if (torchSide) {
+    const done = await torchSide.next('done');
+    torchResult = { chunks: torchChunks, finalAcc: torchFinalAcc, peakGrowthBytes: done.peakGrowthBytes as number | null, done };
+  }
+  return { dg: dgSide, torch: torchResult };
+}
+
+/** Samples per second of a side: pretraining epochs; clustering steps alone; clustering intervals (steps + refresh). */
+function rates(s: SideResult) {
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const pre = s.chunks.filter((c) => c.kind === 'pretrain');
+  const iv = s.chunks.filter((c) => c.kind === 'interval');
   return {
-    pretrainEpochMs: pre, stepMs, phaseMs,
-    pretrainSps: (n * pre.length) / (preMs / 1000),
-    stepSps: (iterations * BATCH) / (stepMs / 1000),
-    phaseSps: (iterations * BATCH) / (phaseMs / 1000),
-    finalAcc: r.final.metrics?.acc ?? NaN,
-    peakGrowthBytes: hwm ? statusBytes('VmHWM') - rss0 : null,
+    pretrainSps: (n * pre.length) / (sum(pre.map((c) => c.wallMs)) / 1000),
+    stepSps: (iterations * BATCH) / (sum(iv.map((c) => c.stepMs!)) / 1000),
+    intervalSps: (iterations * BATCH) / (sum(iv.map((c) => c.wallMs)) / 1000),
+    pretrainCpuMs: sum(pre.map((c) => c.cpuMs)),
+    intervalCpuMs: sum(iv.map((c) => c.cpuMs)),
+    refreshMs: iv.map((c) => c.refreshMs!),
   };
 }
 
-const dgc = { dec: dgclustSide(decModelSpec), idec: dgclustSide(idecModelSpec) };
-loads.push(os.loadavg()[0]);
-input.dispose();
+async function main(): Promise<void> {
+  const out: Record<string, { dg: SideResult; torch: SideResult | null }> = {};
+  for (const spec of [decModelSpec, idecModelSpec]) out[spec.name] = await runModel(spec);
+  input.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
 
-interface TorchClustering { iterations: number; stepMsTotal: number; refreshMs: number[]; wallMs: number; finalAcc: number; peakGrowthBytes: number | null }
-interface TorchOut { torch: string; torchThreads: number; threadpools: unknown; dec: { pretrainEpochMs: number[]; clustering: TorchClustering }; idec: { pretrainEpochMs: number[]; clustering: TorchClustering } }
-let torch: TorchOut | null = null;
-if (withTorch) {
-  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
-  const py = spawnSync('/usr/bin/python3', [path.join(__dirname, 'dec_torch.py'), dir, String(threads), String(preEpochs), String(iterations)],
-    { encoding: 'utf8', env, maxBuffer: 1 << 26 });
-  if (py.status === 0) torch = JSON.parse(py.stdout.trim().split('\n').pop()!) as TorchOut;
-  else process.stderr.write(`PyTorch side failed (${py.status}): ${py.stderr.slice(-800)}\n(install: apt-get install python3-torch python3-sklearn python3-scipy)\n`);
-  loads.push(os.loadavg()[0]);
+  const rows: (string | number)[][] = [];
+  const f0 = (x: number) => x.toFixed(0);
+  for (const name of ['dec', 'idec']) {
+    const d = rates(out[name].dg);
+    const t = out[name].torch ? rates(out[name].torch!) : null;
+    const r = (a: number, b: number | undefined) => (b === undefined ? 'n/a' : (a / b).toFixed(2));
+    rows.push([name.toUpperCase(), `pretraining (AE, SGD, batch ${base.pretrainBatchSize}), ${preEpochs} epoch(s)`, f0(d.pretrainSps), t ? f0(t.pretrainSps) : 'n/a', r(d.pretrainSps, t?.pretrainSps), t ? r(t.pretrainCpuMs, d.pretrainCpuMs) : 'n/a']);
+    rows.push([name.toUpperCase(), `clustering steps alone (batch ${BATCH})`, f0(d.stepSps), t ? f0(t.stepSps) : 'n/a', r(d.stepSps, t?.stepSps), '']);
+    rows.push([name.toUpperCase(), `clustering: ${iterations} steps + ${out[name].dg.chunks.filter((c) => c.kind === 'interval').length} refreshes of all ${n} rows`, f0(d.intervalSps), t ? f0(t.intervalSps) : 'n/a', r(d.intervalSps, t?.intervalSps), t ? r(t.intervalCpuMs, d.intervalCpuMs) : 'n/a']);
+  }
+  console.log(`DEC / IDEC on MNIST (N = ${n}), ${threads} threads both sides, chunks interleaved; ${machine().cpu}; load average (1 min) during the run ${loads.map((l) => l.toFixed(1)).join(', ')}\n`);
+  console.log(markdownTable(['model', 'part', 'dgclust samples/s', 'PyTorch samples/s', 'dgclust ÷ PyTorch', 'CPU time PyTorch ÷ dgclust'], rows));
+  for (const name of ['dec', 'idec']) {
+    const d = rates(out[name].dg);
+    const t = out[name].torch ? rates(out[name].torch!) : null;
+    const mbs = (b: number | null | undefined) => (b == null ? 'n/a' : `${(b / 2 ** 20).toFixed(0)} MiB`);
+    console.log(`${name}: refresh (inference of ${n} rows + P + metrics) ms dgclust ${d.refreshMs.map(f0).join(', ')} | PyTorch ${t ? t.refreshMs.map(f0).join(', ') : 'n/a'}; ` +
+      `clustering-phase peak RSS growth dgclust ${mbs(out[name].dg.peakGrowthBytes)}, PyTorch ${mbs(out[name].torch?.peakGrowthBytes)}; final ACC ${(out[name].dg.finalAcc * 100).toFixed(2)} | ${out[name].torch ? (out[name].torch!.finalAcc * 100).toFixed(2) : 'n/a'}`);
+  }
+  const t0 = out.dec.torch?.done;
+  if (t0) console.log(`PyTorch ${t0.torch}, torch threads ${t0.torchThreads}, thread pools ${JSON.stringify(t0.threadpools)}`);
+  const file = writeResults('dec-mnist', { threads, preEpochs, iterations, seed, machine: machine(), loadAverage: loads, results: out });
+  console.log(`\nwrote ${file}`);
 }
-fs.rmSync(dir, { recursive: true, force: true });
 
-const torchSide = (name: 'dec' | 'idec'): Side | null => {
-  if (!torch) return null;
-  const t = torch[name];
-  const preMs = t.pretrainEpochMs.reduce((a, b) => a + b, 0);
-  return {
-    pretrainSps: (n * t.pretrainEpochMs.length) / (preMs / 1000),
-    stepSps: (t.clustering.iterations * BATCH) / (t.clustering.stepMsTotal / 1000),
-    phaseSps: (t.clustering.iterations * BATCH) / (t.clustering.wallMs / 1000),
-    finalAcc: t.clustering.finalAcc,
-    peakGrowthBytes: t.clustering.peakGrowthBytes,
-  };
-};
-const rows: (string | number)[][] = [];
-const f0 = (x: number) => x.toFixed(0);
-const ratio = (a: number | undefined, b: number) => (a === undefined ? 'n/a' : (b / a).toFixed(2));
-for (const name of ['dec', 'idec'] as const) {
-  const d = dgc[name];
-  const t = torchSide(name);
-  rows.push([name.toUpperCase(), 'pretraining (AE, SGD, batch 256)', f0(d.pretrainSps), t ? f0(t.pretrainSps) : 'n/a', ratio(t?.pretrainSps, d.pretrainSps)]);
-  rows.push([name.toUpperCase(), `clustering steps (batch ${BATCH})`, f0(d.stepSps), t ? f0(t.stepSps) : 'n/a', ratio(t?.stepSps, d.stepSps)]);
-  rows.push([name.toUpperCase(), `clustering phase incl. 3 refreshes of ${n} rows`, f0(d.phaseSps), t ? f0(t.phaseSps) : 'n/a', ratio(t?.phaseSps, d.phaseSps)]);
-}
-console.log(`DEC / IDEC on MNIST (N = ${n}), ${threads} threads both sides, ${preEpochs} pretraining epoch(s), ${iterations} clustering iterations; ${machine().cpu}; load average (1 min) ${loads.map((l) => l.toFixed(1)).join(' → ')}\n`);
-console.log(markdownTable(['model', 'part', 'dgclust samples/s', 'PyTorch samples/s', 'dgclust ÷ PyTorch'], rows));
-if (torch) console.log(`\nPyTorch ${torch.torch}, torch threads ${torch.torchThreads}, thread pools ${JSON.stringify(torch.threadpools)}`);
-const mbs = (b: number | null | undefined) => (b == null ? 'n/a' : `${(b / 2 ** 20).toFixed(0)} MiB`);
-for (const name of ['dec', 'idec'] as const) console.log(`${name}: clustering-phase peak RSS growth dgclust ${mbs(dgc[name].peakGrowthBytes)}, PyTorch ${mbs(torchSide(name)?.peakGrowthBytes)}`);
-const file = writeResults('dec-mnist', { threads, preEpochs, iterations, seed, machine: machine(), loadAverage: loads, dgclust: dgc, torch });
-console.log(`\nwrote ${file}`);
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

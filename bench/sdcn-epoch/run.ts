@@ -116,7 +116,7 @@ const torchEpochFlops = stepFlops + fwd; // + the official extra forward pass
 // dgclust's trainer yields after every epoch (fitSteps); PyTorch runs in a child process that does one epoch per
 // request. Alternating them means a load that drifts over the run slows both sides alike, and each epoch's
 // PyTorch ÷ dgclust ratio compares two runs a few seconds apart. The medians below are over epochs 2..E.
-interface TorchEpoch { refreshMs: number; evalMs: number; stepMs: number; loss: number; accQZP: number[] }
+interface TorchEpoch { cpuMs: number; refreshMs: number; evalMs: number; stepMs: number; loss: number; accQZP: number[] }
 interface TorchSummary { peakGrowthBytes: number | null; peakRssBytes: number; rssBeforeBytes: number; torch: string; torchThreads: number; threadpools: unknown }
 
 function startTorch(): { next: (cmd: string) => Promise<unknown>; child: ChildProcess } {
@@ -167,8 +167,13 @@ async function main(): Promise<void> {
     },
   });
   let result: RunResult | null = null;
+  // Process CPU time of each dgclust epoch (both threads' work; the setup before epoch 1 is in the first one).
+  const dgCpuMs: number[] = [];
   for (;;) {
+    const c0 = process.cpuUsage();
     const r = steps.next();
+    const c = process.cpuUsage(c0);
+    if (!r.done) dgCpuMs.push((c.user + c.system) / 1000);
     if (r.done) {
       result = r.value;
       break;
@@ -182,12 +187,12 @@ async function main(): Promise<void> {
   loads.push(loadAvg());
   input.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
-  report(events, torchEpochs, torch, { dgPeakGrowth, dgLivePeak, loads, final: result.final.readouts });
+  report(events, torchEpochs, torch, { dgPeakGrowth, dgLivePeak, loads, final: result.final.readouts, dgCpuMs });
 }
 
 // ---- report ----
 function report(events: dg.EpochEvent[], te: TorchEpoch[], torch: TorchSummary | null,
-                m: { dgPeakGrowth: number; dgLivePeak: number; loads: number[]; final: unknown }): void {
+                m: { dgPeakGrowth: number; dgLivePeak: number; loads: number[]; final: unknown; dgCpuMs: number[] }): void {
   const later = (xs: number[]) => xs.slice(1);
   const dgTrain = median(later(events.map((e) => e.trainMs)));
   const dgEval = median(later(events.map((e) => e.evalMs)));
@@ -214,6 +219,8 @@ function report(events: dg.EpochEvent[], te: TorchEpoch[], torch: TorchSummary |
   console.log(`\ndgclust: allocator peak of live tensors ${mb(m.dgLivePeak)} MiB`);
   if (torch) {
     console.log(`PyTorch ${torch.torch}, torch threads ${torch.torchThreads}, thread pools ${JSON.stringify(torch.threadpools)}; peak RSS ${mb(torch.peakRssBytes)} MiB (${mb(torch.rssBeforeBytes)} before the loop)`);
+    const cpuRatio = median(later(te.map((e, i) => e.cpuMs / m.dgCpuMs[i])));
+    console.log(`process CPU time per epoch (both threads' work; less sensitive to the load than wall time): dgclust ${median(later(m.dgCpuMs)).toFixed(0)} ms, PyTorch ${median(later(te.map((e) => e.cpuMs))).toFixed(0)} ms, ratio ${cpuRatio.toFixed(2)}`);
     console.log(`per-epoch ratios PyTorch ÷ dgclust, whole epoch: ${ratios.map((r) => r.toFixed(2)).join(' ')}; step only (no refresh pass, no evaluation): ${stepRatios.map((r) => r.toFixed(2)).join(' ')} (median ${median(later(stepRatios)).toFixed(2)})`);
     console.log('loss per epoch (dgclust | PyTorch):');
     events.forEach((e, i) => console.log(`  ${i + 1}: ${e.losses.total.toPrecision(7)} | ${te[i]?.loss.toPrecision(7)}   ACC Z ${(e.readouts!.z.acc * 100).toFixed(2)} | ${(te[i]?.accQZP[1] * 100).toFixed(2)}   ACC Q ${(e.readouts!.q.acc * 100).toFixed(2)} | ${(te[i]?.accQZP[0] * 100).toFixed(2)}`));
@@ -223,7 +230,7 @@ function report(events: dg.EpochEvent[], te: TorchEpoch[], torch: TorchSummary |
     medianRatio: ratios.length ? median(later(ratios)) : null, medianStepRatio: stepRatios.length ? median(later(stepRatios)) : null,
     dgclust: {
       trainMs: dgTrain, evalMs: dgEval, epochMs: dgEpoch, peakRssGrowthBytes: m.dgPeakGrowth, livePeakBytes: m.dgLivePeak,
-      epochs: events.map((e) => ({ trainMs: +e.trainMs.toFixed(2), evalMs: +e.evalMs.toFixed(2), loss: e.losses.total })), final: m.final,
+      epochs: events.map((e, i) => ({ trainMs: +e.trainMs.toFixed(2), evalMs: +e.evalMs.toFixed(2), cpuMs: +m.dgCpuMs[i].toFixed(1), loss: e.losses.total })), final: m.final,
     },
     torch: torch ? { ...torch, epochs: te } : null,
   });
