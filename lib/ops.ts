@@ -4,7 +4,9 @@ import { native } from './native';
 import { isRecording, record } from './autograd/tape';
 import { isFloat32Array, isInt32Array } from './util/typed';
 import { DgcError, Device, DType, Tensor, wrap } from './tensor';
-import type { NativeCsr, UnaryName } from '../types/native';
+import type { ActivationName, NativeCsr, UnaryName } from '../types/native';
+
+export type { ActivationName };
 
 // ---- creation -----------------------------------------------------------------------------------------
 
@@ -127,10 +129,82 @@ export function transpose(x: Tensor): Tensor {
   return record(wrap(native.transpose(x.handle)), 'transpose', [x], (g) => [wrap(native.transpose(g.handle))]);
 }
 
-/** Sparse × dense: A·H, or Aᵀ·H with `transpose`. Backward: dH = Aᵀ·G (resp. A·G). */
-export function spmm(a: { readonly handle: NativeCsr }, h: Tensor, transpose = false): Tensor {
-  const out = wrap(native.spmm(a.handle, h.handle, transpose));
-  return record(out, 'spmm', [h], (g) => [wrap(native.spmm(a.handle, g.handle, !transpose))]);
+export interface ActivationOptions {
+  /** Applied to the result in the same pass ('none' by default). */
+  activation?: ActivationName;
+  /** Slope of 'leakyRelu' for negative inputs (default 0.01, as leakyRelu); must be ≥ 0. */
+  slope?: number;
+}
+
+/**
+ * Sparse × dense: A·H, or Aᵀ·H with `transpose`; with an activation, act(A·H) computed in one pass (a GCN
+ * layer's propagate-then-activate), the same values as `relu(spmm(a, h))` without the pre-activation tensor.
+ * Backward: dH = Aᵀ·G (resp. A·G), G = dY·act'(Y) taken from the output Y.
+ */
+export function spmm(a: { readonly handle: NativeCsr }, h: Tensor, transpose = false, options: ActivationOptions = {}): Tensor {
+  const act = options.activation ?? 'none';
+  if (act === 'none') {
+    const out = wrap(native.spmm(a.handle, h.handle, transpose));
+    return record(out, 'spmm', [h], (g) => [wrap(native.spmm(a.handle, g.handle, !transpose))]);
+  }
+  const slope = options.slope ?? 0.01;
+  const out = wrap(native.spmm(a.handle, h.handle, transpose, act, slope));
+  return record(out, 'spmm', [h], (g) => {
+    const [pre] = native.activationGrad(act, out.handle, g.handle, slope, false);
+    try {
+      return [wrap(native.spmm(a.handle, pre, !transpose))];
+    } finally {
+      pre.dispose();
+    }
+  });
+}
+
+export interface LinearOpOptions extends ActivationOptions {
+  transA?: boolean;
+  transB?: boolean;
+}
+
+/**
+ * A layer's affine map and activation in one native op: act(op(x)·op(w) + bias), bias (one value per output
+ * column) optional — e.g. nn.Linear + ReLU is `linear(x, W, b, { transB: true, activation: 'relu' })`. The bias and
+ * the activation run in the product's epilogue (CPU) while each block of the output is in cache: the same values
+ * as `relu(biasAdd(matmul(x, w, …), b))` without the two intermediate tensors and their passes. Backward, from the
+ * output Y only: P = dY·act'(Y) and db = Σ_rows P in one pass, then matmul's rule with P (dx = P·op(w)ᵀ …).
+ */
+export function linear(x: Tensor, w: Tensor, bias: Tensor | null, options: LinearOpOptions = {}): Tensor {
+  const ta = options.transA ?? false;
+  const tb = options.transB ?? false;
+  const act = options.activation ?? 'none';
+  const slope = options.slope ?? 0.01;
+  const out = wrap(native.matmulBiasAct(x.handle, w.handle, ta, tb, bias ? bias.handle : null, act, slope));
+  const inputs = bias ? [x, w, bias] : [x, w];
+  return record(out, 'linear', inputs, (g) => {
+    const wantBias = bias?.requiresGrad ?? false;
+    let pre = g.handle;
+    let db: Tensor | null = null;
+    if (act === 'none') {
+      if (wantBias) db = wrap(native.colSum(g.handle));
+    } else {
+      const [p, dbh] = native.activationGrad(act, out.handle, g.handle, slope, wantBias);
+      pre = p;
+      db = dbh ? wrap(dbh) : null;
+    }
+    try {
+      const X = x.handle;
+      const W = w.handle;
+      const dx = !x.requiresGrad ? null : wrap(
+        !ta ? (!tb ? native.matmul(pre, W, false, true) : native.matmul(pre, W, false, false))
+          : !tb ? native.matmul(W, pre, false, true) : native.matmul(W, pre, true, true),
+      );
+      const dw = !w.requiresGrad ? null : wrap(
+        !tb ? (!ta ? native.matmul(X, pre, true, false) : native.matmul(X, pre, false, false))
+          : !ta ? native.matmul(pre, X, true, false) : native.matmul(pre, X, true, true),
+      );
+      return bias ? [dx, dw, db] : [dx, dw];
+    } finally {
+      if (pre !== g.handle) pre.dispose();
+    }
+  });
 }
 
 // ---- elementwise --------------------------------------------------------------------------------------
@@ -184,12 +258,18 @@ export function neg(x: Tensor): Tensor {
   return affine(x, -1, 0);
 }
 
-/** alpha·a + beta·b. */
+/** alpha·a + beta·b. Backward: (alpha·g, beta·g); one tensor serves both when alpha = beta (SDCN's σ = 0.5 mix). */
 export function axpby(alpha: number, a: Tensor, beta: number, b: Tensor): Tensor {
-  return record(wrap(native.axpby(alpha, a.handle, beta, b.handle)), 'axpby', [a, b], (g) => [
-    a.requiresGrad ? wrap(native.affine(g.handle, alpha, 0)) : null,
-    b.requiresGrad ? wrap(native.affine(g.handle, beta, 0)) : null,
-  ]);
+  return record(wrap(native.axpby(alpha, a.handle, beta, b.handle)), 'axpby', [a, b], (g) => {
+    if (alpha === beta && a.requiresGrad && b.requiresGrad) {
+      const both = wrap(native.affine(g.handle, alpha, 0));
+      return [both, both];
+    }
+    return [
+      a.requiresGrad ? wrap(native.affine(g.handle, alpha, 0)) : null,
+      b.requiresGrad ? wrap(native.affine(g.handle, beta, 0)) : null,
+    ];
+  });
 }
 
 /** x · s for a one-element tensor s. ds = Σ x∘g. */

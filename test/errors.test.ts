@@ -101,7 +101,7 @@ const specs: Record<string, Spec> = {
     valid: () => [2, 2, new Int32Array([0, 1, 2]), new Int32Array([0, 1]), new Float32Array([1, 1])],
     tensors: [],
   },
-  spmm: { op: 'spmm', min: 2, max: 3, valid: () => [csr3(), f32([3, 2])], tensors: [T(1, 'h')] },
+  spmm: { op: 'spmm', min: 2, max: 5, valid: () => [csr3(), f32([3, 2])], tensors: [T(1, 'h')] },
   unary: { op: 'unary', min: 2, max: 3, valid: () => ['relu', f32([2, 3])], tensors: [T(1, 'x')] },
   unaryGrad: { op: 'unaryGrad', min: 3, max: 4, valid: () => ['relu', f32([2, 3]), f32([2, 3])], tensors: [T(1, 'xy'), T(2, 'dy')] },
   binary: { op: 'binary', min: 3, max: 3, valid: () => ['add', f32([2, 3]), f32([2, 3])], tensors: [T(1, 'a'), T(2, 'b')] },
@@ -197,6 +197,14 @@ const specs: Record<string, Spec> = {
     valid: () => [[f32([4, 3])], f32([2, 3]), 1, f32([4, 2], 0.5), 0.25, true],
     tensors: [T(1, 'mu'), T(3, 'p')],
   },
+  matmulBiasAct: {
+    op: 'matmulBiasAct',
+    min: 6,
+    max: 7,
+    valid: () => [f32([2, 3]), f32([3, 4]), false, false, f32([4]), 'relu'],
+    tensors: [T(0, 'a'), T(1, 'b'), T(4, 'bias', true, true)],
+  },
+  activationGrad: { op: 'activationGrad', min: 5, max: 5, valid: () => ['relu', f32([2, 3]), f32([2, 3]), 0, true], tensors: [T(1, 'y'), T(2, 'dy')] },
   klStudentTSelf: {
     op: 'klStudentTSelf',
     min: 5,
@@ -472,6 +480,12 @@ add('spmm: a disposed sparse matrix, transposed → DGC_DISPOSED', () => {
   return N.spmm(m, f32([3, 2]), true);
 }, 'DGC_DISPOSED', /^spmm: /, /'a'/);
 add('spmm: transpose given as a string → DGC_ARG', () => N.spmm(csr3(), f32([3, 2]), 'yes' as never), 'DGC_ARG', /^spmm: /, /'transpose'/, /boolean/);
+add('spmm: an unknown activation → DGC_ARG listing the known ones', () => N.spmm(csr3(), f32([3, 2]), false, 'gelu' as never), 'DGC_ARG', /^spmm: /, /'gelu'/, /relu, leakyRelu/);
+add('spmm: a negative leaky slope → DGC_VALUE', () => N.spmm(csr3(), f32([3, 2]), false, 'leakyRelu', -0.5), 'DGC_VALUE', /^spmm: /, /slope must be >= 0/);
+add('matmulBiasAct: a bias of the wrong length → DGC_SHAPE naming it', () => N.matmulBiasAct(f32([2, 3]), f32([3, 4]), false, false, f32([3]), 'relu'), 'DGC_SHAPE', /^matmulBiasAct: /, /'bias'/, /\[4\]/);
+add('matmulBiasAct: 2x3 · 4x5 → DGC_SHAPE naming the sizes', () => N.matmulBiasAct(f32([2, 3]), f32([4, 5]), false, false, null, 'none'), 'DGC_SHAPE', /^matmulBiasAct: /, /inner dimensions/);
+add('matmulBiasAct: NaN slope → DGC_VALUE', () => N.matmulBiasAct(f32([2, 3]), f32([3, 4]), false, false, null, 'leakyRelu', NaN), 'DGC_VALUE', /^matmulBiasAct: /, /'param'/);
+add('activationGrad: y and dy of different shapes → DGC_SHAPE', () => N.activationGrad('relu', f32([2, 3]), f32([3, 2]), 0, false), 'DGC_SHAPE', /^activationGrad: /, /'y'/, /'dy'/);
 
 // elementwise
 add("unary: op 'relu2' → DGC_ARG", () => N.unary('relu2' as never, f32([2])), 'DGC_ARG', /^unary: /, /'relu2'/);

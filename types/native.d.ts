@@ -4,6 +4,8 @@
 export type NativeDevice = 'cpu' | 'cuda';
 export type NativeDType = 'float32' | 'int32';
 export type UnaryName = 'relu' | 'leakyRelu' | 'tanh' | 'sigmoid' | 'exp' | 'log' | 'square';
+/** Activations the fused layer ops apply (leakyRelu: slope ≥ 0). */
+export type ActivationName = 'none' | 'relu' | 'leakyRelu';
 export type BinaryName = 'add' | 'sub' | 'mul' | 'div';
 
 export interface NativeTensor {
@@ -110,7 +112,8 @@ export interface NativeModule {
     values: Float32Array,
     device?: NativeDevice,
   ): NativeCsr;
-  spmm(a: NativeCsr, h: NativeTensor, transpose?: boolean): NativeTensor;
+  /** a·h (aᵀ·h with transpose); with an activation, act(a·h) in one pass. */
+  spmm(a: NativeCsr, h: NativeTensor, transpose?: boolean, activation?: ActivationName, param?: number): NativeTensor;
 
   unary(name: UnaryName, x: NativeTensor, param?: number): NativeTensor;
   unaryGrad(name: UnaryName, xy: NativeTensor, dy: NativeTensor, param?: number): NativeTensor;
@@ -220,4 +223,10 @@ export interface NativeModule {
   numThreads(): number;
   setNumThreads(n: number): void;
   backends(): BackendInfo[];
+
+  /** act(op(a)·op(b) + bias) in one op: the bias (one value per output column) and activation fused in. */
+  matmulBiasAct(a: NativeTensor, b: NativeTensor, transA: boolean, transB: boolean, bias: NativeTensor | null,
+                activation: ActivationName, param?: number): NativeTensor;
+  /** The backward of matmulBiasAct / spmm with an activation, from the output y: [dy·act'(y), its column sums or null]. */
+  activationGrad(activation: ActivationName, y: NativeTensor, dy: NativeTensor, param: number, wantBias: boolean): [NativeTensor, NativeTensor | null];
 }

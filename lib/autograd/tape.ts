@@ -149,6 +149,12 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
       if (inputGrads.length !== node.inputs.length) {
         throw new DgcError('DGC_INTERNAL', `backward of ${node.name} returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`);
       }
+      // A backward may return one tensor for several inputs (add, axpby with equal weights): take a reference
+      // for each use before any accumulation below can release it.
+      for (let i = 0; i < node.inputs.length; i++) {
+        const gi = inputGrads[i];
+        if (gi && node.inputs[i].requiresGrad) acquire(gi);
+      }
       for (let i = 0; i < node.inputs.length; i++) {
         const input = node.inputs[i];
         const gi = inputGrads[i];
@@ -157,7 +163,6 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
           if (!refs.has(gi) && gi !== g) gi.dispose();
           continue;
         }
-        acquire(gi);
         const existing = grads.get(input);
         if (existing) {
           const sum = new Tensor(native.binary('add', existing.handle, gi.handle));
@@ -185,6 +190,16 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
       t.graphFreed = true;
     }
   }
+}
+
+/**
+ * Frees the values of an intermediate tensor that no recorded backward reads — e.g. H·W of a GCN layer once
+ * Â·(H·W) is computed (SpMM's backward needs only Â, and the product's needs H and W) — while keeping it a node
+ * of the recorded graph, so gradients still flow through it. Reading it afterwards fails with DGC_DISPOSED. For
+ * library code that made the tensor and is its only user: this is what frees it before the end of the step.
+ */
+export function freeValues(t: Tensor): void {
+  t.handle.dispose();
 }
 
 /** Sets `.grad` of the given tensors to null, freeing it. */

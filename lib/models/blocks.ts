@@ -4,6 +4,7 @@ import { Linear } from '../nn/linear';
 import type { LinearOptions } from '../nn/linear';
 import { Generator, xavierNormal } from '../random';
 import * as ops from '../ops';
+import { isRecording } from '../autograd/tape';
 import { DgcError, Tensor } from '../tensor';
 import type { Device } from '../tensor';
 import type { TargetContext } from './types';
@@ -92,8 +93,11 @@ export class MlpAutoencoder extends Module {
     }
   }
 
-  private act(x: Tensor): Tensor {
-    return this.activation === 'relu' ? ops.relu(x) : ops.leakyRelu(x, this.slope);
+  /** A hidden layer: the activation fused into the layer's product (leaky slopes < 0 cannot be: run apart). */
+  private layer(l: Linear, x: Tensor): Tensor {
+    if (this.activation === 'relu') return l.forward(x, 'relu');
+    if (this.slope >= 0) return l.forward(x, 'leakyRelu', this.slope);
+    return ops.leakyRelu(l.forward(x), this.slope);
   }
 
   /** Z and the encoder's activations. */
@@ -101,15 +105,31 @@ export class MlpAutoencoder extends Module {
     const hidden: Tensor[] = [];
     let h = x;
     for (const l of this.encoderLayers) {
-      h = this.act(l.forward(h));
+      h = this.layer(l, h);
       hidden.push(h);
     }
     return { z: this.zLayer.forward(h), hidden };
   }
 
+  /**
+   * Z alone (the same values as encode(x).z). Outside a recorded step (inference, e.g. DEC's target refresh on
+   * all rows) each hidden activation is freed as soon as the next layer has read it, so only two layers' outputs
+   * are alive at a time instead of all of them until the end of the enclosing tidy().
+   */
+  embed(x: Tensor): Tensor {
+    if (isRecording()) return this.encode(x).z;
+    let h = x;
+    for (const l of [...this.encoderLayers, this.zLayer]) {
+      const next = l === this.zLayer ? l.forward(h) : this.layer(l, h);
+      if (h !== x) h.dispose();
+      h = next;
+    }
+    return h;
+  }
+
   decode(z: Tensor): Tensor {
     let h = z;
-    for (const l of this.decoderLayers) h = this.act(l.forward(h));
+    for (const l of this.decoderLayers) h = this.layer(l, h);
     return this.xBarLayer.forward(h);
   }
 

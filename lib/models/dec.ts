@@ -105,7 +105,7 @@ class DecRun implements ClusteringModel<DecInput> {
 
   embedRows(x: Tensor): Inference {
     return noGrad(() => {
-      const z = this.module.ae.encode(x).z;
+      const z = this.module.ae.embed(x);
       return { embedding: z, assignments: { q: this.module.head.softAssign(z) } };
     });
   }

@@ -99,13 +99,20 @@ export function prepareSdcnInput(data: ClusteringData, s: SdcnFamilySettings, de
   };
 }
 
+/** Widths of SDCN's autoencoder: d-500-500-2000-10 (other widths only for small tests). */
+export interface SdcnWidths {
+  hidden: readonly [number, number, number];
+  nZ: number;
+}
+export const SDCN_WIDTHS: SdcnWidths = { hidden: [500, 500, 2000], nZ: 10 };
+
 /**
  * SDCN's autoencoder, drawn from a generator derived for it: SDCN, AGCN, CaEGCN and AE + k-means get the same
  * initial weights and the same pretraining shuffles for a seed, so one pretraining (cached) serves them all.
  */
-export function sdcnAutoencoder(nInput: number, gen: Generator, device: Device): { ae: Autoencoder; aeGen: Generator } {
+export function sdcnAutoencoder(nInput: number, gen: Generator, device: Device, widths: SdcnWidths = SDCN_WIDTHS): { ae: Autoencoder; aeGen: Generator } {
   const aeGen = gen.derive('sdcn-ae');
-  return { ae: new Autoencoder(nInput, 10, [500, 500, 2000], { generator: aeGen, device }), aeGen };
+  return { ae: new Autoencoder(nInput, widths.nZ, widths.hidden, { generator: aeGen, device }), aeGen };
 }
 
 /** SDCN's data/pretrain.py: the AE alone, MSE(X̂, X), Adam, shuffled mini-batches. */
@@ -140,24 +147,30 @@ export interface SdcnSettings extends SdcnFamilySettings {
   klZ: number;
 }
 
-class SdcnModule extends Module {
+/**
+ * SDCN's network (the official names: ae.enc_1 … ae.x_bar_layer, gnn_1 … gnn_5, head.cluster_layer for μ) and its
+ * loss. The trainer uses it through sdcnSpec; bench/steps times its step against tfjs and PyTorch.
+ */
+export class SdcnModule extends Module {
   readonly ae: Autoencoder;
   readonly gnn: GraphConv[];
   readonly head: StudentTHead;
   readonly aeGen: Generator;
-  constructor(nInput: number, nClusters: number, gen: Generator, device: Device) {
+  constructor(nInput: number, nClusters: number, gen: Generator, device: Device, widths: SdcnWidths = SDCN_WIDTHS) {
     super();
-    const { ae, aeGen } = sdcnAutoencoder(nInput, gen, device);
+    const { ae, aeGen } = sdcnAutoencoder(nInput, gen, device, widths);
     this.ae = this.registerModule('ae', ae);
     this.aeGen = aeGen;
-    const dims = [nInput, 500, 500, 2000, 10, nClusters];
+    const dims = [nInput, ...widths.hidden, widths.nZ, nClusters];
     this.gnn = dims.slice(0, 5).map((d, i) => this.registerModule(`gnn_${i + 1}`,
       new GraphConv(d, dims[i + 1], { activation: i < 4 ? ops.relu : null, generator: gen, device })));
-    this.head = this.registerModule('head', new StudentTHead(nClusters, 10, 1, { generator: gen, device }));
+    this.head = this.registerModule('head', new StudentTHead(nClusters, widths.nZ, 1, { generator: gen, device }));
   }
 
-  forward(x: Tensor, adj: SparseMatrix, sigma: number) {
-    const a = this.ae.forward(x);
+  /** With `reconstruct` false (inference), the decoder is not run and xBar is null. */
+  forward(x: Tensor, adj: SparseMatrix, sigma: number, reconstruct = true) {
+    const enc = this.ae.encode(x);
+    const a = { ...enc, xBar: reconstruct ? this.ae.decode(enc.z) : null };
     const mix = (h: Tensor, t: Tensor) => ops.axpby(1 - sigma, h, sigma, t);
     let h = this.gnn[0].forward(x, adj);
     h = this.gnn[1].forward(mix(h, a.hidden[0]), adj);
@@ -165,6 +178,25 @@ class SdcnModule extends Module {
     h = this.gnn[3].forward(mix(h, a.hidden[2]), adj);
     const logits = this.gnn[4].forward(mix(h, a.z), adj);
     return { ...a, logits };
+  }
+
+  /**
+   * One full-batch step's loss (eq. 14): klQ·KL(P‖Q) + klZ·KL(P‖Z_pred) + MSE(X̂, X). At a refresh (every epoch in
+   * SDCN) P = target(Q) of this very forward pass — the official code's extra forward pass computes the same Q at
+   * the same weights — and is handed to ctx.setTarget; otherwise ctx.target() is used.
+   */
+  loss(x: Tensor, adj: SparseMatrix, s: { sigma: number; klQ: number; klZ: number }, ctx: TargetContext): LossResult {
+    const f = this.forward(x, adj, s.sigma);
+    const kq = this.head.selfTrainingKl(f.z, ctx, s.klQ);
+    const p = ctx.target()!;
+    const kz = softmaxKl(f.logits, p, s.klZ);
+    const re = ops.mse(f.xBar!, x);
+    const q = kq.q ?? noGrad(() => this.head.softAssign(f.z));
+    return {
+      total: ops.add(ops.add(kq.loss, kz), re),
+      parts: { klQ: kq.loss.item() / s.klQ, klZ: kz.item() / s.klZ, reconstruction: re },
+      inference: { embedding: ops.detach(f.z), assignments: { z: noGrad(() => ops.softmax(f.logits)), q } },
+    };
   }
 }
 
@@ -178,22 +210,12 @@ class SdcnRun implements ClusteringModel<SdcnInput> {
 
   loss(input: SdcnInput, rows: Tensor | null, ctx: TargetContext): LossResult {
     if (rows) throw new DgcError('DGC_INTERNAL', 'SDCN trains full batch');
-    const f = this.module.forward(input.x, input.adj!, this.s.sigma);
-    const kq = this.module.head.selfTrainingKl(f.z, ctx, this.s.klQ);
-    const p = ctx.target()!;
-    const kz = softmaxKl(f.logits, p, this.s.klZ);
-    const re = ops.mse(f.xBar, input.x);
-    const q = kq.q ?? noGrad(() => this.module.head.softAssign(f.z));
-    return {
-      total: ops.add(ops.add(kq.loss, kz), re),
-      parts: { klQ: kq.loss.item() / this.s.klQ, klZ: kz.item() / this.s.klZ, reconstruction: re },
-      inference: { embedding: ops.detach(f.z), assignments: { z: noGrad(() => ops.softmax(f.logits)), q } },
-    };
+    return this.module.loss(input.x, input.adj!, this.s, ctx);
   }
 
   infer(input: SdcnInput): Inference {
     return noGrad(() => {
-      const f = this.module.forward(input.x, input.adj!, this.s.sigma);
+      const f = this.module.forward(input.x, input.adj!, this.s.sigma, false);
       return { embedding: f.z, assignments: { z: ops.softmax(f.logits), q: this.module.head.softAssign(f.z) } };
     });
   }
@@ -272,7 +294,7 @@ class AeRun implements ClusteringModel<SdcnInput> {
   }
   embedRows(x: Tensor): Inference {
     return noGrad(() => {
-      const z = this.module.encode(x).z;
+      const z = this.module.embed(x);
       return { embedding: z, assignments: { q: ops.studentT(z, this.centres, 1) } };
     });
   }

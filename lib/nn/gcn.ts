@@ -4,7 +4,8 @@
 // H W is computed first: with out ≤ in it is the cheaper association, and Â is applied to the narrow side.
 import { Module } from './module';
 import { Generator, xavierUniform } from '../random';
-import { biasAdd, matmul } from '../ops';
+import { linear, matmul, relu, spmm } from '../ops';
+import { freeValues } from '../autograd/tape';
 import { Device, Tensor } from '../tensor';
 import { SparseMatrix } from '../sparse';
 
@@ -36,13 +37,17 @@ export class GraphConv extends Module {
   }
 
   forward(h: Tensor, adj: SparseMatrix): Tensor {
-    let support = matmul(h, this.weight);
-    if (this.bias) support = biasAdd(support, this.bias);
+    const support = this.bias ? linear(h, this.weight, this.bias) : matmul(h, this.weight);
     if (this.order === 'activate-propagate') {
       const act = this.activation ? this.activation(support) : support;
       return adj.matmul(act);
     }
-    const propagated = adj.matmul(support);
-    return this.activation ? this.activation(propagated) : propagated;
+    // ReLU runs in the SpMM's pass (the same values as relu(Â·S)); its gradient comes from the output.
+    const out = this.activation === relu ? spmm(adj, support, false, { activation: 'relu' }) : adj.matmul(support);
+    const result = this.activation && this.activation !== relu ? this.activation(out) : out;
+    // No backward reads S = H·W (SpMM's needs Â, the product's H and W): free it now rather than at the end of
+    // the step — a GCN layer then holds only its output, as PyTorch's autograd does.
+    freeValues(support);
+    return result;
   }
 }

@@ -1,7 +1,8 @@
 // Linear layer y = x Wᵀ + b, with W stored [out, in] as PyTorch stores it (checkpoints load as they are).
 import { Module } from './module';
 import { Generator, linearDefault, xavierUniform } from '../random';
-import { biasAdd, matmul } from '../ops';
+import { linear } from '../ops';
+import type { ActivationName } from '../ops';
 import { Device, Tensor } from '../tensor';
 
 export interface LinearOptions {
@@ -38,8 +39,11 @@ export class Linear extends Module {
     }
   }
 
-  forward(x: Tensor): Tensor {
-    const y = matmul(x, this.weight, { transB: true });
-    return this.bias ? biasAdd(y, this.bias) : y;
+  /**
+   * x Wᵀ + b, and the activation if one is given, in one native op (the bias and activation are fused into the
+   * product: the same values as matmul, biasAdd and the activation op without their intermediate tensors).
+   */
+  forward(x: Tensor, activation: ActivationName = 'none', slope?: number): Tensor {
+    return linear(x, this.weight, this.bias, { transB: true, activation, slope });
   }
 }

@@ -172,13 +172,25 @@ Napi::Value CsrFromArrays(const Info& info) {
   return CsrWrap::New(info.Env(), std::move(m));
 }
 
-// spmm(a: sparse, h, transpose?): a·h, or aᵀ·h with a's transpose (built once, kept with a).
+Activation activationByName(const char* op, const std::string& name) {
+  if (name == "none") return Activation::None;
+  if (name == "relu") return Activation::Relu;
+  if (name == "leakyRelu") return Activation::LeakyRelu;
+  fail(ErrorCode::Arg, op, ": unknown activation '", name, "' (none, relu, leakyRelu)");
+}
+
+// spmm(a: sparse, h, transpose?, activation?, param?): a·h, or aᵀ·h with a's transpose (built once, kept with
+// a); with an activation ('relu', 'leakyRelu' with slope param), act(a·h) in one pass (ops::spmmAct).
 Napi::Value Spmm(const Info& info) {
-  Args a(info, "spmm", 2, 3);
+  Args a(info, "spmm", 2, 5);
   CsrWrap& m = a.csr(0, "a");
   const Tensor& h = a.tensor(1, "h");
   const bool t = a.boolean(2, "transpose", false);
-  return wrap(info.Env(), ops::spmm(t ? m.transposed("spmm", "a") : m.get("spmm", "a"), h));
+  const CsrMatrix& mat = t ? m.transposed("spmm", "a") : m.get("spmm", "a");
+  if (!a.has(3)) return wrap(info.Env(), ops::spmm(mat, h));
+  const Activation act = activationByName("spmm", a.string(3, "activation"));
+  const float p = a.has(4) ? static_cast<float>(a.number(4, "param")) : 0.0f;
+  return wrap(info.Env(), ops::spmmAct(mat, h, act, p));
 }
 
 // ---- elementwise -------------------------------------------------------------------------------------
@@ -702,6 +714,30 @@ Napi::Value Backends(const Info& info) {
   return out;
 }
 
+// ---- fused layer steps -------------------------------------------------------------------------------
+
+// matmulBiasAct(a, b, transA, transB, bias | null, activation, param?): act(op(a)·op(b) + bias)
+Napi::Value MatmulBiasAct(const Info& info) {
+  Args a(info, "matmulBiasAct", 6, 7);
+  const Tensor* bias = a.has(4) ? &a.tensor(4, "bias") : nullptr;
+  const Activation act = activationByName("matmulBiasAct", a.string(5, "activation"));
+  const float p = a.has(6) ? static_cast<float>(a.number(6, "param")) : 0.0f;
+  return wrap(info.Env(), ops::matmulBiasAct(a.tensor(0, "a"), a.tensor(1, "b"), a.boolean(2, "transA", false),
+                                             a.boolean(3, "transB", false), bias, act, p));
+}
+
+// activationGrad(activation, y, dy, param, wantBias): [dx, db | null]
+Napi::Value ActivationGrad(const Info& info) {
+  Args a(info, "activationGrad", 5, 5);
+  const Activation act = activationByName("activationGrad", a.string(0, "activation"));
+  std::vector<Tensor> r = ops::activationGrad(act, static_cast<float>(a.number(3, "param")), a.tensor(1, "y"),
+                                              a.tensor(2, "dy"), a.boolean(4, "wantBias", false));
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, wrapOrNull(info.Env(), std::move(r[0])));
+  out.Set(1u, wrapOrNull(info.Env(), std::move(r[1])));
+  return out;
+}
+
 // Every binding runs inside guard (C++ exceptions become JS Errors with a code). An allocation that fails deep
 // inside an op (an output, or a backend's scratch) only knows its size: the error then gets the op's name in front,
 // as every other error message has it ("matmul: out of cuda memory allocating 400000000000 bytes").
@@ -796,6 +832,8 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("synchronize", Synchronize);
   DGC_OP("cacheLimit", CacheLimit);
   DGC_OP("setCacheLimit", SetCacheLimit);
+  DGC_OP("matmulBiasAct", MatmulBiasAct);
+  DGC_OP("activationGrad", ActivationGrad);
   DGC_OP("numThreads", NumThreads);
   DGC_OP("setNumThreads", SetNumThreads);
   DGC_OP("backends", Backends);

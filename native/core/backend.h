@@ -34,6 +34,11 @@ inline bool unaryGradUsesOutput(Unary op) { return op == Unary::Tanh || op == Un
 
 enum class Binary { Add, Sub, Mul, Div };
 
+// Activations that the fused layer ops (gemmBiasAct, spmmAct) apply to their result, and whose gradient
+// (activationGrad) is taken from that result: Relu = max-style x > 0 ? x : 0; LeakyRelu = x > 0 ? x : param·x
+// with param ≥ 0 (so the output is > 0 exactly where the input is, and the output alone gives the gradient).
+enum class Activation { None, Relu, LeakyRelu };
+
 struct KMeansParams {
   int64_t k = 1;
   int nInit = 20;       // restarts; the lowest inertia is kept (scikit-learn's n_init)
@@ -206,6 +211,19 @@ class Backend {
   virtual void attentionFusionBackward(const std::vector<Tensor>& xs, const Tensor& w, const Tensor& u,
                                        const Tensor& t, float slope, bool concat, const Tensor& dout,
                                        const std::vector<Tensor*>& dxs, Tensor& dw, Tensor& db) = 0;
+
+  // ---- fused layer steps (defaults in backend.cc run the unfused ops of this backend; CPU fuses them) ------
+  // c = act(op(a)·op(b) + bias) (a Linear or GCN weight product; bias rank 1 with c's column count, or null):
+  // the values of gemm (alpha 1, beta 0), addRowVector and unary, without the intermediate tensors.
+  virtual void gemmBiasAct(bool transA, bool transB, const Tensor& a, const Tensor& b, const Tensor* bias,
+                           Activation act, float param, Tensor& c);
+  // out = act(a · h): the values of spmm then unary.
+  virtual void spmmAct(const CsrMatrix& a, const Tensor& h, Activation act, float param, Tensor& out);
+  // The backward of the two from their output y (rank 2): dx = dy · act'(y), and db = colSum(dx) when db is not
+  // null (the bias gradient): the values of unaryGrad (fed y, which gives the same as x for these
+  // activations) and colSum. act None: dx = dy.
+  virtual void activationGrad(Activation act, float param, const Tensor& y, const Tensor& dy, Tensor& dx,
+                              Tensor* db);
 
   // ---- random (counter-based Philox: element i of stream s under seed k is the same on every backend) ----
   virtual void randomUniform(Tensor& out, float low, float high, uint64_t seed, uint64_t stream) = 0;

@@ -232,6 +232,70 @@ Tensor spmm(const CsrMatrix& a, const Tensor& h) {
   return out;
 }
 
+// ---- fused layer steps -------------------------------------------------------------------------------
+namespace {
+void checkActivation(const char* op, Activation act, float param) {
+  requireFinite(op, "param", param);
+  // The gradient is taken from the output: that needs the output's sign to be the input's.
+  DGC_CHECK(act != Activation::LeakyRelu || param >= 0.0f, Value, op, ": the leaky ReLU slope must be >= 0, got ",
+            param);
+}
+}  // namespace
+
+Tensor matmulBiasAct(const Tensor& a, const Tensor& b, bool transA, bool transB, const Tensor* bias, Activation act,
+                     float param) {
+  const char* op = "matmulBiasAct";
+  requireMatrix(op, "a", a);
+  requireMatrix(op, "b", b);
+  requireSameDevice(op, "a", a, "b", b);
+  checkActivation(op, act, param);
+  const int64_t m = transA ? a.dim(1) : a.dim(0), ka = transA ? a.dim(0) : a.dim(1);
+  const int64_t kb = transB ? b.dim(1) : b.dim(0), n = transB ? b.dim(0) : b.dim(1);
+  DGC_CHECK(ka == kb, Shape, op, ": inner dimensions differ: op(a) is ", m, "x", ka, " (a ", shapeStr(a.shape()),
+            transA ? ", transposed" : "", ") but op(b) is ", kb, "x", n, " (b ", shapeStr(b.shape()),
+            transB ? ", transposed" : "", ")");
+  if (bias) {
+    requireF32(op, "bias", *bias);
+    requireSameDevice(op, "a", a, "bias", *bias);
+    DGC_CHECK(bias->rank() == 1 && bias->dim(0) == n, Shape, op, ": 'bias' must have shape [", n,
+              "] (one value per output column), got ", shapeStr(bias->shape()));
+  }
+  Tensor c = Tensor::empty({m, n}, DType::F32, a.device());
+  if (c.numel() > 0) backendFor(a.device()).gemmBiasAct(transA, transB, a, b, bias, act, param, c);
+  return c;
+}
+
+Tensor spmmAct(const CsrMatrix& a, const Tensor& h, Activation act, float param) {
+  checkActivation("spmm", act, param);
+  if (act == Activation::None) return spmm(a, h);
+  requireMatrix("spmm", "h", h);
+  DGC_CHECK(a.values.defined(), Disposed, "spmm: the sparse matrix was disposed");
+  DGC_CHECK(a.device() == h.device(), Device, "spmm: the sparse matrix is on ", deviceName(a.device()),
+            " but 'h' is on ", deviceName(h.device()));
+  DGC_CHECK(h.dim(0) == a.cols, Shape, "spmm: the sparse matrix is ", a.rows, "x", a.cols, " but 'h' is ",
+            shapeStr(h.shape()), " (needs ", a.cols, " rows)");
+  Tensor out = Tensor::empty({a.rows, h.dim(1)}, DType::F32, h.device());
+  if (out.numel() > 0) backendFor(h.device()).spmmAct(a, h, act, param, out);
+  return out;
+}
+
+std::vector<Tensor> activationGrad(Activation act, float param, const Tensor& y, const Tensor& dy, bool wantBias) {
+  const char* op = "activationGrad";
+  requireMatrix(op, "y", y);
+  requireMatrix(op, "dy", dy);
+  requireSameShape(op, "y", y, "dy", dy);
+  checkActivation(op, act, param);
+  Tensor dx = like(dy);
+  Tensor db;
+  if (wantBias) db = Tensor::empty({dy.dim(1)}, DType::F32, dy.device());
+  if (dy.numel() > 0) {
+    backendFor(dy.device()).activationGrad(act, param, y, dy, dx, wantBias ? &db : nullptr);
+  } else if (wantBias && db.numel() > 0) {
+    backendFor(dy.device()).fill(db, 0.0);  // no rows: the bias gradient is 0
+  }
+  return {dx, db};
+}
+
 // ---- elementwise -------------------------------------------------------------------------------------
 Tensor unary(Unary op, const Tensor& x, float param) {
   requireF32("unary", "x", x);

@@ -39,6 +39,17 @@ CsrMatrix csrFromArrays(int64_t rows, int64_t cols, const int32_t* indptr, const
 CsrMatrix csrTranspose(const CsrMatrix& a);
 Tensor spmm(const CsrMatrix& a, const Tensor& h);
 
+// ---- fused layer steps ---------------------------------------------------------------------------------
+// act(op(a)·op(b) + bias): a weight product with its bias (rank 1, one value per output column; may be null)
+// and activation in one op (Backend::gemmBiasAct). LeakyRelu needs param ≥ 0.
+Tensor matmulBiasAct(const Tensor& a, const Tensor& b, bool transA, bool transB, const Tensor* bias, Activation act,
+                     float param);
+// act(a·h) (Backend::spmmAct).
+Tensor spmmAct(const CsrMatrix& a, const Tensor& h, Activation act, float param);
+// The backward of the two from their output y (rank 2): {dx, db} with dx = dy·act'(y) and db = colSum(dx)
+// (undefined unless wantBias).
+std::vector<Tensor> activationGrad(Activation act, float param, const Tensor& y, const Tensor& dy, bool wantBias);
+
 // ---- elementwise ---------------------------------------------------------------------------------------
 Tensor unary(Unary op, const Tensor& x, float param = 0.0f);
 Tensor unaryGrad(Unary op, const Tensor& xy, const Tensor& dy, float param = 0.0f);

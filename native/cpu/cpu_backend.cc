@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "activation.h"
 #include "gemm.h"
 #include "sparse.h"
 
@@ -31,6 +32,30 @@ void CpuBackend::gemm(bool transA, bool transB, float alpha, const Tensor& a, co
   const int64_t m = c.dim(0), n = c.dim(1);
   const int64_t k = transA ? a.dim(0) : a.dim(1);
   sgemm(transA, transB, m, n, k, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), beta, c.f32(), n);
+}
+
+namespace {
+int activationCode(Activation act) {
+  return act == Activation::Relu ? kActRelu : act == Activation::LeakyRelu ? kActLeakyRelu : kActNone;
+}
+}  // namespace
+
+// The bias and the activation run in the GEMM's epilogue (gemm.h GemmEpilogue): each finished block of c is
+// updated while it is in cache, instead of two more passes over c and two more n×d tensors.
+void CpuBackend::gemmBiasAct(bool transA, bool transB, const Tensor& a, const Tensor& b, const Tensor* bias,
+                             Activation act, float param, Tensor& c) {
+  const int64_t m = c.dim(0), n = c.dim(1);
+  const int64_t k = transA ? a.dim(0) : a.dim(1);
+  GemmEpilogue e;
+  e.bias = bias ? bias->f32() : nullptr;
+  e.act = activationCode(act);
+  e.slope = param;
+  sgemm(transA, transB, m, n, k, 1.0f, a.f32(), a.dim(1), b.f32(), b.dim(1), 0.0f, c.f32(), n, &e);
+}
+
+void CpuBackend::spmmAct(const CsrMatrix& a, const Tensor& h, Activation act, float param, Tensor& out) {
+  cpu::spmmActivate(a.rows, a.cols, a.indptr.i32(), a.indices.i32(), a.values.f32(), h.f32(), h.dim(1), out.f32(),
+                    activationCode(act), param);
 }
 
 void CpuBackend::transpose(const Tensor& x, Tensor& out) {

@@ -34,6 +34,12 @@ class CpuBackend final : public Backend {
   void transpose(const Tensor& x, Tensor& out) override;
   void spmm(const CsrMatrix& a, const Tensor& h, Tensor& out) override;
 
+  void gemmBiasAct(bool transA, bool transB, const Tensor& a, const Tensor& b, const Tensor* bias, Activation act,
+                   float param, Tensor& c) override;
+  void spmmAct(const CsrMatrix& a, const Tensor& h, Activation act, float param, Tensor& out) override;
+  void activationGrad(Activation act, float param, const Tensor& y, const Tensor& dy, Tensor& dx,
+                      Tensor* db) override;
+
   void unary(Unary op, const Tensor& x, float param, Tensor& out) override;
   void unaryGrad(Unary op, const Tensor& xy, const Tensor& dy, float param, Tensor& dx) override;
   void binary(Binary op, const Tensor& a, const Tensor& b, Tensor& out) override;

@@ -77,6 +77,7 @@
 #include <utility>
 
 #include "../core/thread_pool.h"
+#include "activation.h"
 #include "gemm_kernels.h"
 #include "isa.h"
 #include "scratch.h"
@@ -105,6 +106,41 @@ float* scratch(BufferSlot slot, size_t floats) {
   thread_local ScratchBuffer buffers[3];
   return buffers[slot].get(floats);
 }
+
+// ---- Epilogue ---------------------------------------------------------------------------------------
+
+// The epilogue (gemm.h) seen from inside a product: C as the driver computes it (element (r, col) of the
+// computed problem at c[r * rsC + col * csC]; after the Cᵀ swap rsC = 1 and the bias runs along the rows).
+// apply() finishes a block of the computed problem whose values are final.
+struct EpilogueView {
+  const GemmEpilogue* e = nullptr;
+  float* c = nullptr;
+  int64_t rsC = 0, csC = 1;
+  bool biasAlongRows = false;
+
+  void apply(int64_t r0, int64_t r1, int64_t c0, int64_t c1) const {
+    if (!e || r0 >= r1 || c0 >= c1) return;
+    withActivation(e->act, [&](auto tag) {
+      constexpr int kAct = decltype(tag)::value;
+      const float* bias = e->bias;
+      if (csC == 1 && !biasAlongRows) {  // rows of C contiguous, bias along them
+        for (int64_t r = r0; r < r1; ++r)
+          biasActivateRow<kAct>(c + r * rsC + c0, c1 - c0, bias ? bias + c0 : nullptr, e->slope);
+      } else if (rsC == 1 && biasAlongRows) {  // Cᵀ computed: the problem's columns are C's rows
+        for (int64_t col = c0; col < c1; ++col)
+          biasActivateRow<kAct>(c + col * csC + r0, r1 - r0, bias ? bias + r0 : nullptr, e->slope);
+      } else {  // not reached by sgemm's paths; kept general
+        for (int64_t r = r0; r < r1; ++r) {
+          for (int64_t col = c0; col < c1; ++col) {
+            float* p = c + r * rsC + col * csC;
+            const float* b = bias ? bias + (biasAlongRows ? r : col) : nullptr;
+            biasActivateRow<kAct>(p, 1, b, e->slope);
+          }
+        }
+      }
+    });
+  }
+};
 
 // ---- Small products ---------------------------------------------------------------------------------
 
@@ -252,7 +288,7 @@ class LazyPackedB {
 // core's L2 and runs it against every B panel of the slice. B is packed once, shared (LazyPackedB), for as
 // many columns at a time as keep all its k slices within kSharedBFloats (L3); usually all of n.
 void gemmSplitM(const KernelSet& ks, int threads, int64_t m, int64_t n, int64_t k, float alpha, Operand a,
-                Operand b, float beta, float* c, int64_t rsC, int64_t csC) {
+                Operand b, float beta, float* c, int64_t rsC, int64_t csC, const EpilogueView& epi) {
   constexpr int64_t kSharedBFloats = int64_t(4) << 20;  // 16 MiB: half of the 32 MiB L3
   const int64_t kcMax = kSliceLength(ks, k);
   const int64_t slices = ceilDiv(k, kcMax);
@@ -275,6 +311,8 @@ void gemmSplitM(const KernelSet& ks, int threads, int64_t m, int64_t n, int64_t 
           const int64_t j0 = q * ks.nr, width = std::min<int64_t>(ks.nr, nc - j0);
           ks.macroKernel(i1 - i0, width, kc, packedA, packedB.panel(s, q), alpha, betaNow,
                          c + i0 * rsC + (jc + j0) * csC, rsC, csC);
+          // The last k slice has made this mc × nr block final and it is in L1/L2: finish it now.
+          if (s == slices - 1) epi.apply(i0, i1, jc + j0, jc + j0 + width);
         }
       }
     });
@@ -283,7 +321,7 @@ void gemmSplitM(const KernelSet& ks, int threads, int64_t m, int64_t n, int64_t 
 
 // Wide n: the threads take blocks of n, each packing its own B block and all of A.
 void gemmSplitN(const KernelSet& ks, int threads, int64_t m, int64_t n, int64_t k, float alpha, Operand a,
-                Operand b, float beta, float* c, int64_t rsC, int64_t csC) {
+                Operand b, float beta, float* c, int64_t rsC, int64_t csC, const EpilogueView& epi) {
   const int64_t kcMax = kSliceLength(ks, k);
   // With a single A block (m ≤ MC) each packed B panel is used by one pass only: keep the B block small
   // enough (half of L2) to still be in L2 when the macro-kernel reads it back right after packing.
@@ -301,6 +339,7 @@ void gemmSplitN(const KernelSet& ks, int threads, int64_t m, int64_t n, int64_t 
         const int64_t mc = std::min<int64_t>(ks.mc, m - ic);
         ks.pack(subOperand(a, ic, pc), mc, kc, ks.mr, 1, packedA);
         ks.macroKernel(mc, j1 - j0, kc, packedA, packedB, alpha, betaNow, c + ic * rsC + j0 * csC, rsC, csC);
+        if (pc + kc >= k) epi.apply(ic, ic + mc, j0, j1);
       }
     }
   });
@@ -309,7 +348,7 @@ void gemmSplitN(const KernelSet& ks, int threads, int64_t m, int64_t n, int64_t 
 // Skinny n (n ≤ ks.skinnyMaxN), op(A) rows contiguous along k (A not transposed): dot products along k
 // that stream A once, straight from memory, in blocks of rows.
 void gemmSkinnyDot(const KernelSet& ks, int threads, int64_t m, int64_t n, int64_t k, float alpha,
-                   const float* A, int64_t lda, Operand b, float beta, float* c, int64_t ldc) {
+                   const float* A, int64_t lda, Operand b, float beta, float* c, int64_t ldc, const EpilogueView& epi) {
   // op(B)ᵀ (n × k) as rows contiguous along k, zero-padded to whole vectors (A's tail uses masked loads).
   const int64_t ldbt = ceilDiv(k, ks.vecWidth) * ks.vecWidth;
   float* bt = scratch(kSharedB, size_t(n) * size_t(ldbt));
@@ -320,6 +359,7 @@ void gemmSkinnyDot(const KernelSet& ks, int threads, int64_t m, int64_t n, int64
   constexpr int64_t kRowsPerBlock = 128;
   forChunks(threads, m, evenBlock(m, 2, kRowsPerBlock, threads), [&](int64_t i0, int64_t i1) {
     ks.skinnyDot(i1 - i0, n, k, A + i0 * lda, lda, bt, ldbt, alpha, beta, c + i0 * ldc, ldc);
+    epi.apply(i0, i1, 0, n);
   });
 }
 
@@ -330,7 +370,8 @@ void gemmSkinnyDot(const KernelSet& ks, int threads, int64_t m, int64_t n, int64
 // right after. (Measured on Zen 4, 10000×2000×10, 2 threads: 512×256 ≈ 256×512 ≈ 192×640 > 384×320 >
 // 128×1024, all within ~20%; the product is bound by reading A from memory.)
 void gemmSkinnyTransposedA(const KernelSet& ks, int threads, int64_t m, int64_t n, int64_t k, float alpha,
-                           const float* A, int64_t lda, Operand b, float beta, float* c, int64_t ldc) {
+                           const float* A, int64_t lda, Operand b, float beta, float* c, int64_t ldc,
+                           const EpilogueView& epi) {
   constexpr int64_t kMaxSliceK = 512, kBlockM = 256;
   const int64_t slices = ceilDiv(k, kMaxSliceK);
   const int64_t kcMax = ceilDiv(k, slices);
@@ -350,6 +391,7 @@ void gemmSkinnyTransposedA(const KernelSet& ks, int threads, int64_t m, int64_t 
       ks.skinnyMacroKernel(n, i1 - i0, kc, packedBt + s * n * kcMax, packedA, alpha, s == 0 ? beta : 1.0f,
                            c + i0 * ldc, 1, ldc);
     }
+    epi.apply(i0, i1, 0, n);
   });
 }
 
@@ -370,9 +412,17 @@ constexpr int64_t kSkinnyN = 64;
 
 void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sgemm(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, nullptr);
+}
+
+void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue* epilogue) {
   if (m <= 0 || n <= 0) return;
+  if (epilogue && !epilogue->bias && epilogue->act == kActNone) epilogue = nullptr;
+  gemm_detail::EpilogueView epi{epilogue, C, ldc, 1, false};
   if (k <= 0 || alpha == 0.0f) {
     gemm_detail::scaleC(m, n, beta, C, ldc);
+    epi.apply(0, m, 0, n);
     return;
   }
   // op(A) as m×k and op(B) as n×k: element (row, p) at data[row * rowStride + p * kStride].
@@ -380,15 +430,16 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alph
   Operand b = transB ? Operand{B, ldb, 1} : Operand{B, 1, ldb};
   if (double(m) * double(n) * double(k) < kDirectMaxMacs) {
     gemm_detail::directGemm(m, n, k, alpha, a, b, beta, C, ldc);
+    epi.apply(0, m, 0, n);
     return;
   }
   const gemm_detail::KernelSet& ks = gemm_detail::activeKernelSet();
   const int threads = gemm_detail::threadsFor(m, n, k);
   if (n <= ks.skinnyMaxN && m > n) {
     if (transA)
-      gemm_detail::gemmSkinnyTransposedA(ks, threads, m, n, k, alpha, A, lda, b, beta, C, ldc);
+      gemm_detail::gemmSkinnyTransposedA(ks, threads, m, n, k, alpha, A, lda, b, beta, C, ldc, epi);
     else
-      gemm_detail::gemmSkinnyDot(ks, threads, m, n, k, alpha, A, lda, b, beta, C, ldc);
+      gemm_detail::gemmSkinnyDot(ks, threads, m, n, k, alpha, A, lda, b, beta, C, ldc, epi);
     return;
   }
   int64_t rsC = ldc, csC = 1;
@@ -396,11 +447,12 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alph
     std::swap(a, b);
     std::swap(m, n);
     std::swap(rsC, csC);
+    epi = gemm_detail::EpilogueView{epilogue, C, rsC, csC, true};
   }
   if (m >= n)
-    gemm_detail::gemmSplitM(ks, threads, m, n, k, alpha, a, b, beta, C, rsC, csC);
+    gemm_detail::gemmSplitM(ks, threads, m, n, k, alpha, a, b, beta, C, rsC, csC, epi);
   else
-    gemm_detail::gemmSplitN(ks, threads, m, n, k, alpha, a, b, beta, C, rsC, csC);
+    gemm_detail::gemmSplitN(ks, threads, m, n, k, alpha, a, b, beta, C, rsC, csC, epi);
 }
 
 }}  // namespace dgc::cpu

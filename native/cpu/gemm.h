@@ -11,4 +11,18 @@ namespace dgc { namespace cpu {
 // Results are bit-identical for any thread count (dgc::setNumThreads).
 void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// An elementwise step applied to C where its final values are written: each block of C right after its last
+// k slice, while the block is still in cache, c[i][j] = act(c[i][j] + bias[j]) — bias (n floats) may be null,
+// act is a code of activation.h (kActNone, kActRelu, kActLeakyRelu with `slope`). The float operations are
+// those of a separate bias-add pass followed by an activation pass, so the values are bit-identical to those
+// (and, as for sgemm, to any thread count); the two passes over C and their temporaries are saved.
+struct GemmEpilogue {
+  const float* bias = nullptr;
+  int act = 0;
+  float slope = 0.0f;
+};
+void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+           const GemmEpilogue* epilogue);
 }}

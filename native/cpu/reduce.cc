@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "activation.h"
 #include "cpu_backend.h"
 
 namespace dgc {
@@ -22,26 +23,63 @@ void CpuBackend::rowSum(const Tensor& x, Tensor& out) {
   });
 }
 
-void CpuBackend::colSum(const Tensor& x, Tensor& out) {
-  const int64_t rows = x.dim(0), cols = x.dim(1);
-  const float* px = x.f32();
-  // Row blocks of a size fixed by `cols` alone; one partial row of sums per block.
+namespace {
+// Column sums of a rows × cols matrix whose row i is `row(i)` (called once per row, in order within a chunk: it
+// may compute the row first), with fixed row chunks of a size set by `cols` alone, one partial row of double
+// sums per chunk, combined in chunk order: the result does not depend on the thread count.
+template <class RowFn>
+void columnSums(int64_t rows, int64_t cols, RowFn row, float* out) {
   const int64_t grain = std::max<int64_t>(64, kReduceGrain / std::max<int64_t>(1, cols));
   const int64_t chunks = numChunks(rows, grain);
   std::vector<double> partial(static_cast<size_t>(std::max<int64_t>(1, chunks) * cols), 0.0);
   parallelFor(rows, grain, [&](int64_t b, int64_t e) {
     double* acc = partial.data() + (b / grain) * cols;
     for (int64_t i = b; i < e; ++i) {
-      const float* r = px + i * cols;
+      const float* r = row(i);
       for (int64_t j = 0; j < cols; ++j) acc[j] += r[j];
     }
   });
-  float* po = out.f32();
   for (int64_t j = 0; j < cols; ++j) {
     double s = 0.0;
     for (int64_t c = 0; c < chunks; ++c) s += partial[static_cast<size_t>(c * cols + j)];
-    po[j] = static_cast<float>(s);
+    out[j] = static_cast<float>(s);
   }
+}
+}  // namespace
+
+void CpuBackend::colSum(const Tensor& x, Tensor& out) {
+  const int64_t cols = x.dim(1);
+  const float* px = x.f32();
+  columnSums(x.dim(0), cols, [&](int64_t i) { return px + i * cols; }, out.f32());
+}
+
+// dx = dy · act'(y) row by row, each row summed into db (colSum's chunks and order) while it is in cache: one
+// pass instead of unaryGrad and colSum.
+void CpuBackend::activationGrad(Activation act, float param, const Tensor& y, const Tensor& dy, Tensor& dx,
+                                Tensor* db) {
+  const int64_t cols = y.rank() == 2 ? y.dim(1) : y.numel();
+  const int64_t rows = cols > 0 ? y.numel() / cols : 0;
+  const float* py = y.f32();
+  const float* pg = dy.f32();
+  float* po = dx.f32();
+  const int code = act == Activation::Relu ? kActRelu : act == Activation::LeakyRelu ? kActLeakyRelu : kActNone;
+  withActivation(code, [&](auto tag) {
+    constexpr int kAct = decltype(tag)::value;
+    auto gradRow = [&](int64_t i) {
+      const float* yr = py + i * cols;
+      const float* gr = pg + i * cols;
+      float* o = po + i * cols;
+      for (int64_t j = 0; j < cols; ++j) o[j] = activationGradFromOutput<kAct>(yr[j], gr[j], param);
+      return static_cast<const float*>(o);
+    };
+    if (db) {
+      columnSums(rows, cols, gradRow, db->f32());
+    } else {
+      forRange(rows, cols, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) gradRow(i);
+      });
+    }
+  });
 }
 
 void CpuBackend::sumAll(const Tensor& x, Tensor& out) {

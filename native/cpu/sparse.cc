@@ -2,6 +2,8 @@
 // transposing and validating CSR on the host is backend-neutral: native/core/graph.cc.)
 #include "sparse.h"
 
+#include "activation.h"
+
 // The AVX2 / AVX-512 kernels need GCC or Clang (function-level target attributes, __builtin_cpu_supports)
 // on x86; elsewhere (arm64, MSVC) only the portable kernel is built.
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -309,7 +311,7 @@ const char* spmmKernelName(SpmmKernel kernel) {
 }
 
 void spmmWithKernel(SpmmKernel kernel, int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices,
-                    const float* values, const float* H, int64_t d, float* out) {
+                    const float* values, const float* H, int64_t d, float* out, int act, float slope) {
   if (rows <= 0 || d <= 0) return;
   if (kernel == SpmmKernel::Auto) {
     kernel = bestKernel();
@@ -325,8 +327,20 @@ void spmmWithKernel(SpmmKernel kernel, int64_t rows, int64_t cols, const int32_t
   // Cost unit: one gathered row of H (or one output row written), d multiply-adds. A chunk should be worth
   // at least ~32k multiply-adds.
   const int64_t minUnitsPerChunk = std::max<int64_t>(1, 32768 / d);
-  parallelOverRows(indptr, rows, /*rowCost=*/1, minUnitsPerChunk,
-                   [&](int64_t rowBegin, int64_t rowEnd) { rowsFn(args, rowBegin, rowEnd); });
+  withActivation(act, [&](auto tag) {
+    constexpr int kAct = decltype(tag)::value;
+    parallelOverRows(indptr, rows, /*rowCost=*/1, minUnitsPerChunk, [&](int64_t rowBegin, int64_t rowEnd) {
+      rowsFn(args, rowBegin, rowEnd);
+      if constexpr (kAct != kActNone) {
+        for (int64_t r = rowBegin; r < rowEnd; ++r) biasActivateRow<kAct>(out + r * d, d, nullptr, slope);
+      }
+    });
+  });
+}
+
+void spmmActivate(int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices, const float* values,
+                  const float* H, int64_t d, float* out, int act, float slope) {
+  spmmWithKernel(SpmmKernel::Auto, rows, cols, indptr, indices, values, H, d, out, act, slope);
 }
 
 void spmm(int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices, const float* values,

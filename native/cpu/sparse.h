@@ -39,7 +39,13 @@ enum class SpmmKernel { Auto, Portable, Avx2, Avx512 };
 bool spmmKernelAvailable(SpmmKernel kernel);
 const char* spmmKernelName(SpmmKernel kernel);  // "auto", "portable", "avx2", "avx512"
 void spmmWithKernel(SpmmKernel kernel, int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices,
-                    const float* values, const float* H, int64_t d, float* out);
+                    const float* values, const float* H, int64_t d, float* out, int act = 0, float slope = 0.0f);
+
+// out = act(A·H): spmm with an activation (activation.h code: kActRelu, or kActLeakyRelu with `slope`) applied
+// to each chunk of output rows right after it is computed, while it is in cache. Bit-identical to spmm followed
+// by the unary op.
+void spmmActivate(int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices, const float* values,
+                  const float* H, int64_t d, float* out, int act, float slope);
 
 }  // namespace cpu
 }  // namespace dgc

@@ -212,6 +212,13 @@ export const parityCases: ParityCase[] = [
     f: ([a, b]: dg.Tensor[]) => dg.cdcPairLoss(a, b, { weight: 0.5, normalization, sharpen }),
     fwd: FUSED,
   }))),
+  // ---- fused layer steps (matmulBiasAct / spmm with an activation / activationGrad; CUDA runs the Backend
+  // defaults: gemm, addRowVector and unary in place, then unaryGrad and colSum in the backward)
+  { name: 'linear NT + bias + relu (nn.Linear)', inputs: () => [U([67, 45]), U([39, 45]), U([39])], f: ([x, w, b]) => dg.linear(x, w, b, { transB: true, activation: 'relu' }), fwd: GEMM },
+  { name: 'linear NN + leakyRelu 0.2, no bias', inputs: () => [U([150, 40]), U([40, 10])], f: ([x, w]) => dg.linear(x, w, null, { activation: 'leakyRelu', slope: 0.2 }), fwd: GEMM },
+  { name: 'linear TN + bias, no activation', inputs: () => [U([45, 67]), U([45, 39]), U([39])], f: ([x, w, b]) => dg.linear(x, w, b, { transA: true }), fwd: GEMM },
+  { name: 'spmm Â·H + relu (d = 33)', inputs: () => [U([N_GRAPH, 33])], f: ([h], dev) => dg.spmm(graph(dev).row, h, false, { activation: 'relu' }), fwd: EXACT, grad: [1e-6, 1e-6] },
+  { name: 'spmm Âᵀ·H + leakyRelu (d = 10)', inputs: () => [U([N_GRAPH, 10])], f: ([h], dev) => dg.spmm(graph(dev).row, h, true, { activation: 'leakyRelu', slope: 0.1 }), fwd: [1e-6, 1e-6] },
   // ---- attention-weighted fusion (AGCN)
   {
     name: 'attentionFusion sum (AGCN-H: 2 blocks)',
