@@ -33,6 +33,7 @@ import type { Progress } from './progress';
 import { reportCommand, writeReportFile } from './report';
 import type { ReportCliOptions } from './report';
 import { writeFileAtomic } from '../report/files';
+import { reproduceCommand } from './reproduce';
 
 /** A usage error found after parsing (e.g. an option's folder does not exist): exit code 2. */
 export class UsageError extends Error {}
@@ -117,6 +118,25 @@ export const COMMANDS: Record<string, CommandSpec> = {
       { name: 'json', type: 'string', value: 'FILE', description: 'write the losses per epoch as JSON; - writes it to stdout and the table to stderr' },
     ],
   },
+  reproduce: {
+    args: '<model>',
+    summary: "run a model's paper protocol on every dataset held for it (one JSON per dataset and seed, resumable) and regenerate its section of RESULTS.md",
+    options: [
+      { name: 'datasets', type: 'string', value: 'A,B', default: "every dataset with a preset or a paper row whose files are found", description: 'the datasets to run, comma-separated' },
+      { name: 'seeds', type: 'int', min: 1, default: 10, description: 'runs per dataset (seeds seed, seed+1, …)' },
+      { name: 'seed', type: 'int', min: 0, default: 0, description: 'the first seed' },
+      { name: 'out', type: 'string', value: 'DIR', default: 'docs/results/<model>', description: 'where each run\'s JSON goes (<model>-<dataset>[-<variant>]-s<seed>.json)' },
+      { name: 'results', type: 'string', value: 'DIR', default: 'docs/results', description: 'the JSON files (any name, any depth) the tables are made from; runs found there are not run again' },
+      { name: 'results-md', type: 'string', value: 'FILE', default: 'docs/RESULTS.md', description: 'the Markdown file whose <!-- results:<model>:begin/end --> section is regenerated' },
+      { name: 'tables-only', type: 'flag', description: 'run nothing: regenerate the section from the JSON files' },
+      { name: 'init', type: 'string', value: 'official|own|FILE', default: 'dfcn: official, else own', description: 'starting weights (dfcn: its official pretrained weights, or own pretraining)' },
+      DATA_DIR,
+      { name: 'pretrain-cache', type: 'string', value: 'DIR', description: 'keep pretrained autoencoders here and reuse them' },
+      { name: 'backend', type: 'choice', choices: ['auto', 'cpu', 'cuda'], default: 'auto', description: 'compute backend' },
+      THREADS,
+      // Then every model's own options, from the registry (below): a run with one is a variant of the preset.
+    ],
+  },
   report: {
     args: '<run.json>',
     summary: 'make a self-contained HTML page (SVG figures) from the JSON of `dgclust train --json`',
@@ -130,15 +150,17 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
 };
 
-// Every registry model's options, as flags of `train`: the type only (numbers must parse); each model checks its
-// own bounds and choices and names the option (exit code 2 either way).
-for (const [flag, f] of modelOptionFlags()) {
-  if (COMMANDS.train.options.some((o) => o.name === flag)) continue;
-  const type = f.spec.type === 'integer' ? 'int' : f.spec.type === 'number' ? 'number' : 'string';
-  COMMANDS.train.options.push({
-    name: flag, type, value: f.spec.type === 'boolean' ? 'true|false' : f.spec.choices ? f.spec.choices.join('|') : undefined,
-    description: `${f.spec.description} (${f.models.join(', ')})`,
-  });
+// Every registry model's options, as flags of `train` and `reproduce`: the type only (numbers must parse); each
+// model checks its own bounds and choices and names the option (exit code 2 either way).
+for (const command of [COMMANDS.train, COMMANDS.reproduce]) {
+  for (const [flag, f] of modelOptionFlags()) {
+    if (command.options.some((o) => o.name === flag)) continue;
+    const type = f.spec.type === 'integer' ? 'int' : f.spec.type === 'number' ? 'number' : 'string';
+    command.options.push({
+      name: flag, type, value: f.spec.type === 'boolean' ? 'true|false' : f.spec.choices ? f.spec.choices.join('|') : undefined,
+      description: `${f.spec.description} (${f.models.join(', ')})`,
+    });
+  }
 }
 
 /** The value check of a numeric option, as commander's argParser (its message follows "argument 'x' is invalid."). */
@@ -326,6 +348,22 @@ async function train(o: TrainCliOptions & { report?: string }, ctx: CommandConte
   }
 }
 
+async function reproduce(model: string, o: TrainCliOptions, ctx: CommandContext): Promise<void> {
+  // One bar for the whole job: the share of the runs done (a run counts by its epochs), with the runs, the current
+  // dataset and seed, the phase, the elapsed and the estimated remaining time in the text.
+  const progress = createProgress({ silent: ctx.quiet, format: '{bar} {percentage}% | {text}' });
+  const say = (line: string) => {
+    if (ctx.quiet) return;
+    if (progress.enabled) progress.log(line);
+    else ctx.err(line);
+  };
+  try {
+    await withConsole(routes(ctx, progress, false), () => reproduceCommand(model, o, progress, say));
+  } finally {
+    progress.stop();
+  }
+}
+
 async function report(file: string, o: ReportCliOptions, ctx: CommandContext): Promise<void> {
   checkOutputFolder('output', o.output);
   await withConsole(routes(ctx, createProgress({ silent: true }), o.output === '-'), () => reportCommand(file, o, ctx));
@@ -378,6 +416,7 @@ export function buildProgram(ctxOf: (quiet: boolean) => CommandContext): Command
       else if (name === 'pretrain') await pretrain(options as Record<string, string | number>, ctx);
       else if (name === 'train') await train(options as TrainCliOptions & { report?: string }, ctx);
       else if (name === 'report') await report(positional[0], options as ReportCliOptions, ctx);
+      else if (name === 'reproduce') await reproduce(positional[0], options as TrainCliOptions, ctx);
     });
   }
   return program;

@@ -22,6 +22,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   /** Draw nothing (--quiet, or --json - so that stdout carries JSON only). */
   silent?: boolean;
+  /** cli-progress's format string (default: bar, done/total, elapsed, eta, text). */
+  format?: string;
 }
 
 /** A progress bar on stderr, drawn only when that stream is a terminal and nothing asked for silence. */
@@ -40,7 +42,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       if (!bar) {
         bar = new SingleBar({
           stream,
-          format: '{bar} {value}/{total} | {duration_formatted}, eta {eta_formatted} | {text}',
+          format: options.format ?? '{bar} {value}/{total} | {duration_formatted}, eta {eta_formatted} | {text}',
           barsize: 30,
           hideCursor: true,
           // Redraw on every synchronous update even when the text did not change: log() clears the line.

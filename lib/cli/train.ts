@@ -56,7 +56,7 @@ export function officialWeightsDir(dataset: string, dataDir?: string): string | 
   return null;
 }
 
-function pickDevice(backend: string): Device {
+export function pickDevice(backend: string): Device {
   const cudaInfo = native.backends().find((b) => b.name === 'cuda');
   if (backend === 'cpu') return 'cpu';
   if (backend === 'cuda') {
@@ -109,13 +109,16 @@ export async function cliData(o: TrainCliOptions, modelName: string): Promise<Cl
   return fromDataset(ds);
 }
 
-/** Model options given on the command line, by option name (only those the chosen model has). */
-function modelOverrides(o: TrainCliOptions, modelName: string): Record<string, unknown> {
+/**
+ * Model options given on the command line, by option name (only those the chosen model has). `commandFlags` are
+ * the command's own options, which are not model options.
+ */
+export function modelOverrides(o: TrainCliOptions, modelName: string, commandFlags: readonly string[] = TRAIN_FLAGS): Record<string, unknown> {
   const spec = getModel(modelName);
   const flags = modelOptionFlags();
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(o)) {
-    if (value === undefined || (TRAIN_FLAGS as readonly string[]).includes(key)) continue;
+    if (value === undefined || commandFlags.includes(key)) continue;
     const f = flags.get(key);
     if (!f) throw new CliError(`unknown option '--${key}'`);
     if (!(f.option in spec.options)) {
@@ -127,7 +130,8 @@ function modelOverrides(o: TrainCliOptions, modelName: string): Record<string, u
   return out;
 }
 
-function resolveInit(o: TrainCliOptions, modelName: string, dataset: string): TrainModelRequest['init'] | undefined {
+/** The starting weights of `--init` (undefined: own pretraining; DFCN without --init: its official weights when found). */
+export function resolveInit(o: TrainCliOptions, modelName: string, dataset: string): TrainModelRequest['init'] | undefined {
   const arg = o.init as string | undefined;
   if (arg === undefined || arg === 'own') {
     if (arg === undefined && modelName === 'dfcn') {

@@ -119,3 +119,24 @@ export async function loadDatasetAsync(name: string, options: LoadDatasetOptions
   }
   throw new DgcError('DGC_DATA', `loadDatasetAsync: '${name}' (${name}.zip) was not found. Sought, in order: ${dirs.flatMap((d) => rel.map((r) => path.join(d, r))).join(', ')}`);
 }
+
+/**
+ * Where a registry dataset's feature file (or, for the ADGC names, its zip) is, without reading it: the first
+ * match in the folders loadDataset searches, or null with every path sought (for "skipped: not found" notes).
+ */
+export function locateDataset(name: string, options: LoadDatasetOptions = {}): { file: string | null; sought: string[] } {
+  const dirs = dataDirs(options);
+  let rel: string[];
+  if (ADGC_NAMES.includes(name)) rel = [`${name}.zip`, `adgc/${name}.zip`];
+  else if (SPECS[name]) rel = candidates(name, SPECS[name], options.knnK ?? 3).features;
+  else throw new DgcError('DGC_ARG', `locateDataset: unknown dataset '${name}' (known: ${datasetNames.join(', ')})`);
+  const sought: string[] = [];
+  for (const dir of dirs) {
+    for (const r of rel) {
+      const p = path.join(dir, r);
+      sought.push(p);
+      if (fs.existsSync(p)) return { file: p, sought };
+    }
+  }
+  return { file: null, sought };
+}

@@ -144,7 +144,9 @@ export function reportJson(rep: TrainModelReport, extra: { version?: string; emb
     command: 'train',
     model: rep.model,
     version: extra.version,
-    settings: { dataset: rep.dataset.name, seeds: rep.runs.map((r) => r.seed), preset: rep.preset, note: rep.settingsNote, init: rep.init, ...rep.settings },
+    // `start` repeats `init` because a model option may also be named init (DEC's weight initialisation), which
+    // the spread of the settings writes over it.
+    settings: { dataset: rep.dataset.name, seeds: rep.runs.map((r) => r.seed), preset: rep.preset, note: rep.settingsNote, init: rep.init, start: rep.init, ...rep.settings },
     machine: machineInfo(),
     dataset: rep.dataset,
     preprocessing: rep.input,

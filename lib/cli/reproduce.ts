@@ -1,0 +1,274 @@
+// `dgclust reproduce <model> [--datasets a,b] [--seeds 10] [--out DIR] …`: a paper's protocol on every dataset
+// we hold for the model, one JSON per (dataset, seed) run, resumable, then the model's section of RESULTS.md.
+//
+// Datasets: those named, or every dataset with a preset of the model or a row in its paper's table, in that order,
+// whose files are found (the others are skipped with the reason: e.g. HHAR's and REUT's feature matrices are not
+// public). Settings: the model's preset for the dataset, with the model options given on the command line (which
+// make the runs a variant of the preset, labelled as such in the tables). Start: `--init official|own|FILE`, as
+// `dgclust train` (DFCN: its official weights by default where the data folders hold them).
+//
+// Resuming: a run is done when a run of the same model, dataset, variant and seed is found in any JSON file under
+// --results or --out (files of `dgclust train --json` count too), so a killed job continues where it stopped and
+// nothing is computed twice. Each finished run is written at once, atomically, to
+// <out>/<model>-<dataset>[-<variant>]-s<seed>.json in the RUN.json format (`dgclust report` reads it).
+//
+// Tables: lib/report/results-md.ts renders the model's section from every JSON file under --results and --out
+// and replaces the text between its markers in --results-md; --tables-only does only that.
+import * as fs from 'fs';
+import * as path from 'path';
+import { getModel, modelNames, resolveSettings } from '../models/registry';
+import { fromDataset } from '../models/types';
+import type { ClusteringData } from '../models/types';
+import { datasetNames, loadDatasetAsync, locateDataset, dataDirs } from '../data/registry';
+import { trainModel, reportJson } from '../train/run';
+import type { TrainModelRequest } from '../train/run';
+import { native, packageRoot } from '../native';
+import { writeFileAtomic } from '../report/files';
+import {
+  describeVariant, loadResults, modelHeading, renderModelSection, spliceSection, variantSlug, defaultInit,
+} from '../report/results-md';
+import type { RunEntry, Variant } from '../report/results-md';
+import { CliError, modelOverrides, officialWeightsDir, pickDevice, resolveInit } from './train';
+import type { TrainCliOptions } from './train';
+import type { Progress } from './progress';
+
+/** The reproduce command's own options (everything else is a model option). */
+export const REPRODUCE_FLAGS = [
+  'datasets', 'seeds', 'seed', 'out', 'results', 'results-md', 'data-dir', 'pretrain-cache', 'threads', 'init', 'backend', 'tables-only',
+] as const;
+
+/** Datasets whose features no public source the data folder could reach holds (said when they are skipped). */
+const NOT_PUBLIC: Record<string, string> = {
+  hhar: "SDCN's hhar.txt is not publicly available",
+  reut: "SDCN's reut.txt is not publicly available",
+};
+
+interface PlannedDataset {
+  name: string;
+  /** The start's CLI value for this dataset: 'official', 'own' or a weights path. */
+  init: string;
+  variant: Variant;
+  settings: Record<string, unknown>;
+  preset: string | null;
+  seeds: number[];
+  done: Map<number, string>;
+}
+
+/** A path as said to the user: relative to the working folder when inside it. */
+const rel = (f: string): string => {
+  const r = path.relative(process.cwd(), f);
+  return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : r === '' ? '.' : path.resolve(f);
+};
+
+const fmtDuration = (ms: number): string => {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+};
+
+function seedRangeText(seeds: number[]): string {
+  return seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${seeds[0]}–${seeds[seeds.length - 1]}`;
+}
+
+/** The run's RUN.json settings as the tables read them, before it ran (for matching it against finished runs). */
+function plannedSettings(dataset: string, preset: string | null, init: string, settings: Record<string, unknown>): Record<string, unknown> {
+  const label = init === 'official' ? 'official pretrained weights' : init === 'own' ? 'own pretraining' : `weights from ${path.resolve(init)}`;
+  return { dataset, preset, init: label, start: label, ...settings };
+}
+
+export interface ReproduceOutcome {
+  ran: number;
+  reused: number;
+  skipped: string[];
+  resultsMd: string;
+}
+
+export async function reproduceCommand(model: string, o: TrainCliOptions, progress: Progress, say: (line: string) => void): Promise<ReproduceOutcome> {
+  if (!modelNames().includes(model)) throw new CliError(`unknown model '${model}' (known: ${modelNames().join(', ')})`);
+  const spec = getModel(model);
+  const overrides = modelOverrides(o, model, REPRODUCE_FLAGS);
+  const dataDir = o['data-dir'] as string | undefined;
+  if (dataDir !== undefined && !fs.existsSync(dataDir)) throw new CliError(`option '--data-dir': the folder ${dataDir} does not exist`);
+  const out = path.resolve(String(o.out ?? path.join('docs', 'results', model)));
+  const results = path.resolve(String(o.results ?? path.join('docs', 'results')));
+  const resultsMd = path.resolve(String(o['results-md'] ?? path.join('docs', 'RESULTS.md')));
+  if (!fs.existsSync(path.dirname(resultsMd))) throw new CliError(`option '--results-md': the folder of ${resultsMd} does not exist`);
+  const tablesOnly = (o['tables-only'] as unknown) === true || o['tables-only'] === 'true';
+  const nSeeds = Number(o.seeds ?? 10);
+  const seed0 = Number(o.seed ?? 0);
+  const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
+  if (o.threads !== undefined) native.setNumThreads(Number(o.threads));
+
+  // Which datasets.
+  const named = o.datasets !== undefined;
+  const candidates = named
+    ? String(o.datasets).split(',').map((s) => s.trim()).filter(Boolean)
+    : [...Object.keys(spec.paper?.rows ?? {}), ...Object.keys(spec.presets)].filter((d, i, a) => a.indexOf(d) === i);
+  if (named && !candidates.length) throw new CliError("option '--datasets' names no dataset");
+  for (const d of candidates) {
+    if (!datasetNames.includes(d)) throw new CliError(`option '--datasets': unknown dataset '${d}' (known: ${datasetNames.join(', ')})`);
+  }
+  const skipped: string[] = [];
+  const skippedWhy: Record<string, string> = {};
+  const skip = (d: string, why: string, sought = '') => {
+    if (named && !tablesOnly) throw Object.assign(new Error(`${model} on ${d}: ${why}${sought}`), { code: 'DGC_DATA' });
+    skipped.push(`${d}: ${why}${sought}`);
+    skippedWhy[d] = why;
+  };
+  const device = tablesOnly ? 'cpu' : pickDevice(String(o.backend ?? 'auto'));
+
+  // The finished runs, wherever they are.
+  const readDirs = [results, out];
+  const have = loadResults(readDirs);
+  const doneOf = (d: string, v: Variant): Map<number, string> => {
+    const m = new Map<number, string>();
+    for (const r of have.runs) if (r.model === model && r.dataset === d && r.variant.key === v.key && !m.has(r.seed)) m.set(r.seed, r.file);
+    return m;
+  };
+
+  const plan: PlannedDataset[] = [];
+  for (const d of candidates) {
+    const where = locateDataset(d, { dataDir });
+    if (!where.file) {
+      skip(d, `its feature file was not found${NOT_PUBLIC[d] ? ` (${NOT_PUBLIC[d]})` : ''}`,
+        `; sought ${where.sought.length} paths in ${dataDirs({ dataDir }).join(', ')}${named ? ` (${where.sought.join(', ')})` : ''}`);
+      continue;
+    }
+    // The start: DFCN's official weights by default where they are; --init official where they are not: skipped.
+    let init = o.init !== undefined ? String(o.init) : defaultInit(model);
+    if (init === 'official') {
+      if (model !== 'dfcn') throw new CliError('--init official: only DFCN has official pretrained weights here; use --init own or a weights file');
+      if (!officialWeightsDir(d, dataDir)) {
+        if (o.init !== undefined) {
+          skip(d, `no official DFCN weights (pretrained/dfcn/${d}/pretrain/manifest.json) in ${dataDirs({ dataDir }).join(', ')}`);
+          continue;
+        }
+        say(`${d}: no official DFCN weights in the data folders: own pretraining (as --init own)`);
+        init = 'own';
+      }
+    }
+    let resolved;
+    try {
+      resolved = resolveSettings(spec, d, overrides);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+    const settings = resolved.settings as Record<string, unknown>;
+    const variant = describeVariant(model, d, plannedSettings(d, resolved.preset, init, settings));
+    plan.push({ name: d, init, variant, settings, preset: resolved.preset, seeds, done: doneOf(d, variant) });
+  }
+
+  const total = plan.reduce((a, p) => a + p.seeds.length, 0);
+  const reused = plan.reduce((a, p) => a + p.seeds.filter((s) => p.done.has(s)).length, 0);
+  say(`${model}: ${plan.length ? plan.map((p) => `${p.name}${p.variant.label ? ` (${p.variant.label})` : ''}`).join(', ') : 'no dataset to run'}` +
+    `${skipped.length ? `; skipped ${skipped.map((s) => s.split(':')[0]).join(', ')}` : ''}`);
+  for (const s of skipped) say(`  skipped ${s}`);
+  let ran = 0;
+  if (!tablesOnly) {
+    say(`${total} run${total === 1 ? '' : 's'} (${seedRangeText(seeds)} per dataset): ${reused} already done, ${total - reused} to run; ` +
+      `results to ${rel(out)}`);
+    for (const p of plan) {
+      const found = p.seeds.filter((s) => p.done.has(s));
+      const files = [...new Set(found.map((s) => p.done.get(s)!))];
+      if (found.length) say(`  ${p.name}: seed${found.length > 1 ? 's' : ''} ${found.join(', ')} found in ${files.join(', ')}`);
+    }
+    ran = await runPlan(model, plan, { o, device, out, total, reused, progress, say });
+  }
+
+  // The tables.
+  const all = loadResults(readDirs);
+  const inside = (dir: string, root: string) => !path.relative(root, dir).startsWith('..');
+  const sources = inside(out, results) ? [rel(results)] : [rel(results), rel(out)];
+  const body = renderModelSection(model, all, {
+    command: `dgclust reproduce ${model}${tablesOnly ? ' --tables-only' : ''}`,
+    source: sources.join('` and `'),
+    skipped: skippedWhy,
+  });
+  const doc = fs.existsSync(resultsMd) ? fs.readFileSync(resultsMd, 'utf8') : '# Reproduction results\n';
+  writeFileAtomic(resultsMd, spliceSection(doc, model, body, modelHeading(model)));
+  const mine = all.runs.filter((r: RunEntry) => r.model === model).length;
+  say(`wrote the ${model} section of ${rel(resultsMd)} (${mine} run${mine === 1 ? '' : 's'} read)`);
+  for (const s of all.skipped) say(`  not read as a run: ${s.file} (${s.reason.slice(0, 160)})`);
+  return { ran, reused, skipped, resultsMd };
+}
+
+async function runPlan(model: string, plan: PlannedDataset[], c: {
+  o: TrainCliOptions; device: 'cpu' | 'cuda'; out: string; total: number; reused: number; progress: Progress; say: (line: string) => void;
+}): Promise<number> {
+  const todo = c.total - c.reused;
+  if (!todo) return 0;
+  fs.mkdirSync(c.out, { recursive: true });
+  const version = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
+  const t0 = performance.now();
+  let done = 0;
+  // Progress within a run, from its phases: epochs done of the epochs its phases announced (a run's length is known
+  // once its last phase starts; the first finished run's length is used as the estimate after that).
+  let runEpochs = 0;
+  let runDone = 0;
+  let typicalEpochs = 0;
+  let current = '';
+  const work = () => done + (runEpochs ? Math.min(runDone / Math.max(runEpochs, typicalEpochs), 0.999) : 0);
+  const eta = () => {
+    const w = work();
+    const el = performance.now() - t0;
+    return w > 0 ? ((todo - w) * el) / w : NaN;
+  };
+  const draw = (phase: string) => {
+    const el = performance.now() - t0;
+    c.progress.update(Math.round(1000 * work()), 1000 * todo,
+      `runs ${done}/${todo} | ${current} | ${phase} | elapsed ${fmtDuration(el)}, about ${fmtDuration(eta())} left`);
+  };
+  for (const p of plan) {
+    const pending = p.seeds.filter((s) => !p.done.has(s));
+    if (!pending.length) continue;
+    const ds = await loadDatasetForModel(model, p.name, c.o['data-dir'] as string | undefined);
+    const init: TrainModelRequest['init'] = resolveInit({ ...c.o, init: p.init }, model, p.name);
+    for (const seed of pending) {
+      current = `${p.name} seed ${seed}${p.variant.label ? ` (${p.variant.label})` : ''}`;
+      runEpochs = 0;
+      runDone = 0;
+      c.say(`run ${done + 1}/${todo}: ${current}`);
+      draw('starting');
+      const rep = trainModel({
+        model, data: ds, preset: p.name, options: modelOverrides(c.o, model, REPRODUCE_FLAGS), seeds: [seed], device: c.device, init,
+        pretrainCache: c.o['pretrain-cache'] as string | undefined,
+        callbacks: {
+          onPhase: (_phase, epochs) => {
+            runEpochs += epochs;
+          },
+          onEpoch: (e) => {
+            runDone++;
+            draw(`${e.phase} ${e.epoch}/${e.epochs}`);
+          },
+        },
+      });
+      const json = { ...reportJson(rep, { version, truth: ds.labels }), producedBy: `dgclust reproduce ${model}` };
+      const name = `${model}-${p.name}${p.variant.label ? `-${variantSlug(p.variant)}` : ''}-s${seed}.json`;
+      const file = path.join(c.out, name);
+      writeFileAtomic(file, JSON.stringify(json, null, 1));
+      typicalEpochs = typicalEpochs || runDone;
+      done++;
+      runEpochs = 0;
+      runDone = 0;
+      const r = rep.runs[0];
+      const m = r.paperProtocol.metrics;
+      c.say(`run ${done}/${todo} done: ${current} in ${fmtDuration(rep.seconds * 1000)}` +
+        `${m ? `; paper's protocol ACC ${(100 * m.acc).toFixed(2)}` : ''}${r.final.metrics ? `, final ACC ${(100 * r.final.metrics.acc).toFixed(2)}` : ''}; ` +
+        `wrote ${rel(file)}; elapsed ${fmtDuration(performance.now() - t0)}` +
+        `${done < todo ? `, about ${fmtDuration(eta())} left` : ''}`);
+      draw('done');
+    }
+  }
+  c.progress.stop();
+  return done;
+}
+
+/** A registry dataset loaded as the model's preset needs it (SDCN's kNN datasets come with graphs for several k). */
+async function loadDatasetForModel(model: string, name: string, dataDir: string | undefined): Promise<ClusteringData> {
+  const spec = getModel(model);
+  const preset = (spec.presets[name] ?? spec.defaults) as Record<string, unknown>;
+  const k = typeof preset.datasetKnnK === 'number' ? preset.datasetKnnK : typeof preset.knnK === 'number' && [1, 3, 5, 10].includes(preset.knnK) ? preset.knnK : 3;
+  return fromDataset(await loadDatasetAsync(name, { dataDir, knnK: k }));
+}

@@ -1,0 +1,486 @@
+// The reproduction tables of docs/RESULTS.md, made from the JSON files of runs (one generator for every model).
+//
+// Input: every RUN.json under a folder (recursively): the per-(dataset, seed) files `dgclust reproduce` writes,
+// and the files of `dgclust train --json`, however named and however many seeds each holds (sdcn-acm-s0.json with
+// seeds 0–4, dccf-usps-both-s1-1.json, …), including DFCN's files from before the model layer (no per-run
+// paperProtocol; `settings.init` 'official' / 'own'; `settings.preset` the preset's values).
+//
+// Runs are grouped by (model, dataset, variant). The variant is what a run did differently from the paper's
+// preset: its start (DFCN's official weights or own pretraining; a weights file) and every model option whose
+// value differs from the preset (or the documented defaults for a dataset without one), e.g. `contractive=false`
+// or `epochs=2`. So an ablation is a row of its own and a dataset split over several files merges into one row.
+// A seed found twice in a group (the same model, dataset, variant and seed in two files) is counted once: the
+// copy in the first file by path order is used, and the section says which files held it.
+//
+// Per group: mean ± sample std over seeds of the paper's protocol (each run's `paperProtocol.metrics`: the
+// best-ACC epoch, each metric's maximum over epochs, or the final epoch, named per model), of the final epoch
+// (label-free) and of the initial evaluation (k-means on the starting embedding, e.g. AE + k-means), beside the
+// paper's row; the gap in ACC; time per epoch; the machine.
+//
+// The section replaces the text between `<!-- results:<model>:begin -->` and `<!-- results:<model>:end -->`
+// in RESULTS.md, so the prose around the markers survives; without the markers, a `## <Model>` section holding
+// them is appended.
+import * as fs from 'fs';
+import * as path from 'path';
+import { getModel, modelNames } from '../models/registry';
+import type { ModelSpec, PaperProtocol, PaperRow } from '../models/types';
+import { meanStd } from '../train/loop';
+import { validateRun, METRICS } from './run-file';
+import type { Metrics, RunRecord } from './run-file';
+
+/** One run (one seed) read from a results file. */
+export interface RunEntry {
+  model: string;
+  dataset: string;
+  seed: number;
+  variant: Variant;
+  /** The number under the paper's protocol, and where it came from. */
+  paperProtocol: { rule: PaperProtocol | null; metrics: Metrics | null; derived: boolean };
+  final: Metrics | null;
+  initial: Metrics | null;
+  epochTrainMs: number | null;
+  epochEvalMs: number | null;
+  threads: number | null;
+  machine: string | null;
+  /** The file, relative to the folder read. */
+  file: string;
+  /** Written before runs carried paperProtocol (DFCN's first files). */
+  oldFormat: boolean;
+}
+
+export interface Variant {
+  /** 'official' (DFCN's published weights), 'own' (pretraining by dgclust), 'file' (a weights file). */
+  init: 'official' | 'own' | 'file';
+  /** The weights file's name, for init 'file'. */
+  initFile?: string;
+  /** Options whose value differs from the preset: option name → value. */
+  changed: Record<string, unknown>;
+  /** A stable key for grouping. */
+  key: string;
+  /** For people: 'own pretraining, contractive=false'; '' for the preset as the paper runs it. */
+  label: string;
+}
+
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+export interface ResultSet {
+  runs: RunEntry[];
+  skipped: SkippedFile[];
+  /** Files read (relative), in the order read. */
+  files: string[];
+}
+
+const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return a === b || Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b));
+  if (typeof a === 'object' || typeof b === 'object') return JSON.stringify(a) === JSON.stringify(b);
+  return a === b;
+}
+
+/** The start a run's `settings.init` names: 'official' / 'own' (old files), or the label train writes. */
+export function parseInit(init: unknown): { init: Variant['init']; initFile?: string } {
+  if (init === undefined || init === null) return { init: 'own' };
+  const s = String(init);
+  if (/^official\b/.test(s)) return { init: 'official' };
+  if (/^own\b/.test(s)) return { init: 'own' };
+  const m = /^weights from (.*)$/.exec(s);
+  return { init: 'file', initFile: path.basename(m ? m[1] : s) };
+}
+
+/** The start a model uses when none is asked for (DFCN: its official weights; every other model: its own pretraining). */
+export const defaultInit = (model: string): Variant['init'] => (model === 'dfcn' ? 'official' : 'own');
+
+const INIT_LABEL: Record<Variant['init'], string> = { official: 'official weights', own: 'own pretraining', file: 'weights file' };
+
+/**
+ * The variant of a run from its settings as RUN.json records them (`preset`: the preset's name or, in old files,
+ * its values; `start` / `init`; every model option). A model not in this registry is grouped by its start only.
+ */
+export function describeVariant(model: string, dataset: string, settings: Record<string, unknown>): Variant {
+  const changed: Record<string, unknown> = {};
+  let spec: ModelSpec | null = null;
+  try {
+    spec = getModel(model) as ModelSpec;
+  } catch {
+    spec = null;
+  }
+  // The start: `settings.start`; files without it have it in `init`, unless the model has an option of that name
+  // (DEC's weight initialisation), whose value then took its place: such files started from own pretraining unless
+  // the run was given weights, which they cannot tell.
+  const startText = 'start' in settings ? settings.start : spec && 'init' in spec.options ? undefined : settings.init;
+  const { init, initFile } = parseInit(startText);
+  if (spec) {
+    const p = settings.preset;
+    const base = (typeof p === 'string' ? spec.presets[p] ?? spec.defaults
+      : p === null ? spec.defaults
+        : spec.presets[dataset] ?? spec.defaults) as Record<string, unknown>;
+    for (const name of Object.keys(spec.options)) {
+      if (!(name in settings) || !(name in base)) continue;
+      if (!sameValue(settings[name], base[name])) changed[name] = settings[name];
+    }
+  }
+  const parts: string[] = [];
+  if (init !== 'own' || defaultInit(model) !== 'own') parts.push(init === 'file' ? `weights ${initFile}` : INIT_LABEL[init]);
+  for (const [k, v] of Object.entries(changed)) parts.push(`${kebab(k)}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  const key = JSON.stringify([init, initFile ?? null, Object.entries(changed)]);
+  return { init, initFile, changed, key, label: parts.join(', ') };
+}
+
+/** A file-name fragment for a variant: 'own-pretraining-epochs-2'. */
+export function variantSlug(v: Variant): string {
+  return v.label.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-+|-+$/g, '');
+}
+
+function machineLine(m: Record<string, unknown> | undefined): string | null {
+  if (!m) return null;
+  const parts = [m.cpu, m.cores !== undefined ? `${m.cores} cores` : null, m.memoryGiB !== undefined ? `${m.memoryGiB} GiB` : null, m.platform,
+    m.node ? `Node ${m.node}` : null].filter((x) => x !== undefined && x !== null);
+  return parts.length ? parts.join(', ') : null;
+}
+
+function isMetrics(v: unknown): v is Metrics {
+  return typeof v === 'object' && v !== null && METRICS.every((k) => typeof (v as Record<string, unknown>)[k] === 'number');
+}
+
+/** The paper's protocol of one run: as recorded, or (old files) derived from what the run recorded. */
+function protocolOf(model: string, run: RunRecord & { paperProtocol?: { rule?: PaperProtocol; metrics?: Metrics }; perMetricMax?: Record<string, Metrics> }):
+  RunEntry['paperProtocol'] {
+  if (run.paperProtocol && run.paperProtocol.rule) {
+    return { rule: run.paperProtocol.rule, metrics: isMetrics(run.paperProtocol.metrics) ? run.paperProtocol.metrics : null, derived: false };
+  }
+  let rule: PaperProtocol | null = null;
+  try {
+    rule = getModel(model).paperProtocol;
+  } catch {
+    rule = null;
+  }
+  if (rule === 'best-acc-epoch') return { rule, metrics: run.best?.metrics ?? null, derived: true };
+  if (rule === 'final') return { rule, metrics: run.final?.metrics ?? null, derived: true };
+  if (rule === 'per-metric-max' && run.perMetricMax) {
+    const first = Object.values(run.perMetricMax)[0];
+    return { rule, metrics: isMetrics(first) ? first : null, derived: true };
+  }
+  return { rule, metrics: null, derived: true };
+}
+
+function listJson(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  let names: fs.Dirent[];
+  try {
+    names = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const d of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const r = rel ? path.join(rel, d.name) : d.name;
+    if (d.isDirectory()) out.push(...listJson(dir, r));
+    else if (d.isFile() && d.name.endsWith('.json') && !d.name.startsWith('.')) out.push(r);
+  }
+  return out;
+}
+
+/** Reads one parsed RUN.json into entries (one per run). Throws DGC_DATA naming the file and field when malformed. */
+export function entriesOf(value: unknown, file: string): RunEntry[] {
+  const r = validateRun(value, file);
+  const s = r.settings as Record<string, unknown>;
+  const dataset = String(s.dataset ?? r.dataset?.name ?? '?');
+  const variant = describeVariant(r.model, dataset, s);
+  const machine = machineLine(r.machine);
+  const threads = typeof (r.machine as Record<string, unknown> | undefined)?.threads === 'number'
+    ? (r.machine as Record<string, number>).threads : typeof s.threads === 'number' ? s.threads : null;
+  return r.runs.map((run) => {
+    const x = run as RunRecord & { paperProtocol?: { rule?: PaperProtocol; metrics?: Metrics } };
+    return {
+      model: r.model,
+      dataset,
+      seed: run.seed,
+      variant,
+      paperProtocol: protocolOf(r.model, x),
+      final: run.final?.metrics ?? null,
+      initial: isMetrics(run.initial) ? run.initial : null,
+      epochTrainMs: typeof run.timings?.epochTrainMs === 'number' ? run.timings.epochTrainMs : null,
+      epochEvalMs: typeof run.timings?.epochEvalMs === 'number' ? run.timings.epochEvalMs : null,
+      threads,
+      machine,
+      file,
+      oldFormat: x.paperProtocol === undefined,
+    };
+  });
+}
+
+/**
+ * Every run in the JSON files under `dirs` (recursively; a folder listed twice, or inside another listed one, is
+ * read once). Files that are not runs of `dgclust train`/`reproduce` (pretrain results, benchmark JSON, broken
+ * files) are listed in `skipped` with the reason.
+ */
+export function loadResults(dirs: string[]): ResultSet {
+  const set: ResultSet = { runs: [], skipped: [], files: [] };
+  const seen = new Set<string>();
+  for (const dir of dirs) {
+    if (!fs.existsSync(dir)) continue;
+    for (const rel of listJson(dir)) {
+      const abs = path.resolve(dir, rel);
+      if (seen.has(abs)) continue;
+      seen.add(abs);
+      const r = path.relative(process.cwd(), abs);
+      const name = r && !r.startsWith('..') ? r : abs;
+      let value: unknown;
+      try {
+        value = JSON.parse(fs.readFileSync(abs, 'utf8'));
+      } catch (e) {
+        set.skipped.push({ file: name, reason: `not JSON (${(e as Error).message})` });
+        continue;
+      }
+      const cmd = (value as { command?: unknown } | null)?.command;
+      if (cmd !== 'train') {
+        set.skipped.push({ file: name, reason: cmd === undefined ? 'not a run of dgclust train or reproduce' : `a '${String(cmd)}' result, not a clustering run` });
+        continue;
+      }
+      try {
+        set.runs.push(...entriesOf(value, name));
+        set.files.push(name);
+      } catch (e) {
+        set.skipped.push({ file: name, reason: (e as Error).message });
+      }
+    }
+  }
+  return set;
+}
+
+export interface RunGroup {
+  model: string;
+  dataset: string;
+  variant: Variant;
+  /** One entry per seed, in seed order. */
+  runs: RunEntry[];
+  /** Seeds found in more than one file: the file used and the ones not used. */
+  duplicates: { seed: number; used: string; ignored: string[] }[];
+}
+
+/** Groups runs by (model, dataset, variant), one entry per seed (the first file in path order wins). */
+export function groupRuns(runs: RunEntry[]): RunGroup[] {
+  const groups = new Map<string, RunGroup>();
+  const sorted = [...runs].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  for (const r of sorted) {
+    const key = JSON.stringify([r.model, r.dataset, r.variant.key]);
+    let g = groups.get(key);
+    if (!g) {
+      g = { model: r.model, dataset: r.dataset, variant: r.variant, runs: [], duplicates: [] };
+      groups.set(key, g);
+    }
+    const have = g.runs.find((x) => x.seed === r.seed);
+    if (!have) {
+      g.runs.push(r);
+      continue;
+    }
+    const d = g.duplicates.find((x) => x.seed === r.seed);
+    if (d) d.ignored.push(r.file);
+    else g.duplicates.push({ seed: r.seed, used: have.file, ignored: [r.file] });
+  }
+  for (const g of groups.values()) g.runs.sort((a, b) => a.seed - b.seed);
+  return [...groups.values()];
+}
+
+// ---- rendering ---------------------------------------------------------------------------------------------
+
+const pct = (x: number): string => (100 * x).toFixed(2);
+
+/** '0–9', '0–2, 5, 7–8'. */
+export function seedRanges(seeds: number[]): string {
+  const s = [...seeds].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < s.length;) {
+    let j = i;
+    while (j + 1 < s.length && s[j + 1] === s[j] + 1) j++;
+    parts.push(j === i ? `${s[i]}` : `${s[i]}–${s[j]}`);
+    i = j + 1;
+  }
+  return parts.join(', ');
+}
+
+function statCells(ms: (Metrics | null)[]): { cells: string[]; acc: number | null; n: number } {
+  const xs = ms.filter((m): m is Metrics => !!m);
+  if (!xs.length) return { cells: METRICS.map(() => '–'), acc: null, n: 0 };
+  const cells = METRICS.map((k) => {
+    const { mean, std } = meanStd(xs.map((m) => m[k]));
+    return xs.length > 1 ? `${pct(mean)} ± ${pct(std)}` : pct(mean);
+  });
+  return { cells, acc: meanStd(xs.map((m) => m.acc)).mean, n: xs.length };
+}
+
+export const PROTOCOL_WORDS: Record<PaperProtocol, string> = {
+  'best-acc-epoch': 'best epoch by ACC (labels select the epoch)',
+  'per-metric-max': 'max of each metric over epochs (labels; may mix epochs)',
+  final: 'final epoch (no labels)',
+};
+
+const PROTOCOL_EXPLAINED: Record<PaperProtocol, string> = {
+  'best-acc-epoch': 'per run, the evaluation with the highest ACC and its NMI / ARI / F1 (the labels select the epoch)',
+  'per-metric-max': 'per run, the maximum of each metric over the evaluations, each taken separately (the labels select; the four may come from different epochs)',
+  final: 'per run, the clustering at the end of training (no labels involved; the same as the final-epoch row)',
+};
+
+/** A paper's row as printed there: one decimal where every number of the row has at most one, else two. */
+function paperCells(row: PaperRow | undefined): string[] {
+  const all = METRICS.flatMap((k) => (row?.[k] ? row[k]!.filter((x): x is number => x !== null) : []));
+  const oneDecimal = all.every((x) => Math.abs(x * 10 - Math.round(x * 10)) < 1e-9);
+  const f = (x: number) => x.toFixed(oneDecimal ? 1 : 2);
+  return METRICS.map((k) => {
+    const v = row?.[k];
+    if (!v) return '–';
+    return v[1] !== null ? `${f(v[0])} ± ${f(v[1])}` : f(v[0]);
+  });
+}
+
+export interface SectionOptions {
+  /** Lines said under the tables. */
+  notes?: string[];
+  /** Datasets not run, with the reason (said once, instead of "no runs yet"). */
+  skipped?: Record<string, string>;
+  /** How the section was made, for its first line (e.g. the command). */
+  command?: string;
+  /** What the files were read from, in words (e.g. 'docs/results/'). */
+  source?: string;
+}
+
+/** The generated text of one model's section (what goes between its markers). */
+export function renderModelSection(model: string, set: ResultSet, options: SectionOptions = {}): string {
+  const spec = getModel(model) as ModelSpec;
+  const groups = groupRuns(set.runs.filter((r) => r.model === model));
+  const paperRows = spec.paper?.rows ?? {};
+  const order = [...Object.keys(paperRows), ...Object.keys(spec.presets)];
+  for (const g of groups) if (!order.includes(g.dataset)) order.push(g.dataset);
+  const datasets = order.filter((d, i) => order.indexOf(d) === i);
+  const byDataset = (d: string) => groups.filter((g) => g.dataset === d)
+    .sort((a, b) => (a.variant.label === '' ? -1 : b.variant.label === '' ? 1 : a.variant.label < b.variant.label ? -1 : 1));
+  const rule = spec.paperProtocol;
+  const lines: string[] = [];
+  const nRuns = groups.reduce((a, g) => a + g.runs.length, 0);
+  const nFiles = new Set(groups.flatMap((g) => g.runs.map((r) => r.file))).size;
+  lines.push(`Generated by \`${options.command ?? `dgclust reproduce ${model} --tables-only`}\` from ${nRuns} run${nRuns === 1 ? '' : 's'} in ` +
+    `${nFiles} JSON file${nFiles === 1 ? '' : 's'}${options.source ? ` under \`${options.source}\`` : ''}; edit the prose outside the ` +
+    '`results` markers, not the text between them.');
+  lines.push('');
+  if (spec.paper) lines.push(`Paper: ${spec.paper.source}; its protocol: ${spec.paper.protocol}.`);
+  else lines.push('Paper: no result table in the registry for this model.');
+  lines.push('');
+  lines.push(`Rows per dataset and variant (mean ± sample std over the seeds, percent):`);
+  lines.push(`* **paper's protocol** — ${PROTOCOL_WORDS[rule]}: ${PROTOCOL_EXPLAINED[rule]};`);
+  lines.push('* **final epoch** — the clustering after the last epoch; uses no labels;');
+  lines.push('* **initial** — k-means on the embedding the training starts from (after pretraining or loading weights), where the run recorded it;');
+  lines.push("* **variant** — what differs from the paper's preset (blank: the preset itself); ACC − paper compares with the paper's ACC.");
+  lines.push('');
+  lines.push('| dataset | variant | seeds | result | ACC | NMI | ARI | F1 | ACC − paper |');
+  lines.push('|---|---|---|---|---|---|---|---|---|');
+  const notRun: string[] = [];
+  for (const d of datasets) {
+    const gs = byDataset(d);
+    const paper = paperRows[d];
+    if (!gs.length) {
+      if (paper) notRun.push(d);
+      continue;
+    }
+    const paperAcc = paper?.acc?.[0];
+    if (paper) lines.push(`| ${d} | paper | | as the paper reports it | ${paperCells(paper).join(' | ')} | |`);
+    gs.forEach((g, gi) => {
+      const seeds = `${g.runs.length} (${seedRanges(g.runs.map((r) => r.seed))})`;
+      const first = !paper && gi === 0 ? d : '';
+      const rows: [string, (Metrics | null)[]][] = [
+        [`paper's protocol: ${PROTOCOL_WORDS[rule]}`, g.runs.map((r) => r.paperProtocol.metrics)],
+        ['final epoch (label-free)', g.runs.map((r) => r.final)],
+      ];
+      if (g.runs.some((r) => r.initial)) rows.push(['initial: k-means on the starting embedding', g.runs.map((r) => r.initial)]);
+      rows.forEach(([label, ms], i) => {
+        const st = statCells(ms);
+        const gap = st.acc !== null && paperAcc !== undefined ? (100 * st.acc - paperAcc).toFixed(2) : '';
+        const n = st.n && st.n !== g.runs.length ? ` (${st.n} of ${g.runs.length} runs)` : '';
+        lines.push(`| ${i === 0 ? first : ''} | ${i === 0 ? g.variant.label || '(preset)' : ''} | ${i === 0 ? seeds : ''} | ${label}${n} | ${st.cells.join(' | ')} | ${i === 2 ? '' : gap} |`);
+      });
+    });
+  }
+  lines.push('');
+  // Time and machine.
+  const machines = [...new Set(groups.flatMap((g) => g.runs.map((r) => r.machine ?? 'not recorded')))];
+  const mIndex = (m: string | null) => machines.indexOf(m ?? 'not recorded') + 1;
+  if (groups.length) {
+    lines.push('Time per epoch (each run\'s median over its epochs, averaged over the runs; training step and evaluation apart) and the machine:');
+    lines.push('');
+    lines.push('| dataset | variant | seeds | ms per training epoch | ms per evaluation | threads | machine |');
+    lines.push('|---|---|---|---|---|---|---|');
+    for (const d of datasets) {
+      for (const g of byDataset(d)) {
+        const avg = (xs: (number | null)[]) => {
+          const v = xs.filter((x): x is number => x !== null);
+          return v.length ? (v.reduce((a, b) => a + b, 0) / v.length).toFixed(0) : '–';
+        };
+        const threads = [...new Set(g.runs.map((r) => r.threads ?? '?'))].join(', ');
+        const ms = [...new Set(g.runs.map((r) => mIndex(r.machine)))].map((i) => `M${i}`).join(', ');
+        lines.push(`| ${d} | ${g.variant.label || '(preset)'} | ${g.runs.length} | ${avg(g.runs.map((r) => r.epochTrainMs))} | ` +
+          `${avg(g.runs.map((r) => r.epochEvalMs))} | ${threads} | ${ms} |`);
+      }
+    }
+    lines.push('');
+    for (let i = 0; i < machines.length; i++) lines.push(`${i === 0 ? '' : '\n'}M${i + 1}: ${machines[i]}.`);
+    lines.push('');
+    lines.push('Times from runs that shared the machine with other jobs are not speed claims; bench/RESULTS.md has the measured comparisons.');
+  } else {
+    lines.push('No runs of this model in the results files yet.');
+  }
+  // Notes.
+  const notes: string[] = [];
+  const skipped = options.skipped ?? {};
+  const pending = notRun.filter((d) => !(d in skipped));
+  for (const d of Object.keys(skipped)) notes.push(`${d}: not run — ${skipped[d]}.`);
+  if (pending.length) notes.push(`No runs yet for ${pending.join(', ')} (datasets of the paper's table).`);
+  const old = groups.filter((g) => g.runs.some((r) => r.oldFormat && r.paperProtocol.derived));
+  if (old.length) {
+    const files = [...new Set(old.flatMap((g) => g.runs.filter((r) => r.oldFormat).map((r) => r.file)))];
+    notes.push(`${files.length} file${files.length > 1 ? 's' : ''} from before runs recorded the paper's protocol (${files.map((f) => path.basename(f)).join(', ')}): ` +
+      `their paper's-protocol number is derived from what each run recorded (${rule === 'best-acc-epoch' ? 'its best-ACC epoch' : rule === 'final' ? 'its final epoch' : 'its per-metric maxima'}).`);
+  }
+  for (const g of groups) {
+    for (const d of g.duplicates) {
+      notes.push(`${g.dataset}${g.variant.label ? ` (${g.variant.label})` : ''}, seed ${d.seed}: found in ${[d.used, ...d.ignored].join(' and ')}; counted once, from ${d.used}.`);
+    }
+  }
+  for (const n of options.notes ?? []) notes.push(n);
+  if (notes.length) {
+    lines.push('');
+    lines.push('Notes:');
+    for (const n of notes) lines.push(`* ${n}`);
+  }
+  return lines.join('\n');
+}
+
+export const beginMarker = (model: string): string => `<!-- results:${model}:begin -->`;
+export const endMarker = (model: string): string => `<!-- results:${model}:end -->`;
+
+/**
+ * `doc` with the text between the model's markers replaced by `body` (the markers kept). Without the markers, a
+ * section `## <heading>` holding them is appended. Markers out of order, or twice, are refused.
+ */
+export function spliceSection(doc: string, model: string, body: string, heading: string): string {
+  const b = beginMarker(model);
+  const e = endMarker(model);
+  const i = doc.indexOf(b);
+  const j = doc.indexOf(e);
+  if (i < 0 && j < 0) {
+    const base = doc.replace(/\s*$/, '');
+    return `${base}${base ? '\n\n' : ''}## ${heading}\n\n${b}\n${body}\n${e}\n`;
+  }
+  if (i < 0 || j < 0 || j < i || doc.indexOf(b, i + 1) >= 0 || doc.indexOf(e, j + 1) >= 0) {
+    throw Object.assign(new Error(`the markers ${b} … ${e} must appear once each, in that order`), { code: 'DGC_DATA' });
+  }
+  return `${doc.slice(0, i + b.length)}\n${body}\n${doc.slice(j)}`;
+}
+
+/** A model's heading for a new section: its title up to the dash ('DFCN'), as the registry names it. */
+export function modelHeading(model: string): string {
+  if (!modelNames().includes(model)) return model;
+  const t = getModel(model).title;
+  return t.split(' — ')[0] || model;
+}

@@ -1,0 +1,248 @@
+// `dgclust reproduce`: the real command on a tiny configuration (DFCN from its shipped ACM weights, 2 epochs),
+// resuming, and the tables generator's grouping and merging rules on hand-made result files.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { main } from '../lib/cli/main';
+import { readRunFile } from '../lib/report/run-file';
+import { describeVariant, groupRuns, loadResults, renderModelSection, seedRanges, spliceSection } from '../lib/report/results-md';
+import { sdcnSpec } from '../lib/models/sdcn';
+import * as dg from '../lib';
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  const error = jest.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+  try {
+    return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dgc-reproduce-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const pct = (x: number) => (100 * x).toFixed(2);
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)', () => {
+  const out = path.join(dir, 'runs');
+  const md = path.join(dir, 'RESULTS.md');
+  const args = (seeds: number) => ['reproduce', 'dfcn', '--datasets', 'acm', '--seeds', String(seeds), '--epochs', '2', '--threads', '1',
+    '--out', out, '--results', out, '--results-md', md];
+  const files = () => fs.readdirSync(out).filter((f) => f.endsWith('.json')).sort();
+
+  test('runs each seed once, writes one RUN.json per run, regenerates only its section; a second call recomputes nothing', async () => {
+    fs.writeFileSync(md, [
+      '# Results', '', 'Hand-written introduction.', '', '## DFCN', '', 'Prose before the table.', '',
+      '<!-- results:dfcn:begin -->', 'a stale table', '<!-- results:dfcn:end -->', '', 'Prose after the table.', '',
+      '## SDCN', '', '<!-- results:sdcn:begin -->', 'the SDCN section stays as it is', '<!-- results:sdcn:end -->', '',
+    ].join('\n'));
+    const before = dg.memory().tensors;
+    const first = await run(args(2));
+    expect(first.err).toMatch(/2 runs \(seeds 0–1 per dataset\): 0 already done, 2 to run/);
+    expect(first.code).toBe(0);
+    expect(first.err).toMatch(/run 2\/2 done: acm seed 1 \(official weights, epochs=2\)/);
+    expect(dg.memory().tensors).toBe(before);
+    expect(files()).toEqual(['dfcn-acm-official-weights-epochs-2-s0.json', 'dfcn-acm-official-weights-epochs-2-s1.json']);
+    const reps = files().map((f) => readRunFile(path.join(out, f)));
+    reps.forEach((rep, seed) => {
+      expect(rep.model).toBe('dfcn');
+      expect(rep.runs.map((r) => r.seed)).toEqual([seed]);
+      expect(rep.settings).toMatchObject({ dataset: 'acm', epochs: 2, preset: 'acm' });
+      expect(String(rep.settings.start)).toMatch(/^official pretrained weights/);
+      const r = rep.runs[0] as (typeof rep.runs)[number] & { paperProtocol: { rule: string; metrics: unknown } };
+      expect(r.epochs.filter((e) => e.phase === 'train')).toHaveLength(2);
+      expect(r.paperProtocol).toEqual({ rule: 'best-acc-epoch', metrics: r.best.metrics });
+      expect(rep.truth).toHaveLength(3025);
+    });
+    const doc = fs.readFileSync(md, 'utf8');
+    for (const kept of ['Hand-written introduction.', 'Prose before the table.', 'Prose after the table.', 'the SDCN section stays as it is']) {
+      expect(doc).toContain(kept);
+    }
+    expect(doc).not.toContain('a stale table');
+    expect(doc.match(/<!-- results:dfcn:begin -->/g)).toHaveLength(1);
+    const acc = mean(reps.map((r) => (r.runs[0] as unknown as { paperProtocol: { metrics: { acc: number } } }).paperProtocol.metrics.acc));
+    const finalAcc = mean(reps.map((r) => r.runs[0].final.metrics.acc));
+    expect(doc).toContain('| acm | paper | | as the paper reports it | 90.9 ± 0.2 | 69.4 ± 0.4 | 74.9 ± 0.4 | 90.8 ± 0.2 | |');
+    const protocolRow = doc.split('\n').find((l) => l.includes('| official weights, epochs=2 | 2 (0–1) |'));
+    expect(protocolRow).toBeDefined();
+    expect(protocolRow).toContain("paper's protocol: best epoch by ACC");
+    expect(protocolRow).toContain(`| ${pct(acc)} ± `);
+    expect(protocolRow!.endsWith(`| ${(100 * acc - 90.9).toFixed(2)} |`)).toBe(true);
+    expect(doc).toMatch(new RegExp(`\\| final epoch \\(label-free\\) \\| ${pct(finalAcc)} ± \\d+\\.\\d\\d \\|`));
+    expect(doc).toMatch(/\| initial: k-means on the starting embedding \| 88\.\d\d ± /);
+    expect(doc).toMatch(/\| acm \| official weights, epochs=2 \| 2 \| \d+ \| \d+ \| 1 \| M1 \|/);
+
+    // Again: everything is found, nothing runs, the files and the section stay byte for byte.
+    const stamps = files().map((f) => fs.statSync(path.join(out, f)).mtimeMs);
+    const second = await run(args(2));
+    expect(second.code).toBe(0);
+    expect(second.err).toMatch(/2 runs \(seeds 0–1 per dataset\): 2 already done, 0 to run/);
+    expect(second.err).not.toMatch(/run 1\/\d/);
+    expect(files().map((f) => fs.statSync(path.join(out, f)).mtimeMs)).toEqual(stamps);
+    expect(fs.readFileSync(md, 'utf8')).toBe(doc);
+  });
+
+  test('more seeds later: only the new seed runs and the row grows', async () => {
+    const r = await run(args(3));
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/3 runs \(seeds 0–2 per dataset\): 2 already done, 1 to run/);
+    expect(r.err).toMatch(/run 1\/1: acm seed 2/);
+    expect(files()).toHaveLength(3);
+    expect(fs.readFileSync(md, 'utf8')).toContain('| official weights, epochs=2 | 3 (0–2) |');
+  });
+
+  test.each([
+    [['reproduce'], 2, /missing required argument 'model'/],
+    [['reproduce', 'frob'], 2, /unknown model 'frob' \(known: dfcn, sdcn/],
+    [['reproduce', 'dfcn', '--datasets', 'acm,nope'], 2, /option '--datasets': unknown dataset 'nope'/],
+    [['reproduce', 'sdcn', '--init', 'official', '--datasets', 'acm'], 2, /--init official: only DFCN has official pretrained weights/],
+    [['reproduce', 'dfcn', '--kl-q', '0.1'], 2, /option '--kl-q' does not apply to model 'dfcn'/],
+    [['reproduce', 'dfcn', '--seeds', '0'], 2, /option '--seeds <N>' argument '0' is invalid/],
+    [['reproduce', 'dfcn', '--datasets', 'acm', '--epochs', '0'], 2, /dfcn: option 'epochs' must be >= 1, got 0/],
+  ])('refuses %j', async (a, code, message) => {
+    const r = await run([...(a as string[]), '--out', out, '--results', out, '--results-md', md]);
+    expect(r.err).toMatch(message as RegExp);
+    expect(r.code).toBe(code);
+  });
+
+  test('a named dataset whose files are missing fails naming the paths; unnamed, it is skipped and said', async () => {
+    const empty = fs.mkdtempSync(path.join(dir, 'empty-'));
+    const named = await run(['reproduce', 'dfcn', '--datasets', 'hhar', '--data-dir', empty, '--out', out, '--results', out, '--results-md', md]);
+    expect(named.code).toBe(1);
+    expect(named.err).toMatch(/DGC_DATA: dfcn on hhar: its feature file was not found \(SDCN's hhar\.txt is not publicly available\)/);
+    expect(named.err).toContain(path.join(empty, 'hhar.txt'));
+    // --tables-only with every dataset: all but ACM (embedded) are missing from the empty folder, and said so.
+    const tables = await run(['reproduce', 'dfcn', '--tables-only', '--data-dir', empty, '--out', out, '--results', out, '--results-md', md]);
+    expect(tables.code).toBe(0);
+    expect(tables.err).toMatch(/skipped usps: its feature file was not found/);
+    const doc = fs.readFileSync(md, 'utf8');
+    expect(doc).toContain('* reut: not run — its feature file was not found (SDCN\'s reut.txt is not publicly available).');
+    expect(doc).toContain('| official weights, epochs=2 | 3 (0–2) |');
+  });
+});
+
+// ---- the generator on hand-made files ---------------------------------------------------------------------
+
+type M = { acc: number; nmi: number; ari: number; f1: number };
+const metrics = (acc: number): M => ({ acc, nmi: acc - 0.2, ari: acc - 0.15, f1: acc - 0.01 });
+
+/** A RUN.json of `dgclust train --json` as it is written today: one entry per seed. */
+function trainFile(model: string, dataset: string, seeds: number[], settings: Record<string, unknown>, acc: (seed: number) => number, rule = 'per-metric-max') {
+  return {
+    command: 'train', model, version: '0.1.0',
+    settings: { dataset, seeds, preset: dataset, note: '', init: 'own pretraining', start: 'own pretraining', ...settings },
+    machine: { cpu: 'Test CPU', cores: 4, memoryGiB: 8, platform: 'linux-x64', node: 'v20.0.0', threads: 1 },
+    runs: seeds.map((seed) => ({
+      seed,
+      initial: metrics(acc(seed) - 0.1),
+      final: { epoch: 200, metrics: metrics(acc(seed)) },
+      best: { epoch: 150, metrics: metrics(acc(seed) + 0.005) },
+      paperProtocol: { rule, metrics: metrics(acc(seed) + 0.01) },
+      timings: { pretrainMs: 1, trainMs: 2, epochTrainMs: 100 + seed, epochEvalMs: 10 },
+      epochs: [],
+    })),
+  };
+}
+
+describe('the tables generator: grouping, merging, duplicates, old files', () => {
+  const res = path.join(dir, 'results');
+  const write = (name: string, value: unknown) => {
+    fs.mkdirSync(path.dirname(path.join(res, name)), { recursive: true });
+    fs.writeFileSync(path.join(res, name), typeof value === 'string' ? value : JSON.stringify(value));
+  };
+  const acm = sdcnSpec.presets.acm as unknown as Record<string, unknown>;
+  const acc = (seed: number) => 0.8 + 0.01 * seed;
+  beforeAll(() => {
+    // SDCN on ACM in two files (seeds 0–4 and 5–9), as the lead's jobs wrote them; seed 4 again in a third file
+    // (a copy with other numbers, which must not count twice); an ablation with klQ = 0 (its own row); a run with
+    // 2 epochs (its own row); another model; an old-format DFCN file; a pretrain result and a broken file.
+    write('sdcn-acm-s0.json', trainFile('sdcn', 'acm', [0, 1, 2, 3, 4], acm, acc));
+    write('sdcn-acm-s5.json', trainFile('sdcn', 'acm', [5, 6, 7, 8, 9], acm, acc));
+    write('sdcn/zz-copy-s4.json', trainFile('sdcn', 'acm', [4], acm, () => 0.1));
+    write('sdcn-acm-noklq-s0.json', trainFile('sdcn', 'acm', [0, 1, 2], { ...acm, klQ: 0 }, () => 0.7));
+    write('sdcn-acm-short.json', trainFile('sdcn', 'acm', [0], { ...acm, epochs: 2 }, () => 0.6));
+    write('dccf-usps-both-s1-1.json', trainFile('dccf', 'usps', [1], {}, () => 0.5, 'final'));
+    const old = trainFile('dfcn', 'usps', [0, 1, 2], {}, (s) => 0.78 + 0.001 * s);
+    old.settings = { dataset: 'usps', seeds: [0, 1, 2], epochs: 200, lr: 0.001, init: 'own', initDir: null, learnableAlpha: false, threads: 1, pcaDim: 30,
+      preset: { pcaDim: 30, lr: 0.001, igaeActivation: 'tanh', igaeLayout: 'in-out', graph: 'knn' } } as unknown as typeof old.settings;
+    for (const r of old.runs) delete (r as { paperProtocol?: unknown }).paperProtocol;
+    write('dfcn-usps-own.json', old);
+    write('pretrain.json', { command: 'pretrain', settings: {}, epochs: [] });
+    write('broken.json', '{ "command": "train", ');
+  });
+
+  test('runs are grouped by model, dataset and variant; split files merge; a seed in two files counts once', () => {
+    const set = loadResults([res]);
+    expect(set.skipped.map((s) => path.basename(s.file)).sort()).toEqual(['broken.json', 'pretrain.json']);
+    expect(set.skipped.find((s) => s.file.endsWith('pretrain.json'))!.reason).toMatch(/a 'pretrain' result, not a clustering run/);
+    const groups = groupRuns(set.runs);
+    const sdcn = groups.filter((g) => g.model === 'sdcn');
+    expect(sdcn.map((g) => g.variant.label).sort()).toEqual(['', 'epochs=2', 'kl-q=0']);
+    const main = sdcn.find((g) => g.variant.label === '')!;
+    expect(main.runs.map((r) => r.seed)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // Path order: sdcn-acm-s0.json comes before sdcn/zz-copy-s4.json, so its seed 4 is the one used.
+    expect(main.runs[4].paperProtocol.metrics!.acc).toBeCloseTo(0.85, 12);
+    expect(main.duplicates).toEqual([{ seed: 4, used: expect.stringMatching(/sdcn-acm-s0\.json$/), ignored: [expect.stringMatching(/zz-copy-s4\.json$/)] }]);
+    const old = groups.find((g) => g.model === 'dfcn')!;
+    expect(old.variant.label).toBe('own pretraining');
+    // An old file has no per-run paperProtocol: DFCN's rule (the best-ACC epoch) is read from what it recorded.
+    expect(old.runs.map((r) => r.paperProtocol)).toEqual([0, 1, 2].map((s) => ({ rule: 'best-acc-epoch', metrics: metrics(0.78 + 0.001 * s + 0.005), derived: true })));
+    expect(seedRanges([0, 1, 2, 5, 7, 8])).toBe('0–2, 5, 7–8');
+  });
+
+  test("the section: the paper's row, the protocol named, mean ± std over the seeds counted once, the gap, time, machine, notes", () => {
+    const text = renderModelSection('sdcn', loadResults([res]));
+    const lines = text.split('\n');
+    const paperAcc = 90.45;
+    const accs = Array.from({ length: 10 }, (_, s) => acc(s) + 0.01);
+    const m = mean(accs);
+    const sd = Math.sqrt(accs.reduce((a, x) => a + (x - m) ** 2, 0) / 9);
+    expect(lines).toContain('| acm | paper | | as the paper reports it | 90.45 ± 0.18 | 68.31 ± 0.25 | 73.91 ± 0.40 | 90.42 ± 0.19 | |');
+    expect(lines).toContain(`|  | (preset) | 10 (0–9) | paper's protocol: max of each metric over epochs (labels; may mix epochs) | ${pct(m)} ± ${pct(sd)} | ` +
+      `${pct(m - 0.2)} ± ${pct(sd)} | ${pct(m - 0.15)} ± ${pct(sd)} | ${pct(m - 0.01)} ± ${pct(sd)} | ${(100 * m - paperAcc).toFixed(2)} |`);
+    expect(lines).toContain(`|  |  |  | final epoch (label-free) | ${pct(m - 0.01)} ± ${pct(sd)} | ${pct(m - 0.21)} ± ${pct(sd)} | ${pct(m - 0.16)} ± ${pct(sd)} | ${pct(m - 0.02)} ± ${pct(sd)} | ${(100 * (m - 0.01) - paperAcc).toFixed(2)} |`);
+    expect(lines).toContain('|  | kl-q=0 | 3 (0–2) | paper\'s protocol: max of each metric over epochs (labels; may mix epochs) | 71.00 ± 0.00 | 51.00 ± 0.00 | 56.00 ± 0.00 | 70.00 ± 0.00 | -19.45 |');
+    expect(lines).toContain('|  | epochs=2 | 1 (0) | paper\'s protocol: max of each metric over epochs (labels; may mix epochs) | 61.00 | 41.00 | 46.00 | 60.00 | -29.45 |');
+    expect(lines).toContain('| acm | (preset) | 10 | 105 | 10 | 1 | M1 |');
+    expect(text).toContain('M1: Test CPU, 4 cores, 8 GiB, linux-x64, Node v20.0.0.');
+    expect(text).toMatch(/acm, seed 4: found in \S*sdcn-acm-s0\.json and \S*zz-copy-s4\.json; counted once, from \S*sdcn-acm-s0\.json\./);
+    expect(text).toContain('No runs yet for usps, hhar, reut, dblp, cite');
+    expect(lines.some((l) => l.startsWith('| usps |'))).toBe(false); // nothing of DCCF's file (USPS)
+    const dfcn = renderModelSection('dfcn', loadResults([res]));
+    expect(dfcn).toMatch(/1 file from before runs recorded the paper's protocol \(dfcn-usps-own\.json\): .*its best-ACC epoch/);
+    expect(dfcn).toContain('|  | own pretraining | 3 (0–2) | paper\'s protocol: best epoch by ACC');
+  });
+
+  test('the variant of a run: its start and the options that differ from the preset', () => {
+    expect(describeVariant('dfcn', 'acm', { preset: 'acm', start: 'official pretrained weights (/x)', lr: 5e-5 }).label).toBe('official weights');
+    expect(describeVariant('dfcn', 'acm', { preset: 'acm', init: 'own', lr: 1e-3 }).label).toBe('own pretraining, lr=0.001');
+    expect(describeVariant('sdcn', 'acm', { preset: 'acm', start: 'own pretraining', klQ: 0.1 }).label).toBe('');
+    expect(describeVariant('sdcn', 'acm', { preset: 'acm', start: 'weights from /w/ae.dgcstate' }).label).toBe('weights ae.dgcstate');
+    // DEC's option 'init' (the weight initialisation) is not the start.
+    expect(describeVariant('dec', 'usps', { preset: 'usps', init: 'pytorch' }).label).toBe('init=pytorch');
+    expect(describeVariant('dec', 'usps', { preset: 'usps', init: 'xavier' }).label).toBe('');
+  });
+
+  test('splicing: between the markers only; without them a section is appended; broken markers are refused', () => {
+    const doc = '# R\n\nintro\n\n<!-- results:sdcn:begin -->\nold\n<!-- results:sdcn:end -->\n\nafter\n';
+    expect(spliceSection(doc, 'sdcn', 'new', 'SDCN')).toBe('# R\n\nintro\n\n<!-- results:sdcn:begin -->\nnew\n<!-- results:sdcn:end -->\n\nafter\n');
+    expect(spliceSection('# R\n', 'ae', 'body', 'AE + k-means')).toBe('# R\n\n## AE + k-means\n\n<!-- results:ae:begin -->\nbody\n<!-- results:ae:end -->\n');
+    expect(() => spliceSection('<!-- results:ae:end --><!-- results:ae:begin -->', 'ae', 'x', 'AE')).toThrow(/must appear once each, in that order/);
+  });
+
+  test('reproduce --tables-only writes the section from these files into RESULTS.md', async () => {
+    const md = path.join(dir, 'tables.md');
+    fs.writeFileSync(md, '# Reproduction results\n\nSome prose.\n');
+    const r = await run(['reproduce', 'sdcn', '--tables-only', '--results', res, '--out', path.join(res, 'sdcn'), '--results-md', md]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/not read as a run: \S*broken\.json \(not JSON/);
+    const doc = fs.readFileSync(md, 'utf8');
+    expect(doc.startsWith('# Reproduction results\n\nSome prose.\n\n## SDCN\n\n<!-- results:sdcn:begin -->\nGenerated by `dgclust reproduce sdcn --tables-only` from 14 runs in 4 JSON files')).toBe(true);
+    expect(doc).toContain('| (preset) | 10 (0–9) |');
+  });
+});
