@@ -1,6 +1,6 @@
 """DFCN's official training epoch in plain PyTorch, for timing against dgclust on the same machine.
 
-A faithful script of WxTu/DFCN's model and train.py (shared/specs/dfcn.md §1–§4): dense Â.to_dense() as the
+A faithful script of WxTu/DFCN's model and train.py (the paper's model, its losses and training loop): dense Â.to_dense() as the
 L_a target, torch.spmm for propagation, softmax(Z_L Z_Lᵀ) and σ(ZZᵀ) materialized N×N, Adam, and after every
 epoch sklearn KMeans(n_clusters=K, n_init=20) on Z̃, as the official code evaluates. Inputs (PCA features,
 edges, labels) come from files that bench/dfcn-epoch/run.ts writes, so both sides train on identical data.

@@ -1,4 +1,4 @@
-// One DFCN training step in TensorFlow.js, written from the spec (shared/specs/dfcn.md §1–§3) as the official
+// One DFCN training step in TensorFlow.js, written from the paper (DFCN, Tu et al. 2021) as the official
 // code computes it, for the ACM preset (IGAE tanh, 'in-out' weights, fixed α = 0.5):
 //   Z_AE = AE encoder(X); Z_IGAE = IGAE encoder(X, Â); Z_I = ½Z_AE + ½Z_IGAE; Z_L = Â Z_I;
 //   Z̃ = β softmax(Z_L Z_Lᵀ) Z_L + Z_L; X̂ = AE decoder(Z̃); Ẑ = IGAE decoder(Z̃, Â);

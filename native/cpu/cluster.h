@@ -1,10 +1,10 @@
 // Clustering-head kernels for the CPU backend: Student-t soft assignment, the DEC target distribution, KL and
 // focal losses fused with their gradients, and CDC's pairwise Student-t affinities.
 //
-// Specs: /work/shared/specs/dfcn.md §1.5, §2, §3 (Student-t, target distribution, KL against a fixed P, general
-// backward); dccf.md §2–§3 (focal loss with hard pseudo-labels); dcl-trinh.md §2–§3 (CDC PairKernel, Sharpen,
-// RowKL and their gradients G1–G4). agcn.md §1.6/§3 and caegcn.md §1.3/§3.3 use the same Student-t + KL(P‖Q)
-// with ν = 1 (P from Q of the AE embedding), which these kernels cover with scale = λ/N.
+// Formulas: the Student-t soft assignment and target distribution of DEC (Xie et al. 2016, Eqs. 1 and 3) and
+// KL(P‖Q) against a fixed P (its Eq. 2), as DFCN, SDCN, AGCN and CaEGCN use them with ν = 1 (scale = λ/N); DCCF's
+// focal loss with hard pseudo-labels (Cai et al. 2022, Eqs. 11–12); CDC's pairwise Student-t kernel, sharpening
+// and row KL (Trinh & Pham 2025) with their gradients. docs/MODELS.md gives each model's use of them.
 //
 // Conventions
 //   * Row-major float32, raw pointers. Z is n×d (one embedding per row), μ is k×d (one centre per row), Q and P
