@@ -247,25 +247,6 @@ __global__ void globalKernelGradKernel(int64_t b, const double* __restrict__ D, 
   }
 }
 
-// dY_ic = Σ_{j ≠ i, in order} 2(H_ij + H_ji)(y_ic − y_jc).
-__global__ void pairGradKernel(int64_t b, int64_t w, const float* __restrict__ Y, const double* __restrict__ H,
-                               float* dY) {
-  const int64_t total = b * w;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t i = e / w, c = e - i * w;
-    const double yi = Y[e];
-    double acc = 0.0;
-    for (int64_t j = 0; j < b; ++j) {
-      if (j == i) continue;
-      const double a = 2.0 * (H[i * b + j] + H[j * b + i]);
-      if (a == 0.0) continue;
-      acc += a * (yi - static_cast<double>(Y[j * w + c]));
-    }
-    dY[e] = static_cast<float>(acc);
-  }
-}
-
 // Keras KLDivergence, elementwise with one double per row (warp per row), then one block.
 __global__ void __launch_bounds__(kRowThreads) rowKlClippedKernel(int64_t rows, int64_t cols,
                                                                   const float* __restrict__ A,
@@ -337,7 +318,7 @@ struct PairKernel {
                                                                     kern, f64(GC), f64(H));
     }
     DGC_CUDA_LAUNCH_CHECK(op);
-    pairGradKernel<<<elementGrid(b * w), 256, 0, stream()>>>(b, w, Y, f64(H), dY);
+    pairDistanceGradKernel<<<elementGrid(b * w), 256, 0, stream()>>>(b, w, Y, f64(H), dY);
     DGC_CUDA_LAUNCH_CHECK(op);
   }
 };

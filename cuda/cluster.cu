@@ -413,25 +413,6 @@ __global__ void __launch_bounds__(kRowThreads) pairBackwardRowKernel(int64_t b, 
   }
 }
 
-// Pass 2: dY_ic = Σ_{j ≠ i, in order} 2(H_ij + H_ji)(y_ic − y_jc) in double.
-__global__ void pairBackwardKernel(int64_t b, int64_t w, const float* __restrict__ Y, const double* __restrict__ H,
-                                   float* dY) {
-  const int64_t total = b * w;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t i = e / w, c = e - i * w;
-    const double yi = Y[e];
-    double acc = 0.0;
-    for (int64_t j = 0; j < b; ++j) {
-      if (j == i) continue;
-      const double a = 2.0 * (H[i * b + j] + H[j * b + i]);
-      if (a == 0.0) continue;
-      acc += a * (yi - static_cast<double>(Y[j * w + c]));
-    }
-    dY[e] = static_cast<float>(acc);
-  }
-}
-
 // CDC's RowKL with Keras clipping, elementwise (dcl-trinh.md §2.1, G3): Ā = clip(A, 1e-7, 1), B̄ = clip(B, 1e-7, 1),
 //   term = Ā log(Ā/B̄);  dA = scale·(log(Ā/B̄) + 1)·[1e-7 ≤ A ≤ 1];  dB = −scale·(Ā/B̄)·[1e-7 ≤ B ≤ 1].
 // One double partial per block of the summed terms (fixed tree); the loss is scale·Σ.
@@ -543,7 +524,7 @@ void pairAffinityBackwardFromDistances(int64_t b, int64_t w, const float* Y, con
   Tensor H = scratchF64(b * b);
   pairBackwardRowKernel<<<rowGrid(b), kRowThreads, 0, stream()>>>(b, D, makeKernel(nu), dC, f64(H));
   DGC_CUDA_LAUNCH_CHECK(op);
-  pairBackwardKernel<<<blocksFor(b * w, 256), 256, 0, stream()>>>(b, w, Y, f64(H), dY);
+  pairDistanceGradKernel<<<blocksFor(b * w, 256), 256, 0, stream()>>>(b, w, Y, f64(H), dY);
   DGC_CUDA_LAUNCH_CHECK(op);
 }
 

@@ -230,6 +230,27 @@ __global__ void deterministicSumPass2(const double* __restrict__ partial, int64_
   if (threadIdx.x == 0) out[0] = static_cast<float>(s / divisor);
 }
 
+// The pairwise losses' last backward pass (CDC's cdcCorrelationLoss and cdcPairLoss): given H = ∂L/∂D over the b×b
+// squared distances D_ij = ‖y_i − y_j‖², dY_ic = Σ_{j ≠ i, in order} 2(H_ij + H_ji)(y_ic − y_jc), in double.
+template <int kUnused = 0>
+__global__ void pairDistanceGradKernel(int64_t b, int64_t w, const float* __restrict__ Y, const double* __restrict__ H,
+                                       float* dY) {
+  const int64_t total = b * w;
+  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t i = e / w, c = e - i * w;
+    const double yi = Y[e];
+    double acc = 0.0;
+    for (int64_t j = 0; j < b; ++j) {
+      if (j == i) continue;
+      const double a = 2.0 * (H[i * b + j] + H[j * b + i]);
+      if (a == 0.0) continue;
+      acc += a * (yi - static_cast<double>(Y[j * w + c]));
+    }
+    dY[e] = static_cast<float>(acc);
+  }
+}
+
 // Term: a copyable functor with `__device__ double operator()(int64_t i) const`. Enqueued on stream().
 template <typename Term>
 void deterministicSum(int64_t n, Term term, float* out, double divisor, const char* op) {

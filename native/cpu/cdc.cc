@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../core/thread_pool.h"
+#include "cluster.h"
 
 namespace dgc {
 namespace cpu {
@@ -148,21 +149,7 @@ struct PairKernel {
         }
       }
     });
-    parallelFor(b, rowGrain(b, 3 * b * w), [&](int64_t begin, int64_t end) {
-      std::vector<double> acc(w);
-      for (int64_t i = begin; i < end; ++i) {
-        std::fill(acc.begin(), acc.end(), 0.0);
-        const float* yi = Y + i * w;
-        for (int64_t j = 0; j < b; ++j) {
-          if (j == i) continue;
-          const double a = 2.0 * (H[i * b + j] + H[j * b + i]);
-          if (a == 0.0) continue;
-          const float* yj = Y + j * w;
-          for (int64_t c = 0; c < w; ++c) acc[c] += a * (double(yi[c]) - double(yj[c]));
-        }
-        for (int64_t c = 0; c < w; ++c) dY[i * w + c] = static_cast<float>(acc[c]);
-      }
-    });
+    pairDistanceGrad(b, w, Y, H.data(), dY);
   }
 };
 

@@ -573,21 +573,7 @@ void pairAffinityBackwardFromDistances(int64_t b, int64_t w, const float* Y, con
     }
   });
   // Pass 2, per row i: dY_i = 2 Σ_j (H_ij + H_ji)(y_i − y_j).
-  parallelFor(b, rowGrain(b, 3 * b * w), [&](int64_t begin, int64_t end) {
-    std::vector<double> acc(w);
-    for (int64_t i = begin; i < end; ++i) {
-      std::fill(acc.begin(), acc.end(), 0.0);
-      const float* yi = Y + i * w;
-      for (int64_t j = 0; j < b; ++j) {
-        if (j == i) continue;
-        const double a = 2.0 * (H[i * b + j] + H[j * b + i]);
-        if (a == 0.0) continue;
-        const float* yj = Y + j * w;
-        for (int64_t c = 0; c < w; ++c) acc[c] += a * (double(yi[c]) - double(yj[c]));
-      }
-      for (int64_t c = 0; c < w; ++c) dY[i * w + c] = static_cast<float>(acc[c]);
-    }
-  });
+  pairDistanceGrad(b, w, Y, H.data(), dY);
 }
 
 }  // namespace
@@ -894,6 +880,24 @@ double cdcCorrelationLoss(int64_t b, int64_t wa, const float* Ya, int64_t wb, co
   }
   if (dYb) pairAffinityBackwardFromDistances(b, wb, Yb, Db, nu, dCb.data(), dYb);
   return loss;
+}
+
+void pairDistanceGrad(int64_t b, int64_t w, const float* Y, const double* H, float* dY) {
+  parallelFor(b, rowGrain(b, 3 * b * w), [&](int64_t begin, int64_t end) {
+    std::vector<double> acc(w);
+    for (int64_t i = begin; i < end; ++i) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      const float* yi = Y + i * w;
+      for (int64_t j = 0; j < b; ++j) {
+        if (j == i) continue;
+        const double a = 2.0 * (H[i * b + j] + H[j * b + i]);
+        if (a == 0.0) continue;
+        const float* yj = Y + j * w;
+        for (int64_t c = 0; c < w; ++c) acc[c] += a * (double(yi[c]) - double(yj[c]));
+      }
+      for (int64_t c = 0; c < w; ++c) dY[i * w + c] = static_cast<float>(acc[c]);
+    }
+  });
 }
 
 }  // namespace cpu

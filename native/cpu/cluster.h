@@ -153,6 +153,10 @@ void pairAffinity(int64_t b, int64_t w, const float* Y, double nu, float* C);
 // Recomputes D and K from Y.
 void pairAffinityBackward(int64_t b, int64_t w, const float* Y, double nu, const float* dC, float* dY);
 
+// The pairwise losses' last backward pass (pairAffinityBackward, CDC's cdcPairLoss): given H = ∂L/∂D (b×b, double)
+// over the squared distances D_ij = ‖y_i − y_j‖², dY_i = 2 Σ_{j ≠ i, in order} (H_ij + H_ji)(y_i − y_j), in double.
+void pairDistanceGrad(int64_t b, int64_t w, const float* Y, const double* H, float* dY);
+
 // CDC's RowKL with Keras clipping (dcl-trinh.md §2.1, G3), A and B are rows×cols:
 //   Ā = clip(A, 1e-7, 1), B̄ = clip(B, 1e-7, 1),  loss = scale·Σ_ij Ā_ij log(Ā_ij/B̄_ij)  (Keras mean: scale = w/rows)
 //   dA = scale·(log Ā − log B̄ + 1)·[1e-7 ≤ A ≤ 1],  dB = −scale·(Ā/B̄)·[1e-7 ≤ B ≤ 1]   (overwritten; may be null)
