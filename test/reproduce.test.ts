@@ -5,8 +5,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { main } from '../lib/cli/main';
 import { readRunFile } from '../lib/report/run-file';
-import { describeVariant, groupRuns, loadResults, renderModelSection, seedRanges, spliceSection } from '../lib/report/results-md';
+import { describeVariant, entriesOf, groupRuns, loadResults, renderModelSection, seedRanges, spliceSection } from '../lib/report/results-md';
 import { sdcnSpec } from '../lib/models/sdcn';
+import { cdcSpec } from '../lib/models/cdc';
+import { dccfSpec } from '../lib/models/dccf';
 import * as dg from '../lib';
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -216,6 +218,38 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     const dfcn = renderModelSection('dfcn', loadResults([res]));
     expect(dfcn).toMatch(/1 file from before runs recorded the paper's protocol \(dfcn-usps-own\.json\): .*its best-ACC epoch/);
     expect(dfcn).toContain('|  | own pretraining | 3 (0–2) | paper\'s protocol: best epoch by ACC');
+  });
+
+  test("a paper that reports the upper median of its trials gets a median row; runs a rule stopped early are said", () => {
+    const cdcDir = path.join(dir, 'results-cdc');
+    fs.mkdirSync(cdcDir, { recursive: true });
+    const fmnist = cdcSpec.presets.fmnist as unknown as Record<string, unknown>;
+    // Ten trials with ACC 0.56 … 0.65 under the paper's protocol (final = protocol − 0.01): the upper median is the
+    // 6th of the sorted values, 0.61 (the plain median would be 0.605).
+    fs.writeFileSync(path.join(cdcDir, 'cdc-fmnist.json'), JSON.stringify(trainFile('cdc', 'fmnist', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], fmnist, (s) => 0.55 + 0.01 * s, 'final')));
+    const dccf = trainFile('dccf', 'usps', [2, 3], dccfSpec.presets.usps as unknown as Record<string, unknown>, () => 0.5, 'final');
+    (dccf.runs[0] as Record<string, unknown>).stopped = 'label change 0.050% < tol 0.100% at iteration 37';
+    dccf.runs[0].final.epoch = 37;
+    fs.writeFileSync(path.join(cdcDir, 'dccf-usps.json'), JSON.stringify(dccf));
+    const lines = renderModelSection('cdc', loadResults([cdcDir])).split('\n');
+    expect(lines).toContain('| fmnist | paper | | as the paper reports it (mean) | 64.9 | 64.5 | – | – | |');
+    expect(lines).toContain('| | paper | | upper median of its trials | 66.0 | 64.6 | – | – | |');
+    expect(lines).toContain("|  |  |  | paper's protocol, upper median over the seeds | 61.00 | 41.00 | 46.00 | 60.00 | -5.00 |");
+    const m = mean(Array.from({ length: 10 }, (_, s) => 0.56 + 0.01 * s));
+    expect(lines).toContain(`|  | (preset) | 10 (0–9) | paper's protocol: final epoch (no labels) | ${pct(m)} ± 3.03 | ${pct(m - 0.2)} ± 3.03 | ` +
+      `${pct(m - 0.15)} ± 3.03 | ${pct(m - 0.01)} ± 3.03 | ${(100 * m - 64.9).toFixed(2)} |`);
+    // A paper without medians has no median row.
+    expect(renderModelSection('sdcn', loadResults([res]))).not.toContain('upper median');
+    const dccfText = renderModelSection('dccf', loadResults([cdcDir]));
+    expect(dccfText).toContain('* usps: 1 of 2 runs stopped early by the model\'s rule (e.g. seed 2: label change 0.050% < tol 0.100% at iteration 37); final results at epochs 37–200.');
+  });
+
+  test('an initial evaluation written as { epoch, metrics } (files before 2026-12) is read as its metrics', () => {
+    const f = trainFile('caegcn', 'acm', [0], {}, () => 0.8) as unknown as { runs: Record<string, unknown>[] };
+    f.runs[0].initial = { epoch: 0, metrics: metrics(0.7), readouts: { kmeans: metrics(0.7) } };
+    expect(entriesOf(f, 'old.json')[0].initial).toEqual(metrics(0.7));
+    f.runs[0].initial = { epoch: 0, metrics: { acc: 0.7 } };
+    expect(() => entriesOf(f, 'old.json')).toThrow(/old\.json: runs\[0\]\.initial\.nmi is missing/);
   });
 
   test('the variant of a run: its start and the options that differ from the preset', () => {

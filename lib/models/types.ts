@@ -48,6 +48,11 @@ export interface PaperTable {
   /** How the paper selects its number, in words (e.g. "the maximum of each metric over 200 epochs"). */
   protocol: string;
   rows: Record<string, PaperRow>;
+  /**
+   * Where the paper also reports the upper median of its trials (the ⌊n/2⌋-th of the n sorted values, 0-based;
+   * CDC's Table 2): that median per dataset. The tables then add a median row beside the mean.
+   */
+  medians?: Record<string, PaperRow>;
 }
 
 /**

@@ -25,6 +25,7 @@ import * as path from 'path';
 import { getModel, modelNames } from '../models/registry';
 import type { ModelSpec, PaperProtocol, PaperRow } from '../models/types';
 import { meanStd } from '../train/loop';
+import { upperMedian } from '../train/run';
 import { validateRun, METRICS } from './run-file';
 import type { Metrics, RunRecord } from './run-file';
 
@@ -40,6 +41,10 @@ export interface RunEntry {
   initial: Metrics | null;
   epochTrainMs: number | null;
   epochEvalMs: number | null;
+  /** The epoch (or evaluation step) of the final result. */
+  finalEpoch: number | null;
+  /** Why training stopped early, when a rule stopped it. */
+  stopped: string | null;
   threads: number | null;
   machine: string | null;
   /** The file, relative to the folder read. */
@@ -204,6 +209,8 @@ export function entriesOf(value: unknown, file: string): RunEntry[] {
       initial: isMetrics(run.initial) ? run.initial : null,
       epochTrainMs: typeof run.timings?.epochTrainMs === 'number' ? run.timings.epochTrainMs : null,
       epochEvalMs: typeof run.timings?.epochEvalMs === 'number' ? run.timings.epochEvalMs : null,
+      finalEpoch: typeof run.final?.epoch === 'number' ? run.final.epoch : null,
+      stopped: typeof run.stopped === 'string' ? run.stopped : null,
       threads,
       machine,
       file,
@@ -312,6 +319,13 @@ function statCells(ms: (Metrics | null)[]): { cells: string[]; acc: number | nul
   return { cells, acc: meanStd(xs.map((m) => m.acc)).mean, n: xs.length };
 }
 
+/** Per metric, the upper median over the runs that have the result (as statCells, for papers that report one). */
+function medianCells(ms: (Metrics | null)[]): { cells: string[]; acc: number | null; n: number } {
+  const xs = ms.filter((m): m is Metrics => !!m);
+  if (!xs.length) return { cells: METRICS.map(() => '–'), acc: null, n: 0 };
+  return { cells: METRICS.map((k) => pct(upperMedian(xs.map((m) => m[k])))), acc: upperMedian(xs.map((m) => m.acc)), n: xs.length };
+}
+
 export const PROTOCOL_WORDS: Record<PaperProtocol, string> = {
   'best-acc-epoch': 'best epoch by ACC (labels select the epoch)',
   'per-metric-max': 'max of each metric over epochs (labels; may mix epochs)',
@@ -370,6 +384,9 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
   lines.push('');
   lines.push(`Rows per dataset and variant (mean ± sample std over the seeds, percent):`);
   lines.push(`* **paper's protocol** — ${PROTOCOL_WORDS[rule]}: ${PROTOCOL_EXPLAINED[rule]};`);
+  if (spec.paper?.medians) {
+    lines.push("* **upper median** — the paper also reports the upper median of its trials (the 6th of 10 sorted values): the same statistic of the paper's-protocol numbers over the seeds, per metric;");
+  }
   lines.push('* **final epoch** — the clustering after the last epoch; uses no labels;');
   lines.push('* **initial** — k-means on the embedding the training starts from (after pretraining or loading weights), where the run recorded it;');
   lines.push("* **variant** — what differs from the paper's preset (blank: the preset itself); ACC − paper compares with the paper's ACC.");
@@ -385,20 +402,25 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
       continue;
     }
     const paperAcc = paper?.acc?.[0];
-    if (paper) lines.push(`| ${d} | paper | | as the paper reports it | ${paperCells(paper).join(' | ')} | |`);
+    const paperMedian = spec.paper?.medians?.[d];
+    const paperMedianAcc = paperMedian?.acc?.[0];
+    if (paper) lines.push(`| ${d} | paper | | as the paper reports it${paperMedian ? ' (mean)' : ''} | ${paperCells(paper).join(' | ')} | |`);
+    if (paperMedian) lines.push(`| | paper | | upper median of its trials | ${paperCells(paperMedian).join(' | ')} | |`);
     gs.forEach((g, gi) => {
       const seeds = `${g.runs.length} (${seedRanges(g.runs.map((r) => r.seed))})`;
       const first = !paper && gi === 0 ? d : '';
-      const rows: [string, (Metrics | null)[]][] = [
-        [`paper's protocol: ${PROTOCOL_WORDS[rule]}`, g.runs.map((r) => r.paperProtocol.metrics)],
-        ['final epoch (label-free)', g.runs.map((r) => r.final)],
-      ];
-      if (g.runs.some((r) => r.initial)) rows.push(['initial: k-means on the starting embedding', g.runs.map((r) => r.initial)]);
-      rows.forEach(([label, ms], i) => {
-        const st = statCells(ms);
-        const gap = st.acc !== null && paperAcc !== undefined ? (100 * st.acc - paperAcc).toFixed(2) : '';
+      // Each row: its label, the per-run metrics, the statistic, and the paper's ACC it is compared with (if any).
+      type Row = [string, (Metrics | null)[], typeof statCells, number | undefined];
+      const protocol = g.runs.map((r) => r.paperProtocol.metrics);
+      const rows: Row[] = [[`paper's protocol: ${PROTOCOL_WORDS[rule]}`, protocol, statCells, paperAcc]];
+      if (paperMedian) rows.push(["paper's protocol, upper median over the seeds", protocol, medianCells, paperMedianAcc]);
+      rows.push(['final epoch (label-free)', g.runs.map((r) => r.final), statCells, paperAcc]);
+      if (g.runs.some((r) => r.initial)) rows.push(['initial: k-means on the starting embedding', g.runs.map((r) => r.initial), statCells, undefined]);
+      rows.forEach(([label, ms, stat, against], i) => {
+        const st = stat(ms);
+        const gap = st.acc !== null && against !== undefined ? (100 * st.acc - against).toFixed(2) : '';
         const n = st.n && st.n !== g.runs.length ? ` (${st.n} of ${g.runs.length} runs)` : '';
-        lines.push(`| ${i === 0 ? first : ''} | ${i === 0 ? g.variant.label || '(preset)' : ''} | ${i === 0 ? seeds : ''} | ${label}${n} | ${st.cells.join(' | ')} | ${i === 2 ? '' : gap} |`);
+        lines.push(`| ${i === 0 ? first : ''} | ${i === 0 ? g.variant.label || '(preset)' : ''} | ${i === 0 ? seeds : ''} | ${label}${n} | ${st.cells.join(' | ')} | ${gap} |`);
       });
     });
   }
@@ -441,6 +463,16 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
     const files = [...new Set(old.flatMap((g) => g.runs.filter((r) => r.oldFormat).map((r) => r.file)))];
     notes.push(`${files.length} file${files.length > 1 ? 's' : ''} from before runs recorded the paper's protocol (${files.map((f) => path.basename(f)).join(', ')}): ` +
       `their paper's-protocol number is derived from what each run recorded (${rule === 'best-acc-epoch' ? 'its best-ACC epoch' : rule === 'final' ? 'its final epoch' : 'its per-metric maxima'}).`);
+  }
+  // Early stops (a label-change tolerance): how many runs a rule stopped, and the epochs the runs ended at.
+  for (const d of datasets) {
+    for (const g of byDataset(d)) {
+      const stoppedRuns = g.runs.filter((r) => r.stopped);
+      if (!stoppedRuns.length) continue;
+      const ends = g.runs.map((r) => r.finalEpoch).filter((x): x is number => x !== null);
+      notes.push(`${d}${g.variant.label ? ` (${g.variant.label})` : ''}: ${stoppedRuns.length} of ${g.runs.length} runs stopped early by the model's rule ` +
+        `(e.g. seed ${stoppedRuns[0].seed}: ${stoppedRuns[0].stopped}); final results at epochs ${Math.min(...ends)}–${Math.max(...ends)}.`);
+    }
   }
   for (const g of groups) {
     for (const d of g.duplicates) {

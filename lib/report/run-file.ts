@@ -31,6 +31,8 @@ export interface RunRecord {
   initial?: Metrics;
   final: { epoch: number; metrics: Metrics };
   best: { epoch: number; metrics: Metrics };
+  /** Why training stopped before its last epoch, when a rule stopped it (DEC's and DCCF's label-change tolerance). */
+  stopped?: string;
   timings?: { pretrainMs?: number; trainMs?: number; epochTrainMs?: number; epochEvalMs?: number };
   epochs: RunEpoch[];
   /** Final-epoch cluster of each node, 0-based. */
@@ -102,6 +104,9 @@ export function validateRun(value: unknown, source: string): RunReport {
       num(e.epoch, `${f}.${which}.epoch`);
       metrics(e.metrics, `${f}.${which}.metrics`);
     }
+    // Files written before 2026-12 (CaEGCN's diagnostics) kept the initial evaluation as { epoch, metrics, … }: read
+    // as its metrics.
+    if (isObject(x.initial) && isObject(x.initial.metrics) && x.initial.acc === undefined) x.initial = x.initial.metrics;
     if (x.initial !== undefined) metrics(x.initial, `${f}.initial`);
     need(Array.isArray(x.epochs), `${f}.epochs`, 'an array', x.epochs);
     (x.epochs as unknown[]).forEach((ep, j) => {

@@ -114,7 +114,7 @@ export function summarize(ms: (Evaluation | undefined)[]): Summary | null {
   return out;
 }
 
-/** The upper median (element ⌈n/2⌉ of the sorted values, as CDC reports its median of 10 trials). */
+/** The upper median: element ⌊n/2⌋ (0-based) of the sorted values, the 6th of 10 (CDC's median of 10 trials). */
 export function upperMedian(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)] : NaN;
