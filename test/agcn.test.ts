@@ -4,7 +4,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as dg from '../lib';
-import { main } from '../lib/cli/main';
 import { agcnSpec, AgcnModule } from '../lib/models/agcn';
 import type { AgcnSettings, AgcnVariant } from '../lib/models/agcn';
 import { resolveSettings } from '../lib/models/registry';
@@ -12,6 +11,7 @@ import { fit } from '../lib/train/trainer';
 import { gaussian, prng } from './helpers/data';
 import { expectGradOk, gradcheckParams } from './helpers/gradcheck';
 import { goldenProblem } from './helpers/agcn-golden';
+import { runCli as run } from './helpers/cli';
 
 dg.setNumThreads(2);
 
@@ -155,18 +155,6 @@ describe('AGCN', () => {
 });
 
 describe('AGCN on the command line', () => {
-  async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-    const error = jest.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-    try {
-      return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
-    } finally {
-      log.mockRestore();
-      error.mockRestore();
-    }
-  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dgc-agcn-'));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

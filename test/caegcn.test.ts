@@ -17,7 +17,7 @@ import type { CaegcnSettings } from '../lib/models/caegcn';
 import { aeSpec } from '../lib/models/sdcn';
 import { resolveSettings } from '../lib/models/registry';
 import { fit } from '../lib/train/trainer';
-import { gaussian, prng } from './helpers/data';
+import { attributedSbm, gaussian, prng } from './helpers/data';
 import { expectGradOk, gradcheckParams } from './helpers/gradcheck';
 
 dg.setNumThreads(2);
@@ -454,27 +454,8 @@ describe('CaEGCN', () => {
   test('on an attributed graph whose edges carry the clusters, CaEGCN beats AE + k-means on the same autoencoder', () => {
     // As test/sdcn.test.ts: 4 clusters of 60 nodes, a weak feature signal under noise, 8 edges per node, 90%
     // inside the cluster. Features are made non-negative (Z_L is ReLU'd, as in the code, and reconstructs X).
-    const n = 240;
     const k = 4;
-    const d = 20;
-    const rand = prng(11);
-    const normal = gaussian(rand);
-    const labels = Int32Array.from({ length: n }, (_, i) => i % k);
-    const centres = Float32Array.from({ length: k * d }, () => 0.8 * normal());
-    const x = new Float32Array(n * d);
-    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) x[i * d + j] = Math.max(0, 1 + centres[labels[i] * d + j] + 2 * normal());
-    const src: number[] = [];
-    const dst: number[] = [];
-    for (let i = 0; i < n; i++) {
-      for (let e = 0; e < 8; e++) {
-        const same = rand() < 0.9;
-        let j = Math.floor(rand() * n);
-        while ((labels[j] === labels[i]) !== same || j === i) j = Math.floor(rand() * n);
-        src.push(i, j);
-        dst.push(j, i);
-      }
-    }
-    const data: dg.ClusteringData = { name: 'sbm', features: { rows: n, cols: d, data: x }, labels, nClusters: k, edges: { src: Int32Array.from(src), dst: Int32Array.from(dst) } };
+    const data: dg.ClusteringData = attributedSbm(11, { k, nonNegative: true });
     const s: CaegcnSettings = { ...caegcnSpec.defaults, epochs: 40, lr: 1e-3, aeEpochs: 30, aeBatchSize: 32 };
     const before = dg.memory().tensors;
     const input = caegcnSpec.prepare(data, s, { device: 'cpu' });

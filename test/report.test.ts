@@ -4,24 +4,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../lib/cli/main';
 import * as dg from '../lib';
 import { makeRunFixture, npyFloat32 } from './helpers/run-fixture';
 import type { RunFixture } from './helpers/run-fixture';
 import { prng, gaussian } from './helpers/data';
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+import { runCli as run } from './helpers/cli';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dgc-report-'));
 let fx: RunFixture;

@@ -3,26 +3,13 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../lib/cli/main';
 import { readRunFile } from '../lib/report/run-file';
 import { describeVariant, entriesOf, groupRuns, loadResults, renderModelSection, seedRanges, spliceSection } from '../lib/report/results-md';
 import { sdcnSpec } from '../lib/models/sdcn';
 import { cdcSpec } from '../lib/models/cdc';
 import { dccfSpec } from '../lib/models/dccf';
 import * as dg from '../lib';
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = jest.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+import { runCli as run } from './helpers/cli';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dgc-reproduce-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ import { aeSpec, sdcnSpec } from '../lib/models/sdcn';
 import type { SdcnSettings } from '../lib/models/sdcn';
 import { softmaxKl } from '../lib/models/blocks';
 import { fit } from '../lib/train/trainer';
-import { gaussian, prng } from './helpers/data';
+import { attributedSbm, gaussian, prng } from './helpers/data';
 import { expectGradOk, gradcheck, gradcheckParams } from './helpers/gradcheck';
 
 dg.setNumThreads(2);
@@ -74,27 +74,7 @@ describe('SDCN', () => {
   test('on an attributed graph whose edges carry the clusters, SDCN beats AE + k-means on the same autoencoder', () => {
     // 4 clusters of 60 nodes; features: a weak cluster signal under heavy noise (AE + k-means ≈ 0.5); edges: 8 per
     // node, 90% inside the cluster. The GCN branch must use the graph to do better.
-    const n = 240;
-    const k = 4;
-    const d = 20;
-    const rand = prng(11);
-    const normal = gaussian(rand);
-    const labels = Int32Array.from({ length: n }, (_, i) => i % k);
-    const centres = Float32Array.from({ length: k * d }, () => 0.8 * normal());
-    const x = new Float32Array(n * d);
-    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) x[i * d + j] = centres[labels[i] * d + j] + 2 * normal();
-    const src: number[] = [];
-    const dst: number[] = [];
-    for (let i = 0; i < n; i++) {
-      for (let e = 0; e < 8; e++) {
-        const same = rand() < 0.9;
-        let j = Math.floor(rand() * n);
-        while ((labels[j] === labels[i]) !== same || j === i) j = Math.floor(rand() * n);
-        src.push(i, j);
-        dst.push(j, i);
-      }
-    }
-    const data: dg.ClusteringData = { name: 'sbm', features: { rows: n, cols: d, data: x }, labels, nClusters: k, edges: { src: Int32Array.from(src), dst: Int32Array.from(dst) } };
+    const data: dg.ClusteringData = attributedSbm(11);
     const s: SdcnSettings = { ...sdcnSpec.defaults, epochs: 60, aeEpochs: 30, aeBatchSize: 32 };
     const before = dg.memory().tensors;
     const input = sdcnSpec.prepare(data, s, { device: 'cpu' });

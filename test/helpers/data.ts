@@ -153,6 +153,52 @@ export function binaryTopics(seed: number, rows: number, cols: number, k: number
   return { rows, cols, data, labels, k };
 }
 
+/** An attributed graph whose edges carry the clusters (a stochastic block model with noisy node features). */
+export interface AttributedSbm {
+  name: 'sbm';
+  features: DenseMatrix;
+  labels: Int32Array;
+  nClusters: number;
+  /** Both directions of every edge. */
+  edges: { src: Int32Array; dst: Int32Array };
+}
+
+/**
+ * k clusters of n / k nodes (node i in cluster i mod k): features = centre + 2·N(0, 1) with centres ~ N(0, 0.8²) per
+ * coordinate (a weak signal under heavy noise: AE + k-means ≈ 0.5 at the defaults); `degree` edges drawn per node,
+ * each inside the node's cluster with probability `inside`. `nonNegative`: features max(0, 1 + value) instead (for
+ * models whose reconstruction is ReLU'd).
+ */
+export function attributedSbm(
+  seed: number,
+  { n = 240, k = 4, d = 20, degree = 8, inside = 0.9, nonNegative = false } = {},
+): AttributedSbm {
+  const rand = prng(seed);
+  const normal = gaussian(rand);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % k);
+  const centres = Float32Array.from({ length: k * d }, () => 0.8 * normal());
+  const x = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) {
+      const c = centres[labels[i] * d + j];
+      const noise = 2 * normal();
+      x[i * d + j] = nonNegative ? Math.max(0, 1 + c + noise) : c + noise;
+    }
+  }
+  const src: number[] = [];
+  const dst: number[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let e = 0; e < degree; e++) {
+      const same = rand() < inside;
+      let j = Math.floor(rand() * n);
+      while ((labels[j] === labels[i]) !== same || j === i) j = Math.floor(rand() * n);
+      src.push(i, j);
+      dst.push(j, i);
+    }
+  }
+  return { name: 'sbm', features: { rows: n, cols: d, data: x }, labels, nClusters: k, edges: { src: Int32Array.from(src), dst: Int32Array.from(dst) } };
+}
+
 // ---- native garbage ------------------------------------------------------------------------------------
 
 /**
