@@ -4,10 +4,12 @@ import { Linear } from '../nn/linear';
 import type { LinearOptions } from '../nn/linear';
 import { Generator, xavierNormal } from '../random';
 import * as ops from '../ops';
-import { isRecording } from '../autograd/tape';
+import { isRecording, noGrad } from '../autograd/tape';
 import { DgcError, Tensor } from '../tensor';
 import type { Device } from '../tensor';
-import type { TargetContext } from './types';
+import { dataKey } from './graph';
+import type { DenseMatrix } from '../data/text';
+import type { ClusteringData, Inference, ModelInput, TargetContext } from './types';
 
 export type MlpActivation = 'relu' | 'leakyRelu';
 
@@ -189,4 +191,61 @@ export function softmaxKl(logits: Tensor, p: Tensor, weight = 1): Tensor {
   for (let i = 0; i < pData.length; i++) if (pData[i] > 0) plogp += pData[i] * Math.log(pData[i]);
   const cross = ops.sum(ops.mul(p, ops.logSoftmax(logits)));
   return ops.affine(cross, -weight / n, (weight * plogp) / n);
+}
+
+// ---- the feature-only models (DEC, IDEC, CDC, DCCF) ------------------------------------------------------------
+
+/** The input of a model that reads features alone: the scaled N × d matrix on the run's device, no graph. */
+export interface FeatureInput extends ModelInput {
+  x: Tensor;
+  adj: null;
+}
+
+/** Rows of features times `inputScale` (1/255 for raw pixels), as a tensor on `device` (also predict()'s new rows). */
+export function prepareFeatureRows(f: DenseMatrix, s: { inputScale: number }, device: Device): Tensor {
+  return ops.tensor(s.inputScale === 1 ? f.data : f.data.map((v) => v * s.inputScale), [f.rows, f.cols], { device });
+}
+
+/** The scaled features (prepareFeatureRows) as the model's input; the cache key names the scale. */
+export function prepareFeatureInput(data: ClusteringData, s: { inputScale: number }, device: Device): FeatureInput {
+  const { rows, cols } = data.features;
+  const x = prepareFeatureRows(data.features, s, device);
+  return {
+    x, adj: null, labels: data.labels, nClusters: data.nClusters,
+    key: `${dataKey(data)}-x${s.inputScale}`,
+    notes: [`features: ${cols} columns${s.inputScale !== 1 ? ` × ${s.inputScale}` : ''}`],
+    timings: {},
+    dispose() {
+      x.dispose();
+    },
+  };
+}
+
+/**
+ * An MLP autoencoder (ReLU, the given hidden widths) with a Student-t clustering head (ν = 1) on its embedding: the
+ * network of DEC and of the models built on it. The autoencoder's initialisation and its pretraining shuffles come
+ * from a generator derived from `gen` under `aeStream` (so a cached pretraining is the same run); the head's μ from
+ * `gen` itself.
+ */
+export class AutoencoderWithHead extends Module {
+  readonly ae: MlpAutoencoder;
+  readonly head: StudentTHead;
+  readonly aeGen: Generator;
+  constructor(
+    o: { nInput: number; hidden: readonly number[]; nZ: number; nClusters: number; init: LinearOptions['init'] },
+    gen: Generator, aeStream: string, device: Device,
+  ) {
+    super();
+    this.aeGen = gen.derive(aeStream);
+    this.ae = this.registerModule('ae', new MlpAutoencoder({ nInput: o.nInput, hidden: o.hidden, nZ: o.nZ, activation: 'relu', init: o.init, generator: this.aeGen, device }));
+    this.head = this.registerModule('head', new StudentTHead(o.nClusters, o.nZ, 1, { generator: gen, device, name: 'clustering' }));
+  }
+
+  /** The embedding of `x` and its soft assignment Q, not recorded (inference on the training rows or new ones). */
+  embedAndAssign(x: Tensor): Inference {
+    return noGrad(() => {
+      const z = this.ae.embed(x);
+      return { embedding: z, assignments: { q: this.head.softAssign(z) } };
+    });
+  }
 }

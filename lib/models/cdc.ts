@@ -23,23 +23,19 @@
 //   Prediction: argmax Q; the reported number is the last evaluation (iteration T − h), as the code logs it.
 //   Settings per dataset (our_HDC.py, data_cdc.py): λ = β = 1e-3 (CIFAR-10: λ = 1e-6), η = 0.75; Fashion-MNIST:
 //   VarianceScaling init, pretraining SGD(0.1, 0.9) × 100 epochs, fine-tuning SGD(0.01, 0.9), h = 100.
-import { Module } from '../nn/module';
-import { MlpAutoencoder, StudentTHead } from './blocks';
-import { dataKey } from './graph';
+import { AutoencoderWithHead, prepareFeatureInput, prepareFeatureRows } from './blocks';
+import type { FeatureInput } from './blocks';
 import * as ops from '../ops';
-import { noGrad } from '../autograd/tape';
 import { Generator } from '../random';
 import { DgcError, Tensor } from '../tensor';
 import type { Device } from '../tensor';
 import type {
-  ClusteringData, ClusteringModel, Inference, LossResult, ModelInput, ModelSpec, OptionSpec, PaperTable, PretrainStage,
+  ClusteringModel, Inference, LossResult, ModelSpec, OptionSpec, PaperTable, PretrainStage,
   ResolvedOptions, TargetContext,
 } from './types';
 
-export interface CdcInput extends ModelInput {
-  x: Tensor;
-  adj: null;
-}
+/** The features, scaled (blocks.ts). */
+export type CdcInput = FeatureInput;
 
 export interface CdcSettings extends ResolvedOptions {
   /** Multiplies the features (1/255 for raw pixels). */
@@ -71,31 +67,12 @@ export interface CdcSettings extends ResolvedOptions {
   finetuneReconstruction: boolean;
 }
 
-export function prepareCdcInput(data: ClusteringData, s: { inputScale: number }, device: Device): CdcInput {
-  const { rows, cols, data: values } = data.features;
-  const scaled = s.inputScale === 1 ? values : values.map((v) => v * s.inputScale);
-  const x = ops.tensor(scaled, [rows, cols], { device });
-  return {
-    x, adj: null, labels: data.labels, nClusters: data.nClusters,
-    key: `${dataKey(data)}-x${s.inputScale}`,
-    notes: [`features: ${cols} columns${s.inputScale !== 1 ? ` × ${s.inputScale}` : ''}`],
-    timings: {},
-    dispose() {
-      x.dispose();
-    },
-  };
-}
+export const prepareCdcInput = prepareFeatureInput;
 
-class CdcModule extends Module {
-  readonly ae: MlpAutoencoder;
-  readonly head: StudentTHead;
-  /** The autoencoder's init and its pretraining shuffles (derived, so a cached pretraining is the same run). */
-  readonly aeGen: Generator;
+/** CDC's network: DEC's autoencoder layout and clustering head (its AE stream: 'cdc-ae'). */
+class CdcModule extends AutoencoderWithHead {
   constructor(nInput: number, nClusters: number, s: CdcSettings, gen: Generator, device: Device) {
-    super();
-    this.aeGen = gen.derive('cdc-ae');
-    this.ae = this.registerModule('ae', new MlpAutoencoder({ nInput, hidden: [500, 500, 2000], nZ: s.nZ, activation: 'relu', init: s.init, generator: this.aeGen, device }));
-    this.head = this.registerModule('head', new StudentTHead(nClusters, s.nZ, 1, { generator: gen, device, name: 'clustering' }));
+    super({ nInput, hidden: [500, 500, 2000], nZ: s.nZ, nClusters, init: s.init }, gen, 'cdc-ae', device);
   }
 }
 
@@ -175,10 +152,7 @@ export class CdcRun implements ClusteringModel<CdcInput> {
   }
 
   embedRows(x: Tensor): Inference {
-    return noGrad(() => {
-      const z = this.module.ae.encode(x).z;
-      return { embedding: z, assignments: { q: this.module.head.softAssign(z) } };
-    });
+    return this.module.embedAndAssign(x);
   }
 }
 
@@ -275,7 +249,7 @@ export const cdcSpec: ModelSpec<CdcInput, CdcSettings> = {
   paperProtocol: 'final',
   readouts: ['q'],
   prepare: (data, s, ctx) => prepareCdcInput(data, s, ctx.device),
-  prepareRows: (f, s, device) => ops.tensor(s.inputScale === 1 ? f.data : f.data.map((v) => v * s.inputScale), [f.rows, f.cols], { device }),
+  prepareRows: prepareFeatureRows,
   create: (input, s, gen) => new CdcRun(input, s, gen),
   pretrain: cdcPretrain,
   schedule: (s) => ({

@@ -19,24 +19,20 @@
 //   labels changed since the previous update (Eq. 18). Prediction: argmax S on all N rows at the end.
 //   Optimizer: the paper writes plain SGD updates (Eqs. 15–17, IDEC's derivation); Adam(1e-3), as the IDEC
 //   PyTorch code the network and lr match, is the default and SGD the option.
-import { Module } from '../nn/module';
-import { MlpAutoencoder, StudentTHead } from './blocks';
-import { dataKey } from './graph';
+import { AutoencoderWithHead, prepareFeatureInput, prepareFeatureRows } from './blocks';
+import type { FeatureInput } from './blocks';
 import * as ops from '../ops';
-import { noGrad } from '../autograd/tape';
 import { Generator } from '../random';
 import { DgcError, Tensor } from '../tensor';
 import type { Device } from '../tensor';
 import type { LinearOptions } from '../nn/linear';
 import type {
-  ClusteringData, ClusteringModel, Inference, LossResult, ModelInput, ModelSpec, OptionSpec, PaperTable, PretrainStage,
+  ClusteringModel, Inference, LossResult, ModelSpec, OptionSpec, PaperTable, PretrainStage,
   ResolvedOptions, TargetContext,
 } from './types';
 
-export interface DccfInput extends ModelInput {
-  x: Tensor;
-  adj: null;
-}
+/** The features, scaled (blocks.ts). */
+export type DccfInput = FeatureInput;
 
 export type ReconReduction = 'sum_features' | 'mean_all';
 export type FocalTarget = 'hard_argmax_T' | 'soft_dot' | 'soft_per_class';
@@ -75,35 +71,17 @@ export interface DccfSettings extends ResolvedOptions {
   prediction: 'recompute' | 'last_update';
 }
 
-export function prepareDccfInput(data: ClusteringData, s: { inputScale: number }, device: Device): DccfInput {
-  const { rows, cols, data: values } = data.features;
-  const scaled = s.inputScale === 1 ? values : values.map((v) => v * s.inputScale);
-  const x = ops.tensor(scaled, [rows, cols], { device });
-  return {
-    x, adj: null, labels: data.labels, nClusters: data.nClusters,
-    key: `${dataKey(data)}-x${s.inputScale}`,
-    notes: [`features: ${cols} columns${s.inputScale !== 1 ? ` × ${s.inputScale}` : ''}`],
-    timings: {},
-    dispose() {
-      x.dispose();
-    },
-  };
-}
+export const prepareDccfInput = prepareFeatureInput;
 
 /** The embedding width of a run: the option, or K (DCCF §4.2). */
 export function dccfEmbeddingDim(s: DccfSettings, nClusters: number): number {
   return s.embeddingDim > 0 ? s.embeddingDim : nClusters;
 }
 
-class DccfModule extends Module {
-  readonly ae: MlpAutoencoder;
-  readonly head: StudentTHead;
-  readonly aeGen: Generator;
+/** DCCF's network: the d-500-500-1000-d' autoencoder and the clustering head (its AE stream: 'dccf-ae'). */
+class DccfModule extends AutoencoderWithHead {
   constructor(nInput: number, nClusters: number, nZ: number, s: DccfSettings, gen: Generator, device: Device) {
-    super();
-    this.aeGen = gen.derive('dccf-ae');
-    this.ae = this.registerModule('ae', new MlpAutoencoder({ nInput, hidden: [500, 500, 1000], nZ, activation: 'relu', init: s.init, generator: this.aeGen, device }));
-    this.head = this.registerModule('head', new StudentTHead(nClusters, nZ, 1, { generator: gen, device, name: 'clustering' }));
+    super({ nInput, hidden: [500, 500, 1000], nZ, nClusters, init: s.init }, gen, 'dccf-ae', device);
   }
 
   /** The encoder's weights W_1 … W_4 ([out, in]), in the order the Jacobian chain takes them. */
@@ -203,10 +181,7 @@ class DccfRun implements ClusteringModel<DccfInput> {
   }
 
   embedRows(x: Tensor): Inference {
-    return noGrad(() => {
-      const z = this.module.ae.encode(x).z;
-      return { embedding: z, assignments: { q: this.module.head.softAssign(z) } };
-    });
+    return this.module.embedAndAssign(x);
   }
 }
 
@@ -321,7 +296,7 @@ export const dccfSpec: ModelSpec<DccfInput, DccfSettings> = {
     checkSettings(s);
     return prepareDccfInput(data, s, ctx.device);
   },
-  prepareRows: (f, s, device) => ops.tensor(s.inputScale === 1 ? f.data : f.data.map((v) => v * s.inputScale), [f.rows, f.cols], { device }),
+  prepareRows: prepareFeatureRows,
   create: (input, s, gen) => {
     checkSettings(s);
     return new DccfRun(input, s, gen);

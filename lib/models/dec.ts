@@ -12,23 +12,19 @@
 //   DEC: L = KL(P‖Q) (eq. 2) on the batch, SGD(0.01, 0.9), encoder and μ only (the decoder is dropped).
 //   IDEC: L = MSE(X̂, X) + γ·KL(P‖Q), γ = 0.1 (IDEC eq. 7), SGD(0.1, 0.99), the whole autoencoder and μ.
 //   Prediction: argmax Q of the final model. New rows: embedded and assigned the same way (predict()).
-import { Module } from '../nn/module';
-import { MlpAutoencoder, StudentTHead } from './blocks';
-import { dataKey } from './graph';
+import { AutoencoderWithHead, prepareFeatureInput, prepareFeatureRows } from './blocks';
+import type { FeatureInput } from './blocks';
 import * as ops from '../ops';
-import { noGrad } from '../autograd/tape';
 import { Generator } from '../random';
 import { DgcError, Tensor } from '../tensor';
 import type { Device } from '../tensor';
 import type {
-  ClusteringData, ClusteringModel, Inference, LossResult, ModelInput, ModelSpec, PaperTable, PretrainStage, ResolvedOptions,
+  ClusteringModel, Inference, LossResult, ModelSpec, PaperTable, PretrainStage, ResolvedOptions,
   TargetContext,
 } from './types';
 
-export interface DecInput extends ModelInput {
-  x: Tensor;
-  adj: null;
-}
+/** The features, scaled (blocks.ts). */
+export type DecInput = FeatureInput;
 
 export interface DecSettings extends ResolvedOptions {
   /** Multiplies the features (1/255 for raw pixels). */
@@ -53,30 +49,12 @@ export interface DecSettings extends ResolvedOptions {
   gamma: number;
 }
 
-export function prepareDecInput(data: ClusteringData, s: { inputScale: number }, device: Device): DecInput {
-  const { rows, cols, data: values } = data.features;
-  const scaled = s.inputScale === 1 ? values : values.map((v) => v * s.inputScale);
-  const x = ops.tensor(scaled, [rows, cols], { device });
-  return {
-    x, adj: null, labels: data.labels, nClusters: data.nClusters,
-    key: `${dataKey(data)}-x${s.inputScale}`,
-    notes: [`features: ${cols} columns${s.inputScale !== 1 ? ` × ${s.inputScale}` : ''}`],
-    timings: {},
-    dispose() {
-      x.dispose();
-    },
-  };
-}
+export const prepareDecInput = prepareFeatureInput;
 
-class DecModule extends Module {
-  readonly ae: MlpAutoencoder;
-  readonly head: StudentTHead;
-  readonly aeGen: Generator;
+/** DEC's network: the d-500-500-2000-10 autoencoder and the clustering head (its AE stream: 'dec-ae'). */
+class DecModule extends AutoencoderWithHead {
   constructor(nInput: number, nClusters: number, s: DecSettings, gen: Generator, device: Device) {
-    super();
-    this.aeGen = gen.derive('dec-ae');
-    this.ae = this.registerModule('ae', new MlpAutoencoder({ nInput, hidden: [500, 500, 2000], nZ: s.nZ, activation: 'relu', init: s.init, generator: this.aeGen, device }));
-    this.head = this.registerModule('head', new StudentTHead(nClusters, s.nZ, 1, { generator: gen, device, name: 'clustering' }));
+    super({ nInput, hidden: [500, 500, 2000], nZ: s.nZ, nClusters, init: s.init }, gen, 'dec-ae', device);
   }
 }
 
@@ -104,10 +82,7 @@ class DecRun implements ClusteringModel<DecInput> {
   }
 
   embedRows(x: Tensor): Inference {
-    return noGrad(() => {
-      const z = this.module.ae.embed(x);
-      return { embedding: z, assignments: { q: this.module.head.softAssign(z) } };
-    });
+    return this.module.embedAndAssign(x);
   }
 }
 
@@ -186,7 +161,7 @@ function decSpec(improved: boolean): ModelSpec<DecInput, DecSettings> {
     paperProtocol: 'final',
     readouts: ['q'],
     prepare: (data, s, ctx) => prepareDecInput(data, s, ctx.device),
-    prepareRows: (f, s, device) => ops.tensor(s.inputScale === 1 ? f.data : f.data.map((v) => v * s.inputScale), [f.rows, f.cols], { device }),
+    prepareRows: prepareFeatureRows,
     create: (input, s, gen) => new DecRun(input, s, gen, improved),
     pretrain: decPretrain,
     schedule: (s) => ({
