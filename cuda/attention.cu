@@ -26,13 +26,13 @@
 //   that are summed in split order. Every output element is produced by one thread in an order fixed by the sizes,
 //   so results are bit-for-bit repeatable on any GPU (no atomics).
 //
-// BACKWARD (flash-attention 2 recomputation; caegcn.md §3.1):
+// BACKWARD (the softmax-attention backward, with flash-attention 2 recomputation):
 //   D_i = Σ_c dOut_ic·out_ic,  p_ij = exp(s_ij − lse_i),  dS_ij = p_ij (dOut_i·v_j − D_i),
 //   dQ_i = scale Σ_j dS_ij k_j   (query pass: threads own query rows, sweep keys),
 //   dK_j = scale Σ_i dS_ij q_i,  dV_j = Σ_i p_ij dOut_i   (key pass: threads own key rows, sweep queries).
 //   dK and dV are accumulated by the thread that owns the key, in query order: deterministic, no atomics.
 //
-// SELF-CORRELATION (dfcn.md §3; Q = K = V = Z, one head, scale 1): one fused pass, as on the CPU,
+// SELF-CORRELATION (DFCN's SAIF steps ③–④; Q = K = V = Z, one head, scale 1): one fused pass, as on the CPU,
 //   dZ_i = Σ_j (dS_ij + dS_ji) z_j + Σ_j p_ji dOut_j,  p_ji = exp(s_ij − lse_j),  dS_ji = p_ji (dOut_j·z_i − D_j)
 //   (= dQ + dK + dV): 10·d flops and two exp2 per pair, threads own rows i and sweep j. Widths above 48 (where the
 //   fused pass would spill) take dQ + dK + dV from the attention backward instead.

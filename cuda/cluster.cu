@@ -1,9 +1,10 @@
 // Clustering-head kernels on the GPU: Student-t soft assignment, its backward, the DEC target distribution, the fused
 // KL / triplet-KL / focal losses, and CDC's pairwise affinities and correlation loss.
-// Formulas, guards and output semantics: native/cpu/cluster.h (dfcn.md §1.5 §2 §3, dccf.md §2–§3,
-// dcl-trinh.md §2–§3). The numerics follow the CPU code step for step: distances by direct differences in double
-// (the same four-lane summation, without FMA contraction, so D_ij is bit-identical to the CPU's), the Student-t row
-// relative to the nearest centre, log q in log space where q underflows, guards for empty columns / rows.
+// Formulas, guards and output semantics: native/cpu/cluster.h (DEC Eqs. 1–5, DFCN's triplet KL, DCCF Eqs. 8–12,
+// CDC Eqs. 5–11, in the official codes' forms). The numerics follow the CPU code step for step: distances by
+// direct differences in double (the same four-lane summation, without FMA contraction, so D_ij is bit-identical
+// to the CPU's), the Student-t row relative to the nearest centre, log q in log space where q underflows, guards
+// for empty columns / rows.
 //
 // LAYOUT OF THE WORK
 //   * Row passes: one warp per row i, lanes over the centres (or batch columns) j = lane, lane + 32, …. Row-level
@@ -31,9 +32,9 @@ namespace {
 
 constexpr int kRowThreads = 256;         // 8 warps, one row each
 constexpr int64_t kChunkRows = 256;      // rows per partial of a column reduction (independent of the device)
-constexpr double kPairClipMin = 1e-10;   // dcl-trinh.md §2.1 PairKernel clip
+constexpr double kPairClipMin = 1e-10;   // CDC pair-kernel clip (the official code's)
 constexpr double kKlClipMin = 1e-7;      // Keras KLDivergence clip
-constexpr double kFocalClipMin = 1e-7;   // dccf.md §2 clamp of s before the log
+constexpr double kFocalClipMin = 1e-7;   // DCCF focal loss: clamp of s before the log (a guard; Eq. 12 has none)
 
 // ‖a − b‖² over w columns in double from exact differences: element c goes to accumulator c mod 4 (the tail to
 // accumulator 0), combined as (a0 + a1) + (a2 + a3). The same operations, unfused, as the CPU's squaredDistance.
@@ -279,7 +280,7 @@ __global__ void columnChunkSumKernel(int64_t n, int64_t k, const T* __restrict__
   }
 }
 
-// Warp per row: W_ij = f_j > 0 ? q_ij²/f_j : 0,  T_i = Σ_j W_ij,  P_ij = T_i > 0 ? W_ij/T_i : 0 (dfcn.md §2).
+// Warp per row: W_ij = f_j > 0 ? q_ij²/f_j : 0,  T_i = Σ_j W_ij,  P_ij = T_i > 0 ? W_ij/T_i : 0 (DEC Eq. 3).
 __global__ void __launch_bounds__(kRowThreads) targetRowKernel(int64_t n, int64_t k, const float* __restrict__ Q,
                                                                const double* __restrict__ f, float* P) {
   const int lane = threadIdx.x & 31;
@@ -413,7 +414,8 @@ __global__ void __launch_bounds__(kRowThreads) pairBackwardRowKernel(int64_t b, 
   }
 }
 
-// CDC's RowKL with Keras clipping, elementwise (dcl-trinh.md §2.1, G3): Ā = clip(A, 1e-7, 1), B̄ = clip(B, 1e-7, 1),
+// CDC's row KL with Keras clipping (the official code's KLDivergence) and its gradient, elementwise:
+//   Ā = clip(A, 1e-7, 1), B̄ = clip(B, 1e-7, 1),
 //   term = Ā log(Ā/B̄);  dA = scale·(log(Ā/B̄) + 1)·[1e-7 ≤ A ≤ 1];  dB = −scale·(Ā/B̄)·[1e-7 ≤ B ≤ 1].
 // One double partial per block of the summed terms (fixed tree); the loss is scale·Σ.
 __global__ void rowKlClippedKernel(int64_t count, const float* __restrict__ A, const float* __restrict__ B,

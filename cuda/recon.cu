@@ -1,5 +1,6 @@
 // Graph-reconstruction losses through σ(Z Zᵀ) on the GPU, fused with their gradients, never materializing N×N
-// (semantics and formulas: native/cpu/recon.h and the top of native/cpu/recon.cc; dfcn.md §2–§3, caegcn.md §3.5).
+// (semantics and formulas: native/cpu/recon.h and the top of native/cpu/recon.cc; DFCN's L_a and CaEGCN's graph
+// loss as the official codes compute them).
 //
 // DECOMPOSITION (as on the CPU). With s_ij = z_i·z_j and σ_ij = σ(s_ij), each loss is a DENSE part that depends on
 // σ_ij only (so it is symmetric) plus a SPARSE correction on the stored entries of A (or T), and each gradient is

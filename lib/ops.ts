@@ -452,8 +452,8 @@ export function bceWithLogits(logits: Tensor, target: Tensor): Tensor {
 // Flash-style kernels: the n×m attention matrix is never stored, forward or backward (native/cpu/attention.h).
 
 /**
- * DFCN's self-correlation Z_G = softmax_rows(Z Zᵀ) Z (dfcn.md §1.4, no 1/√d scaling). Memory O(n·d).
- * Backward: dfcn.md §3 (single-head self-attention with q = k = v = z).
+ * DFCN's self-correlation Z_G = softmax_rows(Z Zᵀ) Z (SAIF steps ③–④, no 1/√d scaling). Memory O(n·d).
+ * Backward: that of single-head self-attention with q = k = v = z (native/cpu/attention.h).
  */
 export function selfCorrelation(z: Tensor): Tensor {
   const [outH, lseH] = native.selfCorrelation(z.handle);
@@ -483,7 +483,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
 // Tiled σ(Z Zᵀ) against a sparse target: the dense n×n reconstruction is never formed (native/cpu/recon.h).
 
 /**
- * DFCN's adjacency reconstruction L_a (dfcn.md §2, §3): mean over all n² pairs of
+ * DFCN's adjacency reconstruction L_a (the official code's form, train.py): mean over all n² pairs of
  * (σ(z1_i·z1_j) + σ(z2_i·z2_j) − a_ij)², or (σ(z1_i·z1_j) − a_ij)² without z2. `a` is typically the row-normalized
  * Â (not symmetric). Gradients to z1 and z2 fused into the forward pass.
  */
@@ -497,8 +497,9 @@ export function gramSigmoidMse(a: { readonly handle: NativeCsr }, z1: Tensor, z2
 }
 
 /**
- * CaEGCN's graph reconstruction (caegcn.md §3.5): mean over all n² pairs of BCE(σ(z_i·z_j), t_ij), t sparse with
- * values in [0, 1] (absent entries are 0), PyTorch's BCELoss semantics (log clamped at −100).
+ * CaEGCN's graph reconstruction (the official code's F.binary_cross_entropy): mean over all n² pairs of
+ * BCE(σ(z_i·z_j), t_ij), t sparse with values in [0, 1] (absent entries are 0), PyTorch's BCELoss semantics (log
+ * clamped at −100).
  */
 export function gramSigmoidBce(t: { readonly handle: NativeCsr }, z: Tensor): Tensor {
   return fusedLoss('gramSigmoidBce', [z], (want) => {
@@ -508,7 +509,7 @@ export function gramSigmoidBce(t: { readonly handle: NativeCsr }, z: Tensor): Te
 }
 
 // ---- clustering head ----------------------------------------------------------------------------------
-// Formulas and gradients: native/cpu/cluster.h (dfcn.md §3, dccf.md §3, dcl-trinh.md §3).
+// Formulas, gradients and their sources (paper equations, official codes): native/cpu/cluster.h.
 
 /**
  * Student-t soft assignment Q (n×k) of the rows of z (n×d) to the centres mu (k×d):
@@ -556,7 +557,8 @@ function isRecordingFor(inputs: Tensor[]): boolean {
 /**
  * weight · KL(P‖Q) with batchmean reduction, Q = studentT(z, mu, ν), P constant (rows summing to 1):
  * (weight/n) Σ_ij p_ij log(p_ij/q_ij). With three embeddings [z̃, z_ae, z_igae], DFCN's triplet form: the mean of
- * the three KLs (dfcn.md §2, λ = 10 as weight). Gradients to every z and to mu are fused into the forward pass.
+ * the three KLs (the official code's L_KL, train.py; λ = 10 as weight). Gradients to every z and to mu are fused
+ * into the forward pass.
  */
 export function klStudentT(z: Tensor | readonly Tensor[], mu: Tensor, p: Tensor, options: ClusterLossOptions = {}): Tensor {
   const zs = Array.isArray(z) ? (z as readonly Tensor[]) : [z as Tensor];
@@ -591,7 +593,7 @@ export function klStudentTSelf(z: Tensor | readonly Tensor[], mu: Tensor, option
 
 /**
  * DCCF's focal loss with hard pseudo-labels c_i = argmax_j p_ij: (weight/n) Σ_i −(1 − q_{i,c_i})^γ log q_{i,c_i},
- * q clamped to [1e-7, 1] (dccf.md §2). Gradients to z and mu fused.
+ * q clamped to [1e-7, 1] (DCCF Eqs. 11–12; the clamp is a guard, not in the paper). Gradients to z and mu fused.
  */
 export function focalStudentT(z: Tensor, mu: Tensor, p: Tensor, options: ClusterLossOptions & { gamma?: number } = {}): Tensor {
   const scale = (options.weight ?? 1) / Math.max(1, z.shape[0]);
@@ -640,8 +642,9 @@ export function pairAffinity(y: Tensor, nu = 1): Tensor {
 }
 
 /**
- * CDC's correlation loss (dcl-trinh.md §2.2): (weight/b) · RowKL(Sharpen(PairKernel(ya)) ‖ PairKernel(yb)),
- * gradients through both arguments (the sharpened target included, as the reference code).
+ * CDC's correlation loss (paper Eq. 6 in the official code's form):
+ * (weight/b) · RowKL(Sharpen(PairKernel(ya)) ‖ PairKernel(yb)), gradients through both arguments (the sharpened
+ * target included, as the reference code).
  */
 export function cdcCorrelationLoss(ya: Tensor, yb: Tensor, options: ClusterLossOptions = {}): Tensor {
   const scale = (options.weight ?? 1) / Math.max(1, ya.shape[0]);

@@ -91,7 +91,7 @@ describe('gradient checks (finite differences through the tape)', () => {
   test('selfCorrelation', () => {
     expectGradOk(gradcheck('selfCorrelation', ([z]) => dg.selfCorrelation(z), [U([12, 5])]));
   });
-  test('DFCN block: Z̃ = β·softmax(Z Zᵀ)Z + Z with a learnable β (dfcn.md §3)', () => {
+  test('DFCN block: Z̃ = β·softmax(Z Zᵀ)Z + Z with a learnable β (DFCN SAIF step ⑤)', () => {
     expectGradOk(
       gradcheck('dfcn block', ([z, beta]) => dg.add(dg.mulScalar(dg.selfCorrelation(z), beta), z), [U([10, 4]), { data: Float32Array.of(0.3), shape: [] }]),
     );

@@ -300,7 +300,7 @@ describe('CaEGCN', () => {
     }
   }, 300000);
 
-  test('graph BCE at saturated pairs (spec §3.5): σ(s) = 1.0f adds 100·(1 − t) to the loss and no gradient, as PyTorch', () => {
+  test('graph BCE at saturated pairs (official code, PyTorch BCE): σ(s) = 1.0f adds 100·(1 − t) to the loss and no gradient', () => {
     // Rows 0–2 are large and live in columns 0–1 (their pairs have s ≥ 30: σ rounds to 1 in float32); rows 3–9
     // are small and live in columns 2–3 (|s| ≤ 2); the two groups are orthogonal (s = 0, σ = ½ exactly).
     const n = 10;

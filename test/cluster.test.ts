@@ -10,7 +10,7 @@ const rng = new Rng(4242);
 const U = (shape: number[], lo = -1, hi = 1): InputSpec => ({ data: rng.f32(shape.reduce((a, b) => a * b, 1), lo, hi), shape });
 const Const = (s: InputSpec): InputSpec => ({ ...s, grad: false });
 
-// ---- float64 references (dfcn.md §1.5, §2) ---------------------------------------------------------------
+// ---- float64 references (DEC Eqs. 1 and 3) ----------------------------------------------------------------
 function refStudentT(z: ArrayLike<number>, mu: ArrayLike<number>, n: number, k: number, d: number, nu: number): Float64Array {
   const q = new Float64Array(n * k);
   for (let i = 0; i < n; i++) {

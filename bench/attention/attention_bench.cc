@@ -12,8 +12,8 @@
 //                SᵀḠ, dS·Z, dSᵀ·Z), for the fused one-pass kernel and for the generic three-gradient path
 //                (which really executes 14·N²·d).
 //     with GFLOP/s and the ratio to the GEMM rate.
-//   * CaEGCN attention (caegcn.md §1.2): N = 3,025, 8 heads of width e = 10, scale 1/√e (with --wide also
-//     e = 500). Forward 4·N²·heads·e, backward 10·N²·heads·e (same conventions).
+//   * CaEGCN attention (paper Eqs. 5–11, the official code's SelfAttentionWide): N = 3,025, 8 heads of width
+//     e = 10, scale 1/√e (with --wide also e = 500). Forward 4·N²·heads·e, backward 10·N²·heads·e (same conventions).
 //   Columns: median and min wall time; GFLOP/s from the median time and its ratio to GEMM's median rate;
 //   GFLOP/s from the min time and its ratio to GEMM's best rate; GFLOP per CPU-second (flops / least process
 //   CPU time of a run, i.e. per core actually used) and its ratio to GEMM's. On a machine shared with other

@@ -109,7 +109,7 @@ export function matMulNT(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => tf.matMul(a, tf.transpose(b)));
 }
 
-/** DFCN's self-correlation softmax(Z Zᵀ) Z (dfcn.md §1.4, no 1/√d scaling), dense N×N as tfjs computes it. */
+/** DFCN's self-correlation softmax(Z Zᵀ) Z (SAIF steps ③–④, no 1/√d scaling), dense N×N as tfjs computes it. */
 export function selfCorrelation(z: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => tf.matMul(tf.softmax(matMulNT(z, z)), z));
 }

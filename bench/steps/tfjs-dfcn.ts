@@ -25,7 +25,7 @@ export function createTfjsDfcnStep(inp: StepInputs): StepModel {
 
   const leaky = (t: tf.Tensor2D) => tf.leakyRelu(t, 0.2);
   const lin = (h: tf.Tensor2D, name: string) => tf.add(tf.matMul(h, P.v(`${name}.weight`)), P.v(`${name}.bias`)) as tf.Tensor2D;
-  // IGAE layer: Â · act(H W) (activation before propagation, dfcn.md §1.3).
+  // IGAE layer: Â · act(H W) (activation before propagation, as the official IGAE.py).
   const gnn = (h: tf.Tensor2D, name: string, active: boolean) => {
     const v = tf.matMul(h, P.v(`${name}.weight`)) as tf.Tensor2D;
     return spmm(active ? tf.tanh(v) : v);
@@ -59,7 +59,7 @@ export function createTfjsDfcnStep(inp: StepInputs): StepModel {
     const q = ops.studentT(zTilde, mu);
     const q1 = ops.studentT(zAe, mu);
     const q2 = ops.studentT(zIgae, mu);
-    const p = ops.detach(ops.targetDistribution(q)); // P from Q(Z̃), detached (dfcn.md §2)
+    const p = ops.detach(ops.targetDistribution(q)); // P from Q(Z̃), detached (as the official train.py)
     const meanLogQ = tf.div(tf.add(tf.add(tf.log(q), tf.log(q1)), tf.log(q2)), 3) as tf.Tensor2D;
     const lKl = ops.klBatchMean(p, meanLogQ);
     return tf.addN([lAe, lW, tf.mul(GAMMA, lA), tf.mul(LAMBDA, lKl)]) as tf.Scalar;

@@ -2,8 +2,8 @@
 // weights (drawn once, seeded) is loaded into every implementation: dgclust, tfjs and PyTorch then train the
 // same model from the same state.
 //
-// DFCN (dfcn.md §1.2–§1.5; official WxTu/DFCN names): Linear weights are [out, in] (torch layout), IGAE
-// weights [in, out] ('in-out' layout of ACM/USPS/CITE), μ = cluster_layer [K, 20], β = gamma [1].
+// DFCN (the official WxTu/DFCN code's AE.py, IGAE.py, DFCN.py and checkpoint names): Linear weights are [out, in]
+// (torch layout), IGAE weights [in, out] ('in-out' layout of ACM/USPS/CITE), μ = cluster_layer [K, 20], β = gamma [1].
 // SDCN (bdy9527/SDCN names): AE d-500-500-2000-10 ([out, in]), GNN layers d-500-500-2000-10-K ([in, out]), μ.
 import * as dg from '../../lib';
 

@@ -1,5 +1,5 @@
-// PCA as DFCN's preprocessing uses it (dfcn.md §1.0): centre the columns, project onto the top-k principal
-// axes, no whitening, scores = U·S of the thin SVD Xc = U S Vᵀ.
+// PCA as DFCN's preprocessing uses it (the official code's main.py, scikit-learn PCA): centre the columns,
+// project onto the top-k principal axes, no whitening, scores = U·S of the thin SVD Xc = U S Vᵀ.
 //
 // Method: subspace iteration with Rayleigh–Ritz (Halko, Martinsson & Tropp 2011, Alg. 4.4 + §5.5) on
 // C = Xcᵀ Xc, run until the top-k Ritz pairs converge, so the result is the exact decomposition to float32

@@ -109,7 +109,7 @@ function powInt(base: Tensor, gamma: number): Tensor | null {
 
 /**
  * β·l_fl (Eqs. 11–12) for the batch's embedding z, centres μ and target rows t, in one of three readings of the
- * "true label" (dccf.md: the paper does not say whether y_true is argmax T or T itself):
+ * "true label" (the paper's Eq. 11 does not say whether y_true is argmax T or T itself):
  *   hard_argmax_T:  c_i = argmax_j t_ij, l = (β/m) Σ_i −(1 − ŝ_{i,c_i})^γ log ŝ_{i,c_i}   (fused native op, any γ ≥ 0)
  *   soft_dot:       p_i = Σ_j t_ij s_ij,  l = (β/m) Σ_i −(1 − p̂_i)^γ log p̂_i
  *   soft_per_class: l = (β/m) Σ_ij −t_ij (1 − ŝ_ij)^γ log ŝ_ij

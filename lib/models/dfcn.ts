@@ -1,7 +1,8 @@
 // DFCN — Deep Fusion Clustering Network (Tu et al., AAAI 2021), as the official code (WxTu/DFCN) runs it.
 // Where paper and code differ, the code wins, and the paper's variant is an option where it is cheap to offer
-// (learnable fusion weight α). "§" numbers below are the sections of the implementation notes summarised in
-// docs/MODELS.md (architecture §1, losses §2, gradients §3, training §4, results §6).
+// (learnable fusion weight α). Sources cited below: the SAIF fusion steps ①–⑤ as DFCN's poster numbers them, and
+// the official code's files (main.py, load_data.py, AE.py, IGAE.py, DFCN.py, train.py, opt.py); docs/MODELS.md
+// (DFCN) describes the whole model.
 //
 // Parameter names and layouts equal the official checkpoints' (ae.encoder.enc_1.weight, gae.encoder.gnn_1.weight,
 // cluster_layer, gamma), so a converted checkpoint loads with loadStateDict as it is.
@@ -21,7 +22,7 @@ import type {
 
 export type IgaeActivation = 'tanh' | 'leakyRelu' | 'none';
 
-/** Per-dataset settings of the official code (dfcn.md §1.0, §1.3, §4.2). */
+/** Per-dataset settings of the official code (main.py, opt.py, IGAE.py). */
 export interface DfcnPreset {
   /** PCA width n of the input. */
   pcaDim: number;
@@ -30,7 +31,10 @@ export interface DfcnPreset {
   /** IGAE activation, and how its weights are stored: [in, out] (H W) or [out, in] (H Wᵀ, same math). */
   igaeActivation: IgaeActivation;
   igaeLayout: 'in-out' | 'out-in';
-  /** 'natural': the dataset's graph; 'knn': the heat-kernel k = 5 graph rebuilt on the PCA features (§1.1). */
+  /**
+   * 'natural': the dataset's graph; 'knn': the heat-kernel k = 5 graph rebuilt on the PCA features (main.py,
+   * load_data.py).
+   */
   graph: 'natural' | 'knn';
 }
 
@@ -43,7 +47,7 @@ export const DFCN_PRESETS: Readonly<Record<string, DfcnPreset>> = {
   cite: { pcaDim: 100, lr: 1e-4, igaeActivation: 'tanh', igaeLayout: 'in-out', graph: 'natural' },
 };
 
-/** λ (weight of the triplet KL) and γ (weight of the adjacency reconstruction), fixed for all datasets (§2). */
+/** λ (weight of the triplet KL) and γ (weight of the adjacency reconstruction), fixed for all datasets (opt.py). */
 export const DFCN_LAMBDA = 10;
 export const DFCN_GAMMA = 0.1;
 
@@ -54,7 +58,7 @@ export interface DfcnOptions {
   nZ?: number;
   igaeActivation?: IgaeActivation;
   igaeLayout?: 'in-out' | 'out-in';
-  /** The paper's learnable scalar α (init 0.5) instead of the code's fixed 0.5 (§1.4). Default false. */
+  /** The paper's learnable scalar α (init 0.5) instead of the code's fixed 0.5 (SAIF step ①). Default false. */
   learnableAlpha?: boolean;
   generator?: Generator;
   device?: Device;
@@ -62,12 +66,12 @@ export interface DfcnOptions {
 
 const leaky = (x: Tensor): Tensor => ops.leakyRelu(x, 0.2);
 
-/** The attribute branch (DFCN §3.2): n → 128 → 256 → 512 → 20 and back, LeakyReLU(0.2), linear Z_AE and X̂. */
+/** The attribute branch (AE.py): n → 128 → 256 → 512 → 20 and back, LeakyReLU(0.2), linear Z_AE and X̂. */
 export function dfcnAutoencoder(nInput: number, nZ: number, gen: Generator, device: Device): MlpAutoencoder {
   return new MlpAutoencoder({ nInput, hidden: [128, 256, 512], nZ, activation: 'leakyRelu', slope: 0.2, names: 'nested', generator: gen, device });
 }
 
-/** One IGAE layer (§1.3): Â · act(H W), activation before propagation, no bias, Xavier-uniform W. */
+/** One IGAE layer (IGAE.py's GNNLayer): Â · act(H W), activation before propagation, no bias, Xavier-uniform W. */
 class IgaeLayer extends Module {
   readonly weight: Tensor;
   constructor(readonly inFeatures: number, readonly outFeatures: number, private readonly act: IgaeActivation | null,
@@ -83,7 +87,10 @@ class IgaeLayer extends Module {
   }
 }
 
-/** The graph branch (§1.3): encoder n → 128 → 256 → 20 (layers 1–2 active), decoder 20 → 256 → 128 → n (all active). */
+/**
+ * The graph branch (IGAE.py): encoder n → 128 → 256 → 20 (layers 1–2 active), decoder 20 → 256 → 128 → n (all
+ * active).
+ */
 export class Igae extends Module {
   readonly encoder: IgaeStack;
   readonly decoder: IgaeStack;
@@ -156,7 +163,7 @@ export class Dfcn extends Module {
     this.alpha = options.learnableAlpha ? this.registerParameter('alpha', ops.full([1], 0.5, { device })) : null;
   }
 
-  /** The full forward pass (§1.2–§1.4) on features x (N×n) and the row-normalized Â. */
+  /** The full forward pass (AE, IGAE, SAIF steps ①–⑤; DFCN.py) on features x (N×n) and the row-normalized Â. */
   forward(x: Tensor, adj: SparseMatrix): DfcnForward {
     const zAe = this.ae.encode(x).z;
     const zIgae = this.gae.encoder.forward(x, adj);
@@ -172,14 +179,15 @@ export class Dfcn extends Module {
     return { xHat, zHat, zAe, zIgae, zL, zTilde };
   }
 
-  /** Q = Student-t(Z̃, μ), ν = 1 (§1.5). */
+  /** Q = Student-t(Z̃, μ), ν = 1 (DFCN's soft assignment, DEC Eq. 1). */
   softAssign(zTilde: Tensor): Tensor {
     return ops.studentT(zTilde, this.clusterLayer, 1);
   }
 
   /**
-   * L = L_AE + L_w + γ·L_a (+ λ·L_KL when p is given) (§2). `adjX` is the constant ÂX; p the detached target
-   * distribution of Q(Z̃). L_a compares σ(Z_IGAE Z_IGAEᵀ) + σ(ẐẐᵀ) with Â over all N² pairs, tile by tile.
+   * L = L_AE + L_w + γ·L_a (+ λ·L_KL when p is given), with train.py's reductions. `adjX` is the constant ÂX;
+   * p the detached target distribution of Q(Z̃). L_a compares σ(Z_IGAE Z_IGAEᵀ) + σ(ẐẐᵀ) with Â over all N²
+   * pairs, tile by tile.
    */
   losses(f: DfcnForward, x: Tensor, adj: SparseMatrix, adjX: Tensor, p: Tensor | null,
          weights: { lambda?: number; gamma?: number } = {}): DfcnLosses {
@@ -189,7 +197,8 @@ export class Dfcn extends Module {
     let total = ops.add(ops.add(ae, igaeW), ops.scale(igaeA, weights.gamma ?? DFCN_GAMMA));
     let kl: Tensor | null = null;
     if (p) {
-      // λ · (KL(P‖Q) + KL(P‖Q1) + KL(P‖Q2)) / 3, the code's geometric-mean form (§2 [DEV]).
+      // λ · (KL(P‖Q) + KL(P‖Q1) + KL(P‖Q2)) / 3, the code's geometric-mean form (train.py; the poster averages
+      // the q's inside the log).
       kl = ops.klStudentT([f.zTilde, f.zAe, f.zIgae], this.clusterLayer, p, { weight: weights.lambda ?? DFCN_LAMBDA });
       total = ops.add(total, kl);
     }
@@ -208,14 +217,14 @@ export interface DfcnSettings extends ResolvedOptions, DfcnPreset {
   lambda: number;
   gamma: number;
   learnableAlpha: boolean;
-  /** Own pretraining (§4.1): AE epochs (mini-batches), IGAE epochs, joint epochs, their lr and batch size. */
+  /** Own pretraining (not in the official code): AE, IGAE and joint epochs (AE on mini-batches), lr, batch size. */
   aeEpochs: number;
   igaeEpochs: number;
   jointEpochs: number;
   pretrainLr: number;
   batchSize: number;
   /**
-   * Stage 2's loss. 'demo' (default): the distributed pretraining demo's (§4.1), L_AE + 0.01·L_w + 0.01·L_a +
+   * Stage 2's loss. 'demo' (default): the distributed pretraining demo's, L_AE + 0.01·L_w + 0.01·L_a +
    * 0.01·MSE(Z_AE, Z_IGAE). 'framework': L_AE + L_w + γ·L_a, as A-Unified-Framework's re-implementation. On DBLP
    * (seed 0, k-means on Z̃ right after pretraining) 'demo' gives ACC 73.0 where 'framework' gives 58.1 (the
    * official weights: 71.5); it is also ahead on ACM and CITE (docs/RESULTS.md).
@@ -258,7 +267,7 @@ class DfcnRun implements ClusteringModel<DfcnInput> {
     if (rows) throw new DgcError('DGC_INTERNAL', 'DFCN trains full batch');
     const m = this.module;
     const f = m.forward(input.x, input.adj);
-    // P from the detached Q of this same forward pass, every epoch (§2); Q is also the 'q' readout.
+    // P from the detached Q of this same forward pass, every epoch (as train.py); Q is also the 'q' readout.
     const q = noGrad(() => m.softAssign(f.zTilde));
     const p = ctx.refresh ? ctx.setTarget(noGrad(() => ops.targetDistribution(q))) : ctx.target();
     const l = m.losses(f, input.x, input.adj, input.adjX, p, { lambda: this.settings.lambda, gamma: this.settings.gamma });
@@ -278,9 +287,9 @@ class DfcnRun implements ClusteringModel<DfcnInput> {
 }
 
 /**
- * DFCN's pretraining (§4.1; not in the official repository): 1a the AE alone on mini-batches, 1b the IGAE alone
- * (L_w + γ L_a, its decoder on Z_IGAE), 2 the whole network without the KL term, β trained from 0 (see jointLoss).
- * Adam at pretrainLr (1e-3) in every stage.
+ * DFCN's pretraining (not in the official repository; its issues #1 and #4): 1a the AE alone on mini-batches,
+ * 1b the IGAE alone (L_w + γ L_a, its decoder on Z_IGAE), 2 the whole network without the KL term, β trained from
+ * 0 (see jointLoss). Adam at pretrainLr (1e-3) in every stage.
  */
 function dfcnPretrain(run: ClusteringModel<DfcnInput>, input: DfcnInput, s: DfcnSettings): PretrainStage<DfcnInput>[] {
   const m = (run as DfcnRun).module;

@@ -162,7 +162,7 @@ class Backend {
   // ---- clustering head (Student-t, target distribution, fused KL / focal, CDC pairwise) --------------------
   // Shapes: z n×d, mu k×d, q and p n×k. Losses are written to a 1-element tensor; `scale` multiplies the summed
   // loss (batchmean with weight w: scale = w/n) and the gradients are those of the scaled loss. Gradient outputs
-  // may be null. Formulas: native/cpu/cluster.h (dfcn.md §3, dccf.md §3, dcl-trinh.md §3).
+  // may be null. Formulas and their sources: native/cpu/cluster.h.
   virtual void studentT(const Tensor& z, const Tensor& mu, double nu, Tensor& q) = 0;
   virtual void studentTBackward(const Tensor& z, const Tensor& mu, double nu, const Tensor& q, const Tensor& dq,
                                 Tensor* dz, Tensor* dmu) = 0;

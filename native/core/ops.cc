@@ -986,7 +986,8 @@ LossWithGrads focalStudentT(const Tensor& z, const Tensor& mu, double nu, const 
 }
 
 namespace {
-// CDC works on mini-batches: the b×b scratch is dense by design (dcl-trinh.md §7), so b is bounded.
+// CDC works on mini-batches: the b×b scratch is dense by design (its kernels are over the pairs of a batch), so
+// b is bounded.
 constexpr int64_t kMaxPairBatch = 8192;
 void checkPairBatch(const char* op, const char* arg, const Tensor& y) {
   requireMatrix(op, arg, y);

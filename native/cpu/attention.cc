@@ -15,7 +15,7 @@
 //   and the row maximum contributes exp(0) = 1, so ℓ_i ≥ 1 and the division is safe (identical rows, zero
 //   rows, logits of 1e7: all exact up to float rounding of the logits themselves).
 //
-//   Backward (caegcn.md §3.1; flash-attention 2's recomputation): with D_i = Σ_c dOut_ic·out_ic
+//   Backward (the softmax-attention backward, with flash-attention 2's recomputation): with D_i = Σ_c dOut_ic·out_ic
 //   (= Σ_j p_ij dP_ij, so no row of P is needed to get it) and P recomputed from lse,
 //     dP_ij = dOut_i·v_j,   dS_ij = p_ij (dP_ij − D_i),
 //     dQ_i = scale Σ_j dS_ij k_j,   dK_j = scale Σ_i dS_ij q_i,   dV_j = Σ_i p_ij dOut_i.
@@ -452,7 +452,7 @@ void rowStatistics(const Problem& p, const float* out, int64_t ldo, float* lse2,
         const float* o = out + i * ldo + h * p.dv;
         const float* g = p.dOut + i * p.lddo + h * p.dv;
         float d = 0.0f;
-        for (int64_t c = 0; c < p.dv; ++c) d += g[c] * o[c];  // D_i = Σ_c dOut_ic·out_ic (caegcn.md §3.1)
+        for (int64_t c = 0; c < p.dv; ++c) d += g[c] * o[c];  // D_i = Σ_c dOut_ic·out_ic
         delta[h * p.n + i] = d;
         lse2[h * p.n + i] = p.lse[i * p.heads + h] * kLog2e;
       }
@@ -945,8 +945,8 @@ DGC_ATTN_TARGET void backwardKeyBlock(const Problem& p, int64_t head, int64_t j0
 // ---- Self-correlation backward: dZ of one block of rows (Q = K = V = Z, one head, scale 1) -----------
 // Lanes are the block's rows i, tiles run over j. With s_ij = s_ji (S = Z Zᵀ is symmetric):
 //   dZ_i = Σ_j [p_ij (dOut_i·z_j − D_i) + p_ji (dOut_j·z_i − D_j)] z_j + Σ_j p_ji dOut_j
-// In dfcn.md §3's notation: the first bracket is G_E + G_Eᵀ with G_E = S ⊙ (Ḡ Z_Lᵀ − r 1ᵀ), the last sum
-// is Sᵀ Ḡ.
+// In selfCorrelationBackward's notation (attention.h): the first bracket is G_E + G_Eᵀ with
+// G_E = S ⊙ (Ḡ Z_Lᵀ − r 1ᵀ), the last sum is Sᵀ Ḡ.
 DGC_ATTN_TARGET void selfBackwardBlock(const Problem& p, int64_t i0, float* scratch) {
   const int64_t rows = std::min(kBlock, p.n - i0);
   const int64_t d = p.dk;

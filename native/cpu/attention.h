@@ -3,10 +3,10 @@
 //   for each head h:   out_h = softmax_rows(scale · Q_h K_hᵀ) V_h
 //
 // Users in the models:
-//   * DFCN's self-correlation block (dfcn.md §1.4, §3): Z_G = softmax(Z_L Z_Lᵀ) Z_L is the special case
+//   * DFCN's self-correlation block (SAIF fusion steps ③–④): Z_G = softmax(Z_L Z_Lᵀ) Z_L is the special case
 //     Q = K = V = Z_L, one head, scale 1 (selfCorrelationForward / selfCorrelationBackward below).
-//   * CaEGCN's 8-head "cross-attention" fusion (caegcn.md §1.2, §3.1): Q, K, V = Y·Wq, Y·Wk, Y·Wv, each
-//     N×8e with head-major column blocks of width e, scale 1/√e.
+//   * CaEGCN's 8-head "cross-attention" fusion (paper Eqs. 5–11; the official code's SelfAttentionWide):
+//     Q, K, V = Y·Wq, Y·Wk, Y·Wv, each N×8e with head-major column blocks of width e, scale 1/√e.
 //
 // LAYOUT (all row-major float32, raw pointers, no aliasing between inputs and outputs)
 //   Q   n × (heads·dk)   head h uses columns [h·dk, (h+1)·dk)           (row i = query i)
@@ -40,7 +40,7 @@ void attentionForward(int64_t n, int64_t m, int64_t heads, int64_t dk, int64_t d
                       const float* Q, const float* K, const float* V, float* out, float* lse);
 
 // Given out and lse from attentionForward and dOut = ∂L/∂out (n × heads·dv), writes
-// dQ = ∂L/∂Q (n × heads·dk), dK = ∂L/∂K (m × heads·dk) and dV = ∂L/∂V (m × heads·dv) (caegcn.md §3.1):
+// dQ = ∂L/∂Q (n × heads·dk), dK = ∂L/∂K (m × heads·dk) and dV = ∂L/∂V (m × heads·dv) (softmax-attention backward):
 //   P = softmax(scale·Q Kᵀ), D_i = Σ_c dOut_ic·out_ic, dS = P ∘ (dOut Vᵀ − D 1ᵀ),
 //   dQ = scale·dS K,  dK = scale·dSᵀ Q,  dV = Pᵀ dOut          (per head)
 void attentionBackward(int64_t n, int64_t m, int64_t heads, int64_t dk, int64_t dv, float scale,
@@ -58,15 +58,16 @@ void attentionBackwardStrided(int64_t n, int64_t m, int64_t heads, int64_t dk, i
                               const float* dOut, int64_t lddo, float* dQ, int64_t lddq, float* dK,
                               int64_t lddk, float* dV, int64_t lddv);
 
-// DFCN self-correlation (dfcn.md §1.4 step 3–4): out = softmax(Z Zᵀ) Z for Z n × d (no scaling),
+// DFCN self-correlation (SAIF steps ③–④): out = softmax(Z Zᵀ) Z for Z n × d (no scaling),
 // lse[n] = log Σ_j exp(z_i·z_j). Same as attentionForward(n, n, 1, d, d, 1, Z, Z, Z, out, lse).
 void selfCorrelationForward(int64_t n, int64_t d, const float* Z, float* out, float* lse);
 
 // Gradient of the above: dZ = ∂L/∂Z (n × d, overwritten) given dOut = ∂L/∂out. This is dQ + dK + dV of
-// attentionBackward with Q = K = V = Z; in dfcn.md §3's notation (with Ḡ = dOut, S the softmax):
+// attentionBackward with Q = K = V = Z; with Ḡ = dOut, E = Z Zᵀ and S = softmax_rows(E):
 //   dZ = Sᵀ Ḡ + (G_E + G_Eᵀ) Z,  G_E = S ⊙ (Ḡ Zᵀ − r 1ᵀ),  r_i = Σ_c Ḡ_ic out_ic
-// (the "+ G" term of §3 belongs to the residual Z̃ = β Z_G + Z_L, not to this op). Computed in one fused
-// pass that uses the symmetry of Z Zᵀ (see attention.cc), not by three separate gradients.
+// (in DFCN the residual Z̃ = β Z_G + Z_L of SAIF step ⑤ adds "+ G" to Z_L's gradient; that is not part of this
+// op). Computed in one fused pass that uses the symmetry of Z Zᵀ (see attention.cc), not by three separate
+// gradients.
 void selfCorrelationBackward(int64_t n, int64_t d, const float* Z, const float* out, const float* lse,
                              const float* dOut, float* dZ);
 

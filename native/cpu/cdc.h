@@ -26,7 +26,7 @@ namespace cpu {
 //           the model passes scale = weight/b: Keras's mean of the per-row sums)
 //   global: scale · Σ_{i≠j} A_ij log(A_ij/B_ij), no clip (a KL between two distributions over the pairs; the
 //           model passes scale = weight)
-// Gradients (dcl-trinh.md §3, G1–G3, generalised to the global normalisation):
+// Gradients (the chain rule through the forms above, for both normalisations):
 //   KL:      ∂/∂A = scale·(log Ā − log B̄ + 1)·[A unclipped],  ∂/∂B = −scale·Ā/B̄·[B unclipped]
 //   Sharpen: GW_ij = (GS_ij − ⟨GS, S⟩_i)/T_i (row: ⟨·⟩ over row i, T_i = Σ_l W_il; global: over all pairs, T),
 //            GC_kj = 2 C_kj GW_kj / f_j − (1/f_j) Σ_i GW_ij W_ij

@@ -1,4 +1,4 @@
-// Clustering-head kernels: see cluster.h for the formulas, the spec sections and the output semantics.
+// Clustering-head kernels: see cluster.h for the formulas, their sources and the output semantics.
 //
 // Layout of this file
 //   1. helpers: reduction chunking, the Student-t row evaluation (relative to the nearest centre) and the row
@@ -29,9 +29,9 @@ namespace {
 
 constexpr int64_t kMaxReductionChunks = 256;
 constexpr int64_t kMinReductionRows = 64;
-constexpr double kPairClipMin = 1e-10;  // dcl-trinh.md §2.1 PairKernel clip
-constexpr double kKlClipMin = 1e-7;     // Keras KLDivergence clip (dcl-trinh.md RowKL)
-constexpr double kFocalClipMin = 1e-7;  // dccf.md §2: clamp s to [1e-7, 1] before the log
+constexpr double kPairClipMin = 1e-10;  // CDC pair-kernel clip (the official code's)
+constexpr double kKlClipMin = 1e-7;     // Keras KLDivergence clip (CDC's official code)
+constexpr double kFocalClipMin = 1e-7;  // DCCF focal loss: clamp s to [1e-7, 1] before the log (a guard; Eq. 12 has none)
 
 // Rows per chunk for passes that reduce over rows. Depends only on the row count, never on the thread count,
 // so the partials and the order they are combined in are the same for any number of threads.

@@ -16,7 +16,7 @@
 //     scale = w / (rows in the batch). The gradients returned are the gradients of the returned (scaled) value,
 //     so an autograd layer with upstream scalar g passes scale = g·w/rows (or rescales the outputs by g).
 //
-// Student-t soft assignment (dfcn.md §1.5, dccf.md Eq. 9)
+// Student-t soft assignment (DEC Eq. 1; DCCF Eq. 9, CDC Eq. 8, CaEGCN Eq. 17, AGCN Eq. 10)
 //   D_ij = ‖z_i − μ_j‖²,  u_ij = (1 + D_ij/ν)^(−(ν+1)/2),  q_ij = u_ij / Σ_l u_il
 //   Distances are direct differences, (z_ic − μ_jc) summed in double: k is small, so this costs the same as the
 //   ‖z‖² + ‖μ‖² − 2zμ form and never cancels catastrophically (points far from the origin but close to a centre
@@ -40,7 +40,7 @@ namespace dgc {
 namespace cpu {
 
 // ---------------------------------------------------------------------------------------------------------------
-// Student-t soft assignment and its general backward (dfcn.md §1.5 and §3 "General form").
+// Student-t soft assignment (DEC Eq. 1) and its backward for any upstream gradient (the chain rule through it).
 
 // Q (n×k, overwritten) = Student-t soft assignment of the rows of Z (n×d) to the centres μ (k×d), ν > 0.
 // Rows of Q sum to 1 (up to float rounding). K = 1 gives Q ≡ 1.
@@ -56,7 +56,8 @@ void studentTBackward(int64_t n, int64_t k, int64_t d, const float* Z, const flo
                       const float* dQ, float* dZ, float* dMu);
 
 // ---------------------------------------------------------------------------------------------------------------
-// Target distribution (dfcn.md §2, dccf.md Eq. 10). Also CDC's Sharpen (dcl-trinh.md §2.1) with n = k = B.
+// Target distribution (DEC Eq. 3; DCCF Eq. 10). Also CDC's Sharpen (the same formula on a b×b pair-kernel matrix,
+// CDC Eqs. 10–11) with n = k = B.
 
 // P (n×k, overwritten): p_ij = (q_ij²/f_j) / Σ_l (q_il²/f_l), f_j = Σ_i q_ij (column sums over all n rows,
 // deterministic). Computed in double from the float Q; rows of P sum to 1. Expects q ≥ 0. Guards (no NaN):
@@ -64,24 +65,25 @@ void studentTBackward(int64_t n, int64_t k, int64_t d, const float* Z, const flo
 // produces such a row: its largest entry is ≥ 1/k).
 void targetDistribution(int64_t n, int64_t k, const float* Q, float* P);
 
-// Backward of targetDistribution (dcl-trinh.md §3 G2), for CDC where the sharpened matrix is differentiated.
+// Backward of targetDistribution (the Sharpen backward), for CDC, whose official code differentiates the sharpened
+// matrix too.
 // With W_ij = q_ij²/f_j, T_i = Σ_l W_il, S = P:
 //   GW_ij = (dP_ij − Σ_l dP_il S_il)/T_i,   dQ_ij = 2 q_ij GW_ij/f_j − (1/f_j) Σ_r GW_rj W_rj
 // dQ (n×k) overwritten. Guarded like the forward: columns with f_j = 0 and rows with T_i = 0 get 0.
 void targetDistributionBackward(int64_t n, int64_t k, const float* Q, const float* dP, float* dQ);
 
-// labels[i] = argmax_j P_ij (the first index on ties). DCCF's hard pseudo-labels c_i (dccf.md §2); also usable
+// labels[i] = argmax_j P_ij (the first index on ties). DCCF's hard pseudo-labels c_i (y_true of Eq. 11); also usable
 // for predictions (argmax Q) and label-change fractions.
 void pseudoLabels(int64_t n, int64_t k, const float* P, int32_t* labels);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fused Student-t losses against a fixed target P (P is a constant: no gradient to it).
 
-// KL(P‖Q) (dfcn.md §2–§3, agcn.md §3, caegcn.md §3.3, dccf.md l_cl):
+// KL(P‖Q) (DEC Eq. 2, as DFCN, SDCN, AGCN (Eq. 12), CaEGCN (Eq. 19) and DCCF (l_cl, Eq. 8) use it):
 //   loss = scale · Σ_ij p_ij (log p_ij − log q_ij),  0·log 0 = 0,  Q = studentT(Z, μ, ν),  P n×k constant.
 //   DFCN/AGCN/SDCN/CaEGCN batchmean with weight w: scale = w/n.  DCCF per mini-batch of m rows: scale = β/m
-//   (IDEC-pytorch's old element-mean reduction, dccf.md §2: scale = β/(m·k)).
-// Gradient (exact for any P ≥ 0; with s_i = Σ_j p_ij = 1 it is the spec's A_ij):
+//   (IDEC-pytorch's F.kl_div with the old element-mean reduction: scale = β/(m·k)).
+// Gradient (exact for any P ≥ 0; with s_i = Σ_j p_ij = 1 it is DEC's Eqs. 4–5):
 //   A_ij = scale·((ν+1)/ν)·(p_ij − q_ij s_i)/(1 + D_ij/ν),
 //   dZ_i = Σ_j A_ij (z_i − μ_j) (n×d),  dMu_j = −Σ_i A_ij (z_i − μ_j) (k×d).
 // Outputs, all overwritten and each may be null: Q (n×k, bit-identical to studentT's), dZ, dMu.
@@ -90,7 +92,8 @@ void pseudoLabels(int64_t n, int64_t k, const float* P, int32_t* labels);
 double klStudentT(int64_t n, int64_t k, int64_t d, const float* Z, const float* mu, double nu, const float* P,
                   double scale, float* Q, float* dZ, float* dMu);
 
-// DFCN's triplet KL (dfcn.md §2: L_KL = (KL(P‖Q) + KL(P‖Q1) + KL(P‖Q2))/3, the code's geometric-mean form):
+// DFCN's triplet KL in the official code's geometric-mean form (train.py; the paper averages the three q inside
+// the log): L_KL = (KL(P‖Q) + KL(P‖Q1) + KL(P‖Q2))/3,
 //   loss = (scale/3)·Σ_t Σ_ij p_ij (log p_ij − log q^t_ij),  q^t = studentT(Z_t, μ, ν), t = 1, 2, 3.
 // DFCN: Z1 = Z̃, Z2 = Z_AE, Z3 = Z_IGAE, P = target(Q of Z̃), scale = λ/N = 10/N.
 // Outputs (overwritten, each may be null): Q1..Q3 (n×k), dZ1..dZ3 (n×d) and dMu (k×d) = the sum of the three
@@ -115,10 +118,10 @@ double klStudentTTriplet(int64_t n, int64_t k, int64_t d, const float* Z1, const
 double klStudentTSelf(int64_t n, int64_t k, int64_t d, int64_t m, const float* const* Zs, const float* mu, double nu,
                       double scale, float* Q1, float* P, float* const* dZs, float* dMu);
 
-// DCCF focal loss with hard pseudo-labels (dccf.md §2 Eqs. 11–12, focal_target = hard_argmax_T, no α factor):
+// DCCF focal loss with hard pseudo-labels (paper Eqs. 11–12, focal_target = hard_argmax_T, no α factor):
 //   c_i = argmax_j p_ij (first on ties),  s_i = q_{i,c_i},  p̂_i = clamp(s_i, 1e-7, 1),
 //   loss = scale · Σ_i −(1 − p̂_i)^γ · log p̂_i      (DCCF: γ = 2, scale = β/m for a mini-batch of m rows).
-// Gradient (dccf.md §3(a) "focal term", general ν): where the clamp is inactive (1e-7 ≤ s_i ≤ 1),
+// Gradient (of Eq. 12 through the Student-t of Eq. 9, general ν): where the clamp is inactive (1e-7 ≤ s_i ≤ 1),
 //   g_i = ∂loss/∂s_i = scale·[γ(1−s_i)^{γ−1} log s_i − (1−s_i)^γ / s_i],  ∂logU_ij = g_i s_i (1[j=c_i] − q_ij),
 // then the Student-t chain rule as in studentTBackward; rows where the clamp is active get no gradient (the
 // clamp's derivative is 0 there, as in PyTorch/TF). γ ≥ 0; the (1−s)^{γ−1} factor is taken as 0 when s = 1.
@@ -126,8 +129,8 @@ double klStudentTSelf(int64_t n, int64_t k, int64_t d, int64_t m, const float* c
 double focalStudentT(int64_t n, int64_t k, int64_t d, const float* Z, const float* mu, double nu, const float* P,
                      double gamma, double scale, float* Q, float* dZ, float* dMu);
 
-// DCCF's clustering objective in one pass (dccf.md §3(a): "sum the G's from l_cl and l_fl before this backward,
-// so the backward runs once"): loss = klScale·Σ p log(p/q) + focalScale·Σ_i −(1−p̂_i)^γ log p̂_i, i.e.
+// DCCF's clustering objective L_c = l_cl + l_fl (paper Eq. 13) in one pass, the upstream gradients of both terms
+// summed before a single Student-t backward: loss = klScale·Σ p log(p/q) + focalScale·Σ_i −(1−p̂_i)^γ log p̂_i, i.e.
 // klStudentT(klScale) + focalStudentT(focalScale) with one Student-t evaluation and one backward. DCCF with β
 // and batch m: klScale = focalScale = β/m, γ = 2. If klLoss / focalLoss are non-null they receive the two
 // scaled parts. A zero scale skips that term entirely.
@@ -136,9 +139,9 @@ double klFocalStudentT(int64_t n, int64_t k, int64_t d, const float* Z, const fl
                        double* klLoss, double* focalLoss);
 
 // ---------------------------------------------------------------------------------------------------------------
-// CDC pairwise kernels over a mini-batch (dcl-trinh.md §2.1 and §3 G1–G3). Dense O(b²) memory, O(b²·w) time for
-// a batch Y of b rows of width w; meant for b ≤ 1024 (CDC uses b = 64). Distances are direct differences in
-// double, as for studentT.
+// CDC pairwise kernels over a mini-batch (paper Eqs. 5, 6, 10 and 11 in the official code's forms, with their
+// gradients). Dense O(b²) memory, O(b²·w) time for a batch Y of b rows of width w; meant for b ≤ 1024 (CDC uses
+// b = 64). Distances are direct differences in double, as for studentT.
 
 // PairKernel (code form, rows normalised with the self-pair kept), C is b×b (overwritten):
 //   D_ij = ‖y_i − y_j‖² (D_ii = 0),  K_ij = (1 + D_ij/ν)^(−(ν+1)/2) (K_ii = 1),  R_i = Σ_j K_ij (≥ 1),
@@ -146,7 +149,7 @@ double klFocalStudentT(int64_t n, int64_t k, int64_t d, const float* Z, const fl
 // R_i ≥ 1 always, so far-apart points only make K tiny: no NaN for finite inputs.
 void pairAffinity(int64_t b, int64_t w, const float* Y, double nu, float* C);
 
-// Backward of pairAffinity (G1) for an upstream dC (b×b); dY (b×w) overwritten. The clip passes gradient where
+// Backward of pairAffinity for an upstream dC (b×b); dY (b×w) overwritten. The clip passes gradient where
 // 1e-10 ≤ K_ij/R_i ≤ 1 and blocks it elsewhere. With G' = dC masked by the clip and C̃ = K/R unclipped:
 //   GK_ij = (G'_ij − Σ_l G'_il C̃_il)/R_i,  H_ij = −((ν+1)/(2ν))·K_ij/(1 + D_ij/ν)·GK_ij,
 //   dY_i = 2 Σ_j (H_ij + H_ji)(y_i − y_j).
@@ -157,13 +160,13 @@ void pairAffinityBackward(int64_t b, int64_t w, const float* Y, double nu, const
 // over the squared distances D_ij = ‖y_i − y_j‖², dY_i = 2 Σ_{j ≠ i, in order} (H_ij + H_ji)(y_i − y_j), in double.
 void pairDistanceGrad(int64_t b, int64_t w, const float* Y, const double* H, float* dY);
 
-// CDC's RowKL with Keras clipping (dcl-trinh.md §2.1, G3), A and B are rows×cols:
+// CDC's row KL with Keras clipping (the official code's KLDivergence), A and B are rows×cols:
 //   Ā = clip(A, 1e-7, 1), B̄ = clip(B, 1e-7, 1),  loss = scale·Σ_ij Ā_ij log(Ā_ij/B̄_ij)  (Keras mean: scale = w/rows)
 //   dA = scale·(log Ā − log B̄ + 1)·[1e-7 ≤ A ≤ 1],  dB = −scale·(Ā/B̄)·[1e-7 ≤ B ≤ 1]   (overwritten; may be null)
 // Also CDC's clustering term L_c = Keras 'kld'(P, Q) with A = P, B = Q (then studentTBackward with dQ = dB).
 double rowKlClipped(int64_t rows, int64_t cols, const float* A, const float* B, double scale, float* dA, float* dB);
 
-// CDC correlation loss (dcl-trinh.md §2.2, code form), one call per term:
+// CDC correlation loss, one call per term (paper Eq. 6 in the official code's form: C_Z sharpened, row kernels):
 //   loss = RowKL( Sharpen(PairKernel(Ya)) ‖ PairKernel(Yb) ) with RowKL scaled by `scale` (weight/b for Keras).
 //   L_cr(Z, X)  : Ya = Z (b×10), Yb = X (b×D, constant: pass dYb = null)
 //   L_cr(Z, X') : Ya = Z, Yb = X' (reconstruction)

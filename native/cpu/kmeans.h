@@ -1,7 +1,8 @@
 // k-means for the CPU backend, with scikit-learn's KMeans semantics (algorithm="lloyd", init="k-means++").
 //
-// Specs: dfcn.md §5 step 8 / agcn.md §2 (KMeans(K, n_init=20), max_iter 300, tol 1e-4 × mean feature variance),
-// caegcn.md §4.2 (max_iter 1000), dcl-trinh.md §4 (n_init 20), dccf.md §4.
+// The official codes call KMeans(K, n_init=20) with scikit-learn's defaults (max_iter 300, tol 1e-4 × mean feature
+// variance): DFCN's train.py, SDCN's sdcn.py, AGCN's AGCN.py; CaEGCN's CaEGCN.py sets max_iter=1000, CDC's
+// our_HDC.py n_init=20; DCCF (no published code; its Alg. 1 only says "initialize μ") takes DEC/IDEC's k-means.
 //
 // What kmeans() does, step by step (mirrors sklearn.cluster.KMeans.fit, sklearn ≥ 1.2):
 //   1. tolAbs = tol · mean_c var(X[:, c])   (population variance per feature, in double; sklearn's _tolerance).

@@ -10,10 +10,10 @@
 //   ∂L/∂s1_ij = G1_ij = (2/N²) R_ij σ1'_ij   with R = σ1 + σ2 − A and σ' = σ(1−σ).
 //   s1_ij = z1_i·z1_j depends on z1_i through both (i, j) and (j, i), so
 //   dZ1_i = Σ_j (G1_ij + G1_ji) z1_j = (2/N²) Σ_j C1_ij z1_j,   C1_ij = σ1'_ij (2(σ1+σ2)_ij − A_ij − A_ji).
-//   R is NOT symmetric (dfcn.md §3: G + Gᵀ, not 2G), but C1 is: C1 = 2σ1'(σ1+σ2) [dense, symmetric] minus,
+//   R is NOT symmetric (A is row-normalized: G + Gᵀ, not 2G), but C1 is: C1 = 2σ1'(σ1+σ2) [dense, symmetric] minus,
 //   for every (i, j) ∈ nz, σ1'_ij·A_ij at both (i, j) and (j, i) [sparse]. Likewise C2 with σ2'.
 //
-// CaEGCN, PyTorch BCELoss on a = σ(s) (caegcn.md §3.5; ℓ is linear in the target t):
+// CaEGCN, PyTorch BCELoss on a = σ(s) (the official code's F.binary_cross_entropy; ℓ is linear in the target t):
 //   ℓ(a, t) = −t·max(ln a, −100) − (1−t)·max(ln(1−a), −100) = ℓ(a, 0) + t·[max(ln(1−a), −100) − max(ln a, −100)]
 //   L = (1/N²) [ Σ_ij −max(ln(1−a_ij), −100)  +  Σ_nz t_ij (max(ln(1−a_ij), −100) − max(ln a_ij, −100)) ]
 //   ∂L/∂s_ij = (a_ij − t_ij) κ_ij / N²,  κ = a(1−a)/max(a(1−a), 1e−12) (PyTorch's BCE backward times the

@@ -1,5 +1,5 @@
 // Graph-reconstruction losses through σ(Z Zᵀ), fused with their gradients, never materializing N×N
-// (dfcn.md §2 L_a and §3 "Gram–sigmoid adjacency reconstruction"; caegcn.md §2 and §3.5).
+// (DFCN's L_a and CaEGCN's graph loss, in the forms of the official codes: DFCN's train.py, CaEGCN's CaEGCN.py).
 //
 //   DFCN   L = (1/N²) Σ_ij (σ(z1_i·z1_j) + σ(z2_i·z2_j) − A_ij)²      (two embeddings: Z_IGAE and Ẑ)
 //          L = (1/N²) Σ_ij (σ(z_i·z_j) − A_ij)²                       (one embedding: Z2 == nullptr)
@@ -18,9 +18,9 @@
 //     forward). A non-null dZ is OVERWRITTEN with g·∂L/∂Z: g is the upstream scalar (the loss weight, e.g.
 //     DFCN's γ = 0.1 or CaEGCN's 0.01, times the incoming gradient). dZ must not overlap any input.
 //   * n == 0 returns 0 and writes nothing. d ≥ 1 is required.
-//   * BCE follows PyTorch's float32 semantics (caegcn.md §3.5): a = 1/(1 + exp(−s)) evaluated in float (a true
-//     division; exp within 0.7 ulp, so a matches torch.sigmoid's except where 1 + exp(−s) is within an ulp of a
-//     rounding boundary);
+//   * BCE follows PyTorch's float32 semantics (F.binary_cross_entropy, as the official code calls it):
+//     a = 1/(1 + exp(−s)) evaluated in float (a true division; exp within 0.7 ulp, so a matches torch.sigmoid's
+//     except where 1 + exp(−s) is within an ulp of a rounding boundary);
 //     ℓ(a, t) = −[t·max(ln a, −100) + (1−t)·max(ln(1−a), −100)] with 1−a evaluated in float, so a pair whose
 //     a rounds to exactly 1 (s ≳ 16.64) adds 100·(1−t) to the loss; the gradient is
 //     ∂ℓ/∂s = (a − t)·κ with κ = a(1−a)/max(a(1−a), 1e−12), i.e. 0 where a == 1. T values are expected in [0, 1].
@@ -59,13 +59,15 @@ struct CsrView {
   const float* values = nullptr;     // nnz values, or nullptr for all ones
 };
 
-// DFCN's adjacency-reconstruction loss L_a (dfcn.md §2, §3). Two embeddings when Z2 != nullptr (d2 ≥ 1),
-// one when Z2 == nullptr (d2 and dZ2 are then ignored). With R = σ1 + σ2 − A (σ2 ≡ 0 for one embedding):
+// DFCN's adjacency-reconstruction loss L_a (the official code's form, train.py). Two embeddings when
+// Z2 != nullptr (d2 ≥ 1), one when Z2 == nullptr (d2 and dZ2 are then ignored). With R = σ1 + σ2 − A
+// (σ2 ≡ 0 for one embedding):
 //   dZ1 = g·(G1 + G1ᵀ) Z1,  G1 = (2/N²) R ⊙ σ1 ⊙ (1 − σ1)      (likewise dZ2 with σ2)
 double gramSigmoidMseLoss(int64_t n, const float* Z1, int64_t d1, const float* Z2, int64_t d2, CsrView A, float g,
                           float* dZ1, float* dZ2);
 
-// CaEGCN's graph loss (caegcn.md §2, §3.5): mean over n² of PyTorch BCE(σ(z_i·z_j), T_ij).
+// CaEGCN's graph loss as the official code computes it (CaEGCN.py; the paper's Eq. 15 is a Frobenius norm):
+// mean over n² of PyTorch BCE(σ(z_i·z_j), T_ij).
 //   dZ = g·(G + Gᵀ) Z,  G_ij = (a_ij − T_ij)·κ_ij / N²
 double gramSigmoidBceLoss(int64_t n, const float* Z, int64_t d, CsrView T, float g, float* dZ);
 

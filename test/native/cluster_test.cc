@@ -7,20 +7,20 @@
 //   /tmp/cluster-work/cluster_test            (add --no-bench to skip the timing section)
 // With sanitizers: add -fsanitize=address,undefined -g.
 //
-// What is checked (references are naive double-precision implementations written from the specs' formulas;
+// What is checked (references are naive double-precision implementations written from the formulas in cluster.h;
 // finite differences are central differences in double of those reference losses):
 //   * studentT (rtol 1e-5) and targetDistribution (rtol 1e-5, rows sum to 1) over N ∈ {1, 7, 500},
 //     K ∈ {1, 2, 3, 10}, d ∈ {1, 5, 20}, ν ∈ {1, 0.5, 3};
-//   * klStudentT: loss (rtol 1e-5), Q, dZ and dMu against dfcn.md §3's closed form and against finite differences;
+//   * klStudentT: loss (rtol 1e-5), Q, dZ and dMu against DEC's closed form (Eqs. 4–5) and against finite differences;
 //   * klStudentTTriplet against the mean of three KLs, finite differences, and bit-identity with its documented
 //     composition from three klStudentT calls;
 //   * klStudentTSelf (P from the same Q, m = 1 and 3) against studentT, the reference target, the composition of the
 //     public kernels, bit-identity of its gradients with klStudentT/klStudentTTriplet, finite differences, the
 //     log-space path (ν = 40, far rows) and thread-count independence;
-//   * studentTBackward for a random upstream dQ against dccf.md §3(a) and finite differences of Σ dQ ⊙ Q;
-//   * focalStudentT (γ = 2, also γ = 0.5) against dccf.md §3(a)'s focal gradient and finite differences, including
+//   * studentTBackward for a random upstream dQ against the written-out chain rule and finite differences of Σ dQ ⊙ Q;
+//   * focalStudentT (γ = 2, also γ = 0.5) against the closed-form focal gradient and finite differences, including
 //     rows where the 1e-7 clamp is active; klFocalStudentT == KL + focal;
-//   * CDC: pairAffinity, pairAffinityBackward (G1), targetDistributionBackward (G2), rowKlClipped (G3) against
+//   * CDC: pairAffinity, pairAffinityBackward, targetDistributionBackward (Sharpen), rowKlClipped against
 //     references and finite differences; cdcCorrelationLoss against a double end-to-end reference, finite
 //     differences for both inputs, and bit-identity with the composition of the primitives; clipped entries;
 //   * degenerate inputs: a point exactly on a centre, identical points and centres, far-away points (1e30 and
@@ -124,7 +124,7 @@ double refSqDist(const double* a, const double* b, int64_t d) {
   return s;
 }
 
-// q_ij = (1 + D/ν)^(−(ν+1)/2) / Σ_l (same)    (dfcn.md §1.5)
+// q_ij = (1 + D/ν)^(−(ν+1)/2) / Σ_l (same)    (DEC Eq. 1)
 Vec refStudentT(int64_t n, int64_t k, int64_t d, const Vec& Z, const Vec& Mu, double nu) {
   Vec Q(n * k);
   for (int64_t i = 0; i < n; ++i) {
@@ -160,7 +160,7 @@ Vec refStudentTLogSpace(int64_t n, int64_t k, int64_t d, const FVec& Z, const FV
   return Q;
 }
 
-// p_ij = (q²/f_j) / Σ_l (q_il²/f_l), f_j = Σ_i q_ij    (dfcn.md §2)
+// p_ij = (q²/f_j) / Σ_l (q_il²/f_l), f_j = Σ_i q_ij    (DEC Eq. 3)
 Vec refTarget(int64_t n, int64_t k, const Vec& Q) {
   Vec f(k, 0.0), P(n * k);
   for (int64_t i = 0; i < n; ++i)
@@ -182,9 +182,10 @@ double refKl(int64_t n, int64_t k, int64_t d, const Vec& Z, const Vec& Mu, doubl
   return scale * s;
 }
 
-// dfcn.md §3 closed form: A_ij = scale·c·(p − q)/(1 + D/ν); dz_i = Σ_j A_ij(z_i − μ_j); dμ_j = −Σ_i A_ij(z_i − μ_j).
-// The spec assumes rows of P sum to 1; a float P sums to 1 ± 1e-7, and where p ≈ q that matters at the 1e-5 level,
-// so the reference uses the exact p − q·Σ_l p_il (identical when the rows sum to 1).
+// DEC's closed form (Eqs. 4–5, general ν): A_ij = scale·c·(p − q)/(1 + D/ν); dz_i = Σ_j A_ij(z_i − μ_j);
+// dμ_j = −Σ_i A_ij(z_i − μ_j). The closed form assumes rows of P sum to 1; a float P sums to 1 ± 1e-7, and where
+// p ≈ q that matters at the 1e-5 level, so the reference uses the exact p − q·Σ_l p_il (identical when the rows
+// sum to 1).
 void refKlGrad(int64_t n, int64_t k, int64_t d, const Vec& Z, const Vec& Mu, double nu, const Vec& P, double scale,
                Vec& dZ, Vec& dMu) {
   const Vec Q = refStudentT(n, k, d, Z, Mu, nu);
@@ -204,7 +205,7 @@ void refKlGrad(int64_t n, int64_t k, int64_t d, const Vec& Z, const Vec& Mu, dou
     }
 }
 
-// dccf.md §3(a), general α: GK = (G − Σ_l G_il s_il)/R, H = −((ν+1)/(2ν))·K/(1 + D/ν)·GK,
+// Student-t backward for an upstream G, general α: GK = (G − Σ_l G_il s_il)/R, H = −((ν+1)/(2ν))·K/(1 + D/ν)·GK,
 // ∂z_i = 2 Σ_j H_ij (z_i − μ_j), ∂μ_j = −2 Σ_i H_ij (z_i − μ_j).
 void refSoftAssignBackward(int64_t n, int64_t k, int64_t d, const Vec& Z, const Vec& Mu, double nu, const Vec& G,
                            Vec& dZ, Vec& dMu) {
@@ -237,7 +238,7 @@ std::vector<int> refLabels(int64_t n, int64_t k, const Vec& P) {
   return c;
 }
 
-// dccf.md §2: scale·Σ_i −(1 − p̂)^γ log p̂, p̂ = clamp(s_{i,c_i}, 1e-7, 1)
+// DCCF focal loss (Eqs. 11–12): scale·Σ_i −(1 − p̂)^γ log p̂, p̂ = clamp(s_{i,c_i}, 1e-7, 1)
 double refFocal(int64_t n, int64_t k, int64_t d, const Vec& Z, const Vec& Mu, double nu, const std::vector<int>& c,
                 double gamma, double scale) {
   const Vec Q = refStudentT(n, k, d, Z, Mu, nu);
@@ -249,7 +250,7 @@ double refFocal(int64_t n, int64_t k, int64_t d, const Vec& Z, const Vec& Mu, do
   return scale * s;
 }
 
-// dccf.md §3(a) focal term: g_i = scale·[γ(1−p)^{γ−1} log p − (1−p)^γ/p], G_ij = g_i 1[j = c_i] (0 where clamped).
+// Its gradient through p̂: g_i = scale·[γ(1−p)^{γ−1} log p − (1−p)^γ/p], G_ij = g_i 1[j = c_i] (0 where clamped).
 void refFocalGrad(int64_t n, int64_t k, int64_t d, const Vec& Z, const Vec& Mu, double nu, const std::vector<int>& c,
                   double gamma, double scale, Vec& dZ, Vec& dMu) {
   const Vec Q = refStudentT(n, k, d, Z, Mu, nu);
@@ -804,7 +805,7 @@ RefPair refPairKernel(int64_t b, int64_t w, const Vec& Y, double nu) {
   return r;
 }
 
-// G1 (dcl-trinh.md §3)
+// pairAffinity backward (row normalisation, then the Student-t kernel, then the distances)
 Vec refPairBackward(int64_t b, int64_t w, const Vec& Y, double nu, const Vec& G) {
   const RefPair r = refPairKernel(b, w, Y, nu);
   Vec H(b * b), dY(b * w, 0.0);
@@ -828,7 +829,7 @@ Vec refPairBackward(int64_t b, int64_t w, const Vec& Y, double nu, const Vec& G)
   return dY;
 }
 
-// G2 (dcl-trinh.md §3)
+// Sharpen (targetDistribution) backward
 Vec refSharpenBackward(int64_t n, int64_t k, const Vec& C, const Vec& GS) {
   Vec f(k, 0.0), W(n * k), T(n, 0.0), S(n * k), GW(n * k), GC(n * k);
   for (int64_t i = 0; i < n; ++i)
@@ -887,7 +888,7 @@ void testPairKernels(std::mt19937_64& rng) {
         const RefPair r = refPairKernel(b, w, Yd, nu);
         expectClose(nm, C.data(), r.C.data(), b * b, 1e-5);
 
-        // G1 with a random upstream, vs the spec formula and finite differences of Σ G ⊙ C.
+        // pairAffinityBackward with a random upstream, vs the reference formula and finite differences of Σ G ⊙ C.
         const FVec G = randomMatrix(b, b, 1.0, rng);
         const Vec Gd = toDouble(G);
         FVec dY(b * w);
@@ -902,7 +903,7 @@ void testPairKernels(std::mt19937_64& rng) {
         };
         expectGradMatchesFd(nm + " backward", linear, Yd, Vec(), dY.data(), nullptr, 1e-5, rng);
 
-        // Sharpen = targetDistribution on b×b, and its backward (G2).
+        // Sharpen = targetDistribution on b×b, and its backward.
         FVec S(b * b), dC(b * b);
         dgc::cpu::targetDistribution(b, b, C.data(), S.data());
         const Vec Cd = toDouble(C);
@@ -949,7 +950,7 @@ void testPairKernels(std::mt19937_64& rng) {
         CHECK(l2 == loss && bitEqual(dYa2, dYa), "%s: dYb = null changes the result", cn.c_str());
       }
 
-  // rowKlClipped (G3) including clipped entries on both sides.
+  // rowKlClipped including clipped entries on both sides.
   {
     const int64_t m = 5, k = 4;
     FVec A = {0.5f, 0.3f, 0.2f, 0.0f, 1e-9f, 0.999f, 1e-3f, 0.0f, 0.25f, 0.25f, 0.25f, 0.25f,
@@ -961,7 +962,7 @@ void testPairKernels(std::mt19937_64& rng) {
     const double scale = 1.0 / m;
     const double loss = dgc::cpu::rowKlClipped(m, k, A.data(), B.data(), scale, dA.data(), dB.data());
     expectScalarClose("rowKlClipped loss", loss, refRowKl(m, k, Ad, Bd, scale), 1e-6);
-    // Closed-form G3
+    // Closed-form gradients of the clipped row KL
     Vec dAr(m * k), dBr(m * k);
     for (int64_t i = 0; i < m * k; ++i) {
       const double a = std::min(1.0, std::max(1e-7, Ad[i])), bb = std::min(1.0, std::max(1e-7, Bd[i]));

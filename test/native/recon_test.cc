@@ -193,7 +193,8 @@ struct Reference {
 
 double sigmoidDouble(double s) { return 1.0 / (1.0 + std::exp(-s)); }
 
-// dfcn.md §3: R = σ1 + σ2 − A, L = ΣR²/N², G_e = (2/N²) R σ_e (1 − σ_e), dZ_e = g (G_e + G_eᵀ) Z_e.
+// DFCN's L_a (the official code's mean) and its gradient: R = σ1 + σ2 − A, L = ΣR²/N²,
+// G_e = (2/N²) R σ_e (1 − σ_e), dZ_e = g (G_e + G_eᵀ) Z_e.
 Reference referenceMse(int64_t n, const std::vector<float>& z1, int64_t d1, const std::vector<float>* z2, int64_t d2,
                        const Csr& a, double g) {
   const std::vector<double> A = denseOf(a);
@@ -217,7 +218,8 @@ Reference referenceMse(int64_t n, const std::vector<float>& z1, int64_t d1, cons
   return ref;
 }
 
-// caegcn.md §3.5, emulating PyTorch float32: e = exp(−s) rounded to float, a = 1 / (1 + e) in float,
+// CaEGCN's graph BCE (the official code's F.binary_cross_entropy), emulating PyTorch float32: e = exp(−s) rounded to
+// float, a = 1 / (1 + e) in float,
 // ℓ = −[t·max(ln a, −100) + (1−t)·max(ln(1−a), −100)] with 1 − a in float,
 // ∂ℓ/∂s = (a − t)·κ, κ = p / max(p, 1e−12), p = (1 − a)·a in float.
 Reference referenceBce(int64_t n, const std::vector<float>& z, int64_t d, const Csr& t, double g) {
