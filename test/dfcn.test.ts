@@ -39,7 +39,7 @@ describe('DFCN with the official weights', () => {
   const acm = dg.loadDataset('acm'); // the embedded copy: no data folder needed
 
   test('the pretrained weights shipped in the package: k-means on Z̃ of ACM', () => {
-    // The official code's value for these weights is 88.56 (shared data README §13).
+    // The official code's value for these weights is 88.56 (running the official DFCN code on them).
     const m = forwardAcc(acm, DFCN_PRESETS.acm, path.join(repoRoot, 'data', 'pretrained', 'dfcn', 'acm', 'pretrain'));
     expect(m.acc).toBeGreaterThanOrEqual(0.88);
     expect(m.acc).toBeLessThanOrEqual(0.892);

@@ -1,4 +1,4 @@
-// ADGC-style datasets (yueliu1999's "Awesome Deep Graph Clustering" zips; shared data README §3): a zip of
+// ADGC-style datasets (the zips of yueliu1999's "Awesome Deep Graph Clustering" collection): a zip of
 // <name>_feat.npy (N×D), <name>_label.npy (N) and <name>_adj.npy (a DENSE N×N 0/1 matrix), sometimes under a
 // <name>/ folder. The adjacency is converted to an edge list while it streams out of the archive, one chunk at
 // a time, so the N² matrix is never held in memory (citeseer's is 44 MB, a 100k-node one would be 40 GB).

@@ -3,8 +3,8 @@
 // build, no WebAssembly). Without it, readHdf5 says how to install it.
 //
 // MATLAB v5 .mat files (acm.mat, DBLP.mat, cite.mat, COIL20.mat in the shared data) are not read: no well-kept
-// npm package reads them (the only candidate, mat-for-js, has a single release), so, as the data README suggests,
-// their plain-text conversions in shared/data/derived/ are used instead. readHdf5 refuses a v5 .mat with an error
+// npm package reads them (the only candidate, mat-for-js, has a single release), so their
+// plain-text conversions (the data folder's derived/ files) are used instead. readHdf5 refuses a v5 .mat with an error
 // that says so.
 //
 // Every failure is a DGC_DATA error naming the file (and the dataset): a missing file, a file that is not HDF5, a

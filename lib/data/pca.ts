@@ -9,7 +9,7 @@
 // Signs: an eigenvector's sign is arbitrary. DFCN's checkpoints were trained on scikit-learn 0.21's PCA,
 // whose svd_flip(u, v) with u_based_decision=True makes the entry of largest |value| in each column of U (so
 // of the scores) positive. Newer scikit-learn decides from V instead. With the official ACM weights the u-rule
-// gives ACC 0.909 and the v-rule 0.811 (shared data README §13), hence the default.
+// gives ACC 0.909 and the v-rule 0.811 (k-means on the official model's fused embedding), hence the default.
 import { DgcError, keep, tidy } from '../tensor';
 import * as ops from '../ops';
 import type { Tensor } from '../tensor';

@@ -1,5 +1,5 @@
-// Checkpoints as a folder of .npy files plus manifest.json (the form the official DFCN weights were converted
-// to: shared data README §13): { "tensors": { "<name>": { "shape": [...], "file": "<name>.npy", "sha256": "…" } } }.
+// Checkpoints as a folder of .npy files plus manifest.json (the form the official DFCN weights were
+// converted to, and the form data/pretrained/ ships): { "tensors": { "<name>": { "shape": [...], "file": "<name>.npy", "sha256": "…" } } }.
 // Every file is checked against the manifest (shape, and the hash when given) before anything is returned.
 // Every failure is a DGC_DATA error naming the manifest or the .npy file at fault.
 import * as crypto from 'crypto';
