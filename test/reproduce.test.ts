@@ -228,7 +228,7 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     // A paper without medians has no median row.
     expect(renderModelSection('sdcn', loadResults([res]))).not.toContain('upper median');
     const dccfText = renderModelSection('dccf', loadResults([cdcDir]));
-    expect(dccfText).toContain('* usps: 1 of 2 runs stopped early by the model\'s rule (e.g. seed 2: label change 0.050% < tol 0.100% at iteration 37); final results at epochs 37–200.');
+    expect(dccfText).toContain('* usps: 1 of 2 runs stopped early by the model\'s rule (e.g. seed 2: label change 0.050% < tol 0.100% at iteration 37); the runs ended at evaluation 37–200 (an evaluation per epoch, or per target refresh where the schedule counts iterations).');
   });
 
   test('an initial evaluation written as { epoch, metrics } (files before 2026-12) is read as its metrics', () => {

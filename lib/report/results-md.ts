@@ -471,7 +471,8 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
       if (!stoppedRuns.length) continue;
       const ends = g.runs.map((r) => r.finalEpoch).filter((x): x is number => x !== null);
       notes.push(`${d}${g.variant.label ? ` (${g.variant.label})` : ''}: ${stoppedRuns.length} of ${g.runs.length} runs stopped early by the model's rule ` +
-        `(e.g. seed ${stoppedRuns[0].seed}: ${stoppedRuns[0].stopped}); final results at epochs ${Math.min(...ends)}–${Math.max(...ends)}.`);
+        `(e.g. seed ${stoppedRuns[0].seed}: ${stoppedRuns[0].stopped}); the runs ended at evaluation ${Math.min(...ends)}–${Math.max(...ends)} ` +
+        '(an evaluation per epoch, or per target refresh where the schedule counts iterations).');
     }
   }
   for (const g of groups) {
