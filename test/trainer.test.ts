@@ -13,7 +13,7 @@ import { decModelSpec, idecModelSpec, prepareDecInput } from '../lib/models/dec'
 import type { DecSettings } from '../lib/models/dec';
 import { aeSpec, sdcnSpec } from '../lib/models/sdcn';
 import { getModel, resolveSettings } from '../lib/models/registry';
-import { gaussianClusters, repoRoot } from './helpers/data';
+import { gaussianClusters, repoRoot, settleNativeGarbage } from './helpers/data';
 
 dg.setNumThreads(2);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dgc-trainer-'));
@@ -242,6 +242,8 @@ describe('the estimator API', () => {
   const opts = { seed: 1, pretrainEpochs: 4, pretrainBatchSize: 32, batchSize: 32, maxIterations: 40, updateInterval: 10 };
 
   test('createModel → fit resolves labels, embedding and history; predict labels new rows like the training rows', async () => {
+    // Earlier tests' unreachable tensors are freed now, not by a collection during the awaits below.
+    await settleNativeGarbage();
     const before = dg.memory().tensors;
     const model = dg.createModel('dec', opts);
     const epochs: string[] = [];
@@ -260,6 +262,8 @@ describe('the estimator API', () => {
   });
 
   test('fit yields to the event loop: a timer can abort it, and nothing leaks', async () => {
+    // Earlier tests' unreachable tensors are freed now, not by a collection during the awaits below.
+    await settleNativeGarbage();
     const before = dg.memory().tensors;
     const model = dg.createModel('dec', { ...opts, pretrainEpochs: 50 });
     const ac = new AbortController();
