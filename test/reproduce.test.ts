@@ -231,7 +231,7 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     expect(dccfText).toContain('* usps: 1 of 2 runs stopped early by the model\'s rule (e.g. seed 2: label change 0.050% < tol 0.100% at iteration 37); the runs ended at evaluation 37–200 (an evaluation per epoch, or per target refresh where the schedule counts iterations).');
   });
 
-  test('an initial evaluation written as { epoch, metrics } (files before 2026-12) is read as its metrics', () => {
+  test('an initial evaluation written as { epoch, metrics } (by an earlier trainer) is read as its metrics', () => {
     const f = trainFile('caegcn', 'acm', [0], {}, () => 0.8) as unknown as { runs: Record<string, unknown>[] };
     f.runs[0].initial = { epoch: 0, metrics: metrics(0.7), readouts: { kmeans: metrics(0.7) } };
     expect(entriesOf(f, 'old.json')[0].initial).toEqual(metrics(0.7));
@@ -254,6 +254,18 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     expect(spliceSection(doc, 'sdcn', 'new', 'SDCN')).toBe('# R\n\nintro\n\n<!-- results:sdcn:begin -->\nnew\n<!-- results:sdcn:end -->\n\nafter\n');
     expect(spliceSection('# R\n', 'ae', 'body', 'AE + k-means')).toBe('# R\n\n## AE + k-means\n\n<!-- results:ae:begin -->\nbody\n<!-- results:ae:end -->\n');
     expect(() => spliceSection('<!-- results:ae:end --><!-- results:ae:begin -->', 'ae', 'x', 'AE')).toThrow(/must appear once each, in that order/);
+  });
+
+  test("datasets of a paper's table that the registry does not hold are skipped, saying how to run them; named, they are refused", async () => {
+    const md = path.join(dir, 'cdc-tables.md');
+    fs.writeFileSync(md, '# R\n');
+    const empty = fs.mkdtempSync(path.join(dir, 'none-'));
+    const r = await run(['reproduce', 'cdc', '--tables-only', '--results', empty, '--out', path.join(empty, 'cdc'), '--results-md', md]);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(md, 'utf8')).toContain('* stl10: not run — not a registry dataset; `dgclust train --model cdc --features FILE --preset stl10` runs it from your own files.');
+    const named = await run(['reproduce', 'cdc', '--datasets', 'stl10', '--tables-only', '--results', empty, '--results-md', md]);
+    expect(named.code).toBe(2);
+    expect(named.err).toMatch(/option '--datasets': unknown dataset 'stl10'/);
   });
 
   test('reproduce --tables-only writes the section from these files into RESULTS.md', async () => {

@@ -208,7 +208,7 @@ export function prepareFeatureRows(f: DenseMatrix, s: { inputScale: number }, de
 
 /** The scaled features (prepareFeatureRows) as the model's input; the cache key names the scale. */
 export function prepareFeatureInput(data: ClusteringData, s: { inputScale: number }, device: Device): FeatureInput {
-  const { rows, cols } = data.features;
+  const { cols } = data.features;
   const x = prepareFeatureRows(data.features, s, device);
   return {
     x, adj: null, labels: data.labels, nClusters: data.nClusters,

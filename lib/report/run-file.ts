@@ -104,8 +104,8 @@ export function validateRun(value: unknown, source: string): RunReport {
       num(e.epoch, `${f}.${which}.epoch`);
       metrics(e.metrics, `${f}.${which}.metrics`);
     }
-    // Files written before 2026-12 (CaEGCN's diagnostics) kept the initial evaluation as { epoch, metrics, … }: read
-    // as its metrics.
+    // An earlier trainer (CaEGCN's two diagnostic files in docs/results) wrote the initial evaluation as
+    // { epoch, metrics, … }: read as its metrics.
     if (isObject(x.initial) && isObject(x.initial.metrics) && x.initial.acc === undefined) x.initial = x.initial.metrics;
     if (x.initial !== undefined) metrics(x.initial, `${f}.initial`);
     need(Array.isArray(x.epochs), `${f}.epochs`, 'an array', x.epochs);
