@@ -9,6 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as dg from '../../lib';
+import { adamStepModel } from './dgclust-common';
 import type { PendingStep, StepInputs, StepModel } from './types';
 
 const MODEL_FILE = path.join(__dirname, '..', '..', 'lib', 'models', 'dfcn');
@@ -65,32 +66,9 @@ export function createDgclustDfcnStep(inp: StepInputs): StepModel | PendingStep 
     return model.losses(f, x, adj, adjX, p).total;
   };
 
-  return {
-    step: () =>
-      dg.tidy(() => {
-        const loss = forwardLoss();
-        const value = loss.item();
-        dg.backward(loss);
-        opt.step();
-        opt.zeroGrad();
-        return value;
-      }),
-    lossAndGrads: () =>
-      dg.tidy(() => {
-        const loss = forwardLoss();
-        const value = loss.item();
-        dg.backward(loss);
-        const grads = new Map<string, Float32Array>();
-        for (const [name, p] of model.namedParameters()) grads.set(name, p.grad ? p.grad.dataF32() : new Float32Array(p.size));
-        opt.zeroGrad();
-        return { loss: value, grads };
-      }),
-    dispose: () => {
-      opt.dispose();
-      model.dispose();
-      x.dispose();
-      adjX.dispose();
-      adj.dispose();
-    },
-  };
+  return adamStepModel(model, opt, forwardLoss, (name) => name, () => {
+    x.dispose();
+    adjX.dispose();
+    adj.dispose();
+  });
 }

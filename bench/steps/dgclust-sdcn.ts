@@ -7,6 +7,7 @@
 import * as dg from '../../lib';
 import { SdcnModule } from '../../lib/models/sdcn';
 import type { TargetContext } from '../../lib/models/types';
+import { adamStepModel } from './dgclust-common';
 import type { StepInputs, StepModel } from './types';
 
 const SETTINGS = { sigma: 0.5, klQ: 0.1, klZ: 0.01 };
@@ -29,31 +30,8 @@ export function createDgclustSdcnStep(inp: StepInputs, hidden: [number, number, 
     const ctx: TargetContext = { refresh: true, target: () => p, setTarget: (t) => (p = t) };
     return model.loss(x, adj, SETTINGS, ctx).total;
   };
-  return {
-    step: () =>
-      dg.tidy(() => {
-        const l = loss();
-        const value = l.item();
-        dg.backward(l);
-        opt.step();
-        opt.zeroGrad();
-        return value;
-      }),
-    lossAndGrads: () =>
-      dg.tidy(() => {
-        const l = loss();
-        const value = l.item();
-        dg.backward(l);
-        const grads = new Map<string, Float32Array>();
-        for (const [name, p] of model.namedParameters()) grads.set(toOfficial(name), p.grad ? p.grad.dataF32() : new Float32Array(p.size));
-        opt.zeroGrad();
-        return { loss: value, grads };
-      }),
-    dispose: () => {
-      opt.dispose();
-      model.dispose();
-      x.dispose();
-      adj.dispose();
-    },
-  };
+  return adamStepModel(model, opt, loss, toOfficial, () => {
+    x.dispose();
+    adj.dispose();
+  });
 }
