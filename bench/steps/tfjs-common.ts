@@ -1,6 +1,8 @@
-// Parameters and the optimiser step shared by the tfjs training steps.
+// Parameters, the optimiser step and the graph inputs shared by the tfjs training steps.
+import * as ops from '../compare/tfjs-ops';
 import { tf } from '../compare/tfjs-ops';
 import { transpose2d } from './weights';
+import type { StepInputs, StepModel } from './types';
 import type { WeightMap } from './weights';
 
 let counter = 0;
@@ -67,4 +69,36 @@ export class TfParams {
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();
   }
+}
+
+/**
+ * What both tfjs steps build first: the parameters (the autoencoder's `ae.*.weight` stored transposed, see
+ * TfParams), X, Â in CSR with its SpMM, and the autoencoder's linear layer. `model` wraps a loss into the
+ * StepModel and, on dispose, frees all of it plus the step's own `extra` tensors.
+ */
+export function tfStepBase(inp: StepInputs) {
+  const P = new TfParams(inp.weights, (name) => name.startsWith('ae.') && name.endsWith('.weight'), inp.lr);
+  const a = ops.tfCsr(inp.adj);
+  const aT = ops.tfCsr(inp.adjT);
+  const spmm = ops.makeSpmm(a, aT);
+  const x = tf.tensor2d(inp.x, [inp.n, inp.nInput]);
+  const lin = (h: tf.Tensor2D, name: string) => tf.add(tf.matMul(h, P.v(`${name}.weight`)), P.v(`${name}.bias`)) as tf.Tensor2D;
+  const model = (loss: () => tf.Scalar, extra: tf.Tensor[] = []): StepModel => ({
+    step: () => P.step(loss),
+    lossAndGrads: () => {
+      // tidy returns only tensors, so the plain result leaves it through a variable.
+      let r: ReturnType<StepModel['lossAndGrads']> | undefined;
+      tf.tidy(() => {
+        r = P.lossAndGrads(loss);
+      });
+      return r!;
+    },
+    dispose: () => {
+      P.dispose();
+      ops.disposeCsr(a);
+      ops.disposeCsr(aT);
+      tf.dispose([x, ...extra]);
+    },
+  });
+  return { P, a, spmm, x, lin, model };
 }

@@ -6,25 +6,18 @@
 //   P = target(Q(Z̃)) detached; then Adam. The N×N matrices are dense, as tfjs (and the official code) form them.
 import * as ops from '../compare/tfjs-ops';
 import { tf } from '../compare/tfjs-ops';
-import { TfParams } from './tfjs-common';
+import { tfStepBase } from './tfjs-common';
 import type { StepInputs, StepModel } from './types';
 
 const LAMBDA = 10;
 const GAMMA = 0.1;
 
 export function createTfjsDfcnStep(inp: StepInputs): StepModel {
-  const N = inp.n;
-  const isLinear = (name: string) => name.startsWith('ae.') && name.endsWith('.weight');
-  const P = new TfParams(inp.weights, isLinear, inp.lr);
-  const a = ops.tfCsr(inp.adj);
-  const aT = ops.tfCsr(inp.adjT);
-  const spmm = ops.makeSpmm(a, aT);
-  const x = tf.tensor2d(inp.x, [N, inp.nInput]);
+  const { P, a, spmm, x, lin, model } = tfStepBase(inp);
   const adjX = ops.spmmSegment(a, x); // the constant target ÂX
   const adjDense = ops.denseOf(inp.adj); // L_a's target: Â itself, dense N×N as in the official code
 
   const leaky = (t: tf.Tensor2D) => tf.leakyRelu(t, 0.2);
-  const lin = (h: tf.Tensor2D, name: string) => tf.add(tf.matMul(h, P.v(`${name}.weight`)), P.v(`${name}.bias`)) as tf.Tensor2D;
   // IGAE layer: Â · act(H W) (activation before propagation, as the official IGAE.py).
   const gnn = (h: tf.Tensor2D, name: string, active: boolean) => {
     const v = tf.matMul(h, P.v(`${name}.weight`)) as tf.Tensor2D;
@@ -65,20 +58,5 @@ export function createTfjsDfcnStep(inp: StepInputs): StepModel {
     return tf.addN([lAe, lW, tf.mul(GAMMA, lA), tf.mul(LAMBDA, lKl)]) as tf.Scalar;
   };
 
-  return {
-    step: () => P.step(loss),
-    lossAndGrads: () => {
-      let r: ReturnType<StepModel['lossAndGrads']> | undefined;
-      tf.tidy(() => {
-        r = P.lossAndGrads(loss);
-      });
-      return r!;
-    },
-    dispose: () => {
-      P.dispose();
-      ops.disposeCsr(a);
-      ops.disposeCsr(aT);
-      tf.dispose([x, adjX, adjDense]);
-    },
-  };
+  return model(loss, [adjX, adjDense]);
 }

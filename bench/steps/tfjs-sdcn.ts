@@ -5,21 +5,14 @@
 //   a preceding forward pass); L = 0.1 KL(P‖Q) + 0.01 KL(P‖pred) + mse(X̄, X); Adam.
 import * as ops from '../compare/tfjs-ops';
 import { tf } from '../compare/tfjs-ops';
-import { TfParams } from './tfjs-common';
+import { tfStepBase } from './tfjs-common';
 import type { StepInputs, StepModel } from './types';
 
 const SIGMA = 0.5;
 
 export function createTfjsSdcnStep(inp: StepInputs): StepModel {
-  const N = inp.n;
-  const isLinear = (name: string) => name.startsWith('ae.') && name.endsWith('.weight');
-  const P = new TfParams(inp.weights, isLinear, inp.lr);
-  const a = ops.tfCsr(inp.adj);
-  const aT = ops.tfCsr(inp.adjT);
-  const spmm = ops.makeSpmm(a, aT);
-  const x = tf.tensor2d(inp.x, [N, inp.nInput]);
+  const { P, spmm, x, lin, model } = tfStepBase(inp);
 
-  const lin = (h: tf.Tensor2D, name: string) => tf.add(tf.matMul(h, P.v(`${name}.weight`)), P.v(`${name}.bias`)) as tf.Tensor2D;
   const gnn = (h: tf.Tensor2D, name: string, active: boolean) => {
     const out = spmm(tf.matMul(h, P.v(`${name}.weight`)));
     return active ? tf.relu(out) : out;
@@ -48,20 +41,5 @@ export function createTfjsSdcnStep(inp: StepInputs): StepModel {
     return tf.addN([tf.mul(0.1, kl), tf.mul(0.01, ce), ops.mse(xBar, x)]) as tf.Scalar;
   };
 
-  return {
-    step: () => P.step(loss),
-    lossAndGrads: () => {
-      let r: ReturnType<StepModel['lossAndGrads']> | undefined;
-      tf.tidy(() => {
-        r = P.lossAndGrads(loss);
-      });
-      return r!;
-    },
-    dispose: () => {
-      P.dispose();
-      ops.disposeCsr(a);
-      ops.disposeCsr(aT);
-      x.dispose();
-    },
-  };
+  return model(loss);
 }
