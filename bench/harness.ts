@@ -1,4 +1,5 @@
-// Timing utilities shared by the benchmarks: warm-up, repeated runs, median and min–max, machine description.
+// Utilities shared by the benchmarks: warm-up, repeated runs, median and min–max, machine description, command-line
+// options, and this process's memory figures from /proc.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -60,3 +61,36 @@ export function markdownTable(header: string[], rows: (string | number)[][]): st
 }
 
 export const fmt = (x: number, digits = 3): string => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(digits));
+
+/** The median of xs (the mean of the two middle values for an even count); xs is left as it is. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** `opt(name, default)`: the word after `--name` in args, or the default. */
+export function optionReader(args: string[]): (name: string, dflt: string) => string {
+  return (name, dflt) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : dflt;
+  };
+}
+
+/** A kB field of /proc/self/status (VmRSS, VmHWM = peak RSS) in bytes; NaN where it is missing. */
+export function statusBytes(field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/**
+ * Resets this process's VmHWM to its current RSS (Linux ≥ 4.0), so that a later VmHWM is the peak of what ran
+ * in between. False where the kernel does not allow it: the peak then includes everything before.
+ */
+export function resetHwm(): boolean {
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -20,28 +20,16 @@ import * as path from 'path';
 import * as dg from '../../lib';
 import { agcnSpec } from '../../lib/models/agcn';
 import { fit } from '../../lib/train/trainer';
-import { machine, markdownTable, writeResults } from '../harness';
+import { machine, markdownTable, median, optionReader, statusBytes, writeResults } from '../harness';
+import { writeEdgeListInputs } from '../torch-side';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = optionReader(args);
 const epochs = Number(opt('epochs', '6'));
 const threads = Number(opt('threads', '1'));
 const reps = Number(opt('reps', '2'));
 const datasets = opt('datasets', 'acm,usps').split(',');
 const dataDir = process.env.DGCLUST_DATA ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'data');
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-function peakRss(): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
 
 function loadInput(name: string) {
   const data = dg.fromDataset(dg.loadDataset(name, { dataDir, knnK: 3 }));
@@ -56,18 +44,8 @@ if (args[0] === '--child') {
   const r = fit(agcnSpec, input, s, { seed: 0, keepEmbedding: false });
   const main = r.events.filter((e) => e.phase === 'train').slice(1); // the first epoch warms caches up
   input.dispose();
-  process.stdout.write(`${JSON.stringify({ stepMs: median(main.map((e) => e.trainMs)), evalMs: median(main.map((e) => e.evalMs)), peakRssBytes: peakRss() })}\n`);
+  process.stdout.write(`${JSON.stringify({ stepMs: median(main.map((e) => e.trainMs)), evalMs: median(main.map((e) => e.evalMs)), peakRssBytes: statusBytes('VmHWM') })}\n`);
   process.exit(0);
-}
-
-function writeNpy(file: string, data: Float32Array | Int32Array, shape: number[]): void {
-  const descr = data instanceof Float32Array ? '<f4' : '<i4';
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
-  const pre = Buffer.alloc(10);
-  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(pre);
-  pre.writeUInt16LE(header.length, 8);
-  fs.writeFileSync(file, Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
 }
 
 interface Side { stepMs: number; evalMs: number; peakRssBytes: number }
@@ -88,12 +66,7 @@ for (const name of datasets) {
   const { data, s, input } = loadInput(name);
   // The exact inputs, for the PyTorch side: features, the nonzero pattern of Â (symmetrised, self-loops), labels.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `agcn-epoch-${name}-`));
-  writeNpy(path.join(dir, 'x.npy'), input.x.data() as Float32Array, input.x.shape.slice());
-  const { indptr, indices } = input.adj!.toArrays();
-  const pairs = new Int32Array(2 * indices.length);
-  for (let i = 0; i < input.adj!.rows; i++) for (let e = indptr[i]; e < indptr[i + 1]; e++) { pairs[2 * e] = i; pairs[2 * e + 1] = indices[e]; }
-  writeNpy(path.join(dir, 'edges.npy'), pairs, [indices.length, 2]);
-  writeNpy(path.join(dir, 'labels.npy'), data.labels!, [data.labels!.length]);
+  writeEdgeListInputs(dir, input.x, input.adj!, data.labels!);
   input.dispose();
 
   const dgRuns: Side[] = [];

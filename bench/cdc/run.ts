@@ -15,36 +15,17 @@ import * as dg from '../../lib';
 import { cdcSpec } from '../../lib/models/cdc';
 import type { CdcRun, CdcSettings } from '../../lib/models/cdc';
 import { SGD } from '../../lib/optim/sgd';
-import { machine, markdownTable, writeResults } from '../harness';
+import { writeNpy } from '../../lib/data/npy';
+import { machine, markdownTable, median, optionReader, writeResults } from '../harness';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = optionReader(args);
 const threads = Number(opt('threads', '1'));
 const epochs = Number(opt('epochs', '2'));
 const iters = Number(opt('iters', '300'));
 const rowsWanted = Number(opt('rows', '70000'));
 const withTorch = !args.includes('--no-torch');
 dg.setNumThreads(threads);
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-function writeNpy(file: string, data: Float32Array, shape: number[]): void {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
-  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
-  const pre = Buffer.alloc(10);
-  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(pre);
-  pre.writeUInt16LE(header.length, 8);
-  const fd = fs.openSync(file, 'w');
-  fs.writeSync(fd, Buffer.concat([pre, Buffer.from(header, 'latin1')]));
-  fs.writeSync(fd, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  fs.closeSync(fd);
-}
 
 // ---- data ----
 let data: dg.ClusteringData;

@@ -18,23 +18,15 @@ import * as path from 'path';
 import * as dg from '../../lib';
 import { dccfSpec } from '../../lib/models/dccf';
 import type { DccfSettings } from '../../lib/models/dccf';
-import { machine, markdownTable, writeResults } from '../harness';
+import { machine, markdownTable, median, optionReader, writeResults } from '../harness';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = optionReader(args);
 const threads = Number(opt('threads', '1'));
 const reps = Number(opt('reps', '7'));
 const steps = Number(opt('steps', '12'));
 const withTorch = !args.includes('--no-torch');
 dg.setNumThreads(threads);
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 function timeIt(fn: () => void, n: number): number {
   fn(); // warm-up (allocator cache, pool)

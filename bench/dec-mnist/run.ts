@@ -11,8 +11,6 @@
 //   Also the process CPU time of each side (both threads' work: less sensitive to the machine's load).
 // The tolerance stop is disabled (tol = 0) so both sides run the same iterations. Each side's clustering phase
 // starts from its own one-epoch pretraining and its own k-means μ (the values do not change the work).
-import { spawn } from 'child_process';
-import * as readline from 'readline';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -26,13 +24,11 @@ import { fitSteps } from '../../lib/train/trainer';
 import type { RunResult } from '../../lib/train/trainer';
 import { Generator } from '../../lib/random';
 import { writeNpy } from '../../lib/data/npy';
-import { machine, markdownTable, writeResults } from '../harness';
+import { machine, markdownTable, optionReader, resetHwm, statusBytes, writeResults } from '../harness';
+import { startTorchServer } from '../torch-side';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = optionReader(args);
 const preEpochs = Number(opt('pretrain-epochs', '1'));
 const iterations = Number(opt('iterations', '280'));
 const threads = Number(opt('threads', '2'));
@@ -41,18 +37,6 @@ const withTorch = !args.includes('--no-torch');
 const dataDir = process.env.DGCLUST_DATA ?? opt('data-dir', path.resolve(__dirname, '..', '..', '..', 'shared', 'data'));
 dg.setNumThreads(threads);
 
-const statusBytes = (field: string): number => {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
-};
-const resetHwm = (): boolean => {
-  try {
-    fs.writeFileSync('/proc/self/clear_refs', '5');
-    return true;
-  } catch {
-    return false;
-  }
-};
 const loads: number[] = [os.loadavg()[0]];
 
 const ds = dg.loadDataset('mnist', { dataDir });
@@ -82,29 +66,8 @@ writeNpy(path.join(dir, 'labels.npy'), input.labels!, [n]);
 interface Chunk { kind: 'pretrain' | 'start' | 'interval'; wallMs: number; cpuMs: number; stepMs?: number; refreshMs?: number }
 interface SideResult { chunks: Chunk[]; finalAcc: number; peakGrowthBytes: number | null; done?: Record<string, unknown> }
 
-function startTorch(model: string): { next: (cmd: string) => Promise<Record<string, unknown>> } {
-  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
-  const child = spawn('/usr/bin/python3', [path.join(__dirname, 'dec_torch.py'), dir, String(threads), model], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d) => { stderr += String(d); });
-  const lines = readline.createInterface({ input: child.stdout! });
-  const queue: string[] = [];
-  let waiting: ((l: string | null) => void) | null = null;
-  lines.on('line', (l) => (waiting ? (waiting(l), (waiting = null)) : queue.push(l)));
-  lines.on('close', () => waiting?.(null));
-  const readLine = () => new Promise<string | null>((resolve) => (queue.length ? resolve(queue.shift()!) : (waiting = resolve)));
-  return {
-    next: async (cmd: string) => {
-      if (cmd) child.stdin!.write(`${cmd}\n`);
-      const l = await readLine();
-      if (l === null) throw new Error(`PyTorch side exited: ${stderr.slice(-800)}\n(install: apt-get install python3-torch python3-sklearn python3-scipy)`);
-      return JSON.parse(l) as Record<string, unknown>;
-    },
-  };
-}
-
 async function runModel(spec: ModelSpec<DecInput, DecSettings>): Promise<{ dg: SideResult; torch: SideResult | null }> {
-  const torchSide = withTorch ? startTorch(spec.name) : null;
+  const torchSide = withTorch ? startTorchServer(path.join(__dirname, 'dec_torch.py'), [dir, String(threads), spec.name], threads) : null;
   if (torchSide) await torchSide.next('');
   const dgChunks: Chunk[] = [];
   const torchChunks: Chunk[] = [];

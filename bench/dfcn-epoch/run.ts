@@ -13,32 +13,15 @@ import { DFCN_PRESETS } from '../../lib/models/dfcn';
 import { prepareDfcnInput } from '../../lib/models/dfcn-input';
 import { fit } from '../../lib/train/trainer';
 import { dfcnSpec } from '../../lib/models/dfcn';
-import { machine, markdownTable, writeResults } from '../harness';
+import { machine, markdownTable, median, optionReader, writeResults } from '../harness';
+import { writeEdgeListInputs } from '../torch-side';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = optionReader(args);
 const epochs = Number(opt('epochs', '10'));
 const threads = Number(opt('threads', '2'));
 const datasets = opt('datasets', 'acm,usps').split(',');
 dg.setNumThreads(threads);
-
-function writeNpy(file: string, data: Float32Array | Int32Array, shape: number[]): void {
-  const descr = data instanceof Float32Array ? '<f4' : '<i4';
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
-  const pre = Buffer.alloc(10);
-  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(pre);
-  pre.writeUInt16LE(header.length, 8);
-  fs.writeFileSync(file, Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const rows: (string | number)[][] = [];
 const results: unknown[] = [];
@@ -48,12 +31,7 @@ for (const name of datasets) {
   const input = prepareDfcnInput(ds, preset);
   // The exact inputs, for the PyTorch side.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dfcn-epoch-${name}-`));
-  writeNpy(path.join(dir, "x.npy"), input.x.data() as Float32Array, input.x.shape.slice());
-  const { indptr, indices } = input.adj.toArrays();
-  const pairs = new Int32Array(2 * indices.length);
-  for (let i = 0; i < input.adj.rows; i++) for (let e = indptr[i]; e < indptr[i + 1]; e++) { pairs[2 * e] = i; pairs[2 * e + 1] = indices[e]; }
-  writeNpy(path.join(dir, 'edges.npy'), pairs, [indices.length, 2]);
-  writeNpy(path.join(dir, 'labels.npy'), input.labels!, [input.labels!.length]);
+  writeEdgeListInputs(dir, input.x, input.adj, input.labels!);
 
   // dgclust: no pretraining (timing only), `epochs` main-training epochs.
   const r = fit(dfcnSpec, input, { ...dfcnSpec.presets[name], epochs, aeEpochs: 0, igaeEpochs: 0, jointEpochs: 0 });

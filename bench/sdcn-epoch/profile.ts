@@ -12,12 +12,10 @@ import { decModelSpec, idecModelSpec } from '../../lib/models/dec';
 import type { ModelInput, ModelSpec, ResolvedOptions } from '../../lib/models/types';
 import { fromDataset } from '../../lib/models/types';
 import { fit } from '../../lib/train/trainer';
+import { optionReader } from '../harness';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = optionReader(args);
 const epochs = Number(opt('epochs', '3'));
 dg.setNumThreads(Number(opt('threads', '1')));
 const dataDir = process.env.DGCLUST_DATA ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'data');

@@ -18,9 +18,6 @@
 // process; for dgclust also the allocator's peak of live tensor bytes.
 // Also reports the GEMM FLOPs of an epoch on each side and the GFLOP/s they imply.
 // The autoencoder is not pretrained here (timing only): its weights are the seeded initial ones on both sides.
-import { spawn } from 'child_process';
-import type { ChildProcess } from 'child_process';
-import * as readline from 'readline';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -32,13 +29,11 @@ import { fitSteps } from '../../lib/train/trainer';
 import type { RunResult } from '../../lib/train/trainer';
 import { Generator } from '../../lib/random';
 import { writeNpy } from '../../lib/data/npy';
-import { machine, markdownTable, writeResults } from '../harness';
+import { machine, markdownTable, median, optionReader, resetHwm, statusBytes, writeResults } from '../harness';
+import { startTorchServer } from '../torch-side';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = optionReader(args);
 const epochs = Number(opt('epochs', '8'));
 const threads = Number(opt('threads', '2'));
 const seed = Number(opt('seed', '0'));
@@ -46,22 +41,6 @@ const withTorch = !args.includes('--no-torch');
 const dataDir = process.env.DGCLUST_DATA ?? opt('data-dir', path.resolve(__dirname, '..', '..', '..', 'shared', 'data'));
 dg.setNumThreads(threads);
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const statusBytes = (field: string): number => {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
-};
-const resetHwm = (): boolean => {
-  try {
-    fs.writeFileSync('/proc/self/clear_refs', '5');
-    return true;
-  } catch {
-    return false;
-  }
-};
 const loadAvg = (): number => os.loadavg()[0];
 const mb = (b: number | null | undefined): string => (b == null || !Number.isFinite(b) ? 'n/a' : (b / 2 ** 20).toFixed(0));
 
@@ -119,31 +98,9 @@ const torchEpochFlops = stepFlops + fwd; // + the official extra forward pass
 interface TorchEpoch { cpuMs: number; refreshMs: number; evalMs: number; stepMs: number; loss: number; accQZP: number[] }
 interface TorchSummary { peakGrowthBytes: number | null; peakRssBytes: number; rssBeforeBytes: number; torch: string; torchThreads: number; threadpools: unknown }
 
-function startTorch(): { next: (cmd: string) => Promise<unknown>; child: ChildProcess } {
-  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
-  const child = spawn('/usr/bin/python3', [path.join(__dirname, 'sdcn_torch.py'), dir, '0', String(threads), String(settings.lr)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d) => { stderr += String(d); });
-  const lines = readline.createInterface({ input: child.stdout! });
-  const queue: string[] = [];
-  let waiting: ((l: string | null) => void) | null = null;
-  lines.on('line', (l) => (waiting ? (waiting(l), (waiting = null)) : queue.push(l)));
-  lines.on('close', () => waiting?.(null));
-  const readLine = () => new Promise<string | null>((resolve) => (queue.length ? resolve(queue.shift()!) : (waiting = resolve)));
-  return {
-    child,
-    next: async (cmd: string) => {
-      if (cmd) child.stdin!.write(`${cmd}\n`);
-      const l = await readLine();
-      if (l === null) throw new Error(`PyTorch side exited: ${stderr.slice(-800)}\n(install: apt-get install python3-torch python3-sklearn python3-scipy)`);
-      return JSON.parse(l);
-    },
-  };
-}
-
 async function main(): Promise<void> {
   const loads: number[] = [loadAvg()];
-  const torchSide = withTorch ? startTorch() : null;
+  const torchSide = withTorch ? startTorchServer(path.join(__dirname, 'sdcn_torch.py'), [dir, '0', String(threads), String(settings.lr)], threads) : null;
   if (torchSide) await torchSide.next(''); // {ready}: inputs loaded, model built
   let rssBefore = NaN;
   let hwmReset = false;
@@ -178,12 +135,12 @@ async function main(): Promise<void> {
       result = r.value;
       break;
     }
-    if (torchSide && torchEpochs.length < events.length) torchEpochs.push((await torchSide.next('epoch')) as TorchEpoch);
+    if (torchSide && torchEpochs.length < events.length) torchEpochs.push(await torchSide.next<TorchEpoch>('epoch'));
     if (events.length % 2 === 0) loads.push(loadAvg());
   }
   const dgPeakGrowth = hwmReset ? statusBytes('VmHWM') - rssBefore : NaN;
   const dgLivePeak = dg.memory().peakBytes;
-  const torch = torchSide ? ((await torchSide.next('done')) as TorchSummary) : null;
+  const torch = torchSide ? await torchSide.next<TorchSummary>('done') : null;
   loads.push(loadAvg());
   input.dispose();
   fs.rmSync(dir, { recursive: true, force: true });

@@ -17,13 +17,10 @@ import * as dg from '../../lib';
 import { Dfcn, DFCN_GAMMA, DFCN_LAMBDA, DFCN_PRESETS } from '../../lib/models/dfcn';
 import { prepareDfcnInput } from '../../lib/models/dfcn-input';
 import { loadNpyCheckpoint } from '../../lib/io/npy-checkpoint';
-import { machine, markdownTable, writeResults } from '../harness';
+import { machine, markdownTable, optionReader, writeResults } from '../harness';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = optionReader(args);
 const steps = Number(opt('steps', '10000'));
 const every = Number(opt('every', '500'));
 const warmup = Number(opt('warmup', '1000'));
