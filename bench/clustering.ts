@@ -5,14 +5,9 @@
 // process gives an honest peak), plus the machine's GEMM rate measured in the same run for the
 // self-correlation target (≥ 50% of the GEMM FLOP rate for its 4·N²·d forward flops).
 import { execFileSync } from 'child_process';
-import * as fs from 'fs';
 import * as dg from '../lib';
-import { fmt, machine, markdownTable, time, writeResults } from './harness';
-
-function peakRssBytes(): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
+import { fmt, machine, markdownTable, statusBytes, time, writeResults } from './harness';
+import { randomOutEdges } from './random-graph';
 
 interface CaseResult {
   name: string;
@@ -35,19 +30,12 @@ function runCase(name: string, n: number, d: number, threads: number, reps: numb
   const z2 = dg.parameter(gen.uniform([n, d], -0.3, 0.3));
   let adj: dg.SparseMatrix | null = null;
   if (name !== 'selfCorrelation') {
-    const e = 5 * n;
-    const src = new Int32Array(e);
-    const dst = new Int32Array(e);
-    const perm = gen.permutation(e);
-    for (let i = 0; i < e; i++) {
-      src[i] = i % n;
-      dst[i] = perm[i] % n;
-    }
+    const { src, dst } = randomOutEdges(gen, n, 5);
     adj = dg.SparseMatrix.fromEdges(n, src, dst);
   }
   const forward = (): dg.Tensor =>
     name === 'selfCorrelation' ? dg.mean(dg.selfCorrelation(z)) : name === 'gramSigmoidMse' ? dg.gramSigmoidMse(adj!, z, z2) : dg.gramSigmoidBce(adj!, z);
-  const before = peakRssBytes();
+  const before = statusBytes('VmHWM');
   const fwd = time(() => dg.tidy(() => void dg.noGrad(forward)), { warmup: 1, runs: reps, budgetMs: 20000 });
   const train = time(
     () =>
@@ -57,7 +45,7 @@ function runCase(name: string, n: number, d: number, threads: number, reps: numb
       }),
     { warmup: 1, runs: reps, budgetMs: 20000 },
   );
-  const growth = (peakRssBytes() - before) / 1e6;
+  const growth = (statusBytes('VmHWM') - before) / 1e6;
   // Measured after the case, so its own buffers do not raise the peak the case is judged by.
   const gemmRate = gemmGflops(threads);
   // The nominal forward flops of softmax(ZZᵀ)Z (logits + weighted sum); the reconstruction losses have no target rate.

@@ -8,6 +8,7 @@ import * as path from 'path';
 import * as fs from 'fs';
 import * as dg from '../lib';
 import { fmt, machine, markdownTable, time, writeResults } from './harness';
+import { randomOutEdges } from './random-graph';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -59,14 +60,7 @@ for (const [m, k, n] of gemmShapes) {
 // ---- SpMM: a random graph with ~10 nonzeros per row, narrow and wide H --------------------------------
 {
   const n = quick ? 10000 : 100000;
-  const e = n * 5;
-  const src = new Int32Array(e);
-  const dst = new Int32Array(e);
-  const perm = gen.permutation(e);
-  for (let i = 0; i < e; i++) {
-    src[i] = i % n;
-    dst[i] = perm[i] % n;
-  }
+  const { src, dst } = randomOutEdges(gen, n, 5);
   const adj = dg.SparseMatrix.fromEdges(n, src, dst, { normalization: 'row' });
   for (const d of quick ? [20, 256] : [10, 20, 256, 500]) {
     const h = keep(gen.uniform([n, d], -1, 1));

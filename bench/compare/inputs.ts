@@ -12,6 +12,7 @@ import { ArrayStore, putCsr } from './store';
 import type { Case } from './plan';
 import { graphsNeeded } from './plan';
 import { dfcnParamSpecs, drawWeights, sdcnParamSpecs } from '../steps/weights';
+import { randomOutEdges } from '../random-graph';
 
 function csrOf(adj: dg.SparseMatrix, transposed: boolean) {
   const a = adj.toArrays(transposed);
@@ -61,14 +62,7 @@ export function buildGraph(name: string, log: (s: string) => void): { adj: dg.Sp
   }
   if (name === 'rand100k') {
     const n = 100000;
-    const e = 5 * n;
-    const src = new Int32Array(e);
-    const dst = new Int32Array(e);
-    const perm = gen.permutation(e);
-    for (let i = 0; i < e; i++) {
-      src[i] = i % n;
-      dst[i] = perm[i] % n;
-    }
+    const { src, dst } = randomOutEdges(gen, n, 5);
     return { adj: dg.SparseMatrix.fromEdges(n, src, dst, { normalization: 'row' }), source: '100,000 nodes, 5 random out-edges each' };
   }
   throw new Error(`unknown bench graph '${name}'`);
