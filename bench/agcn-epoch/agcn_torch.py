@@ -15,6 +15,7 @@ usage: python3 agcn_torch.py DIR EPOCHS THREADS LAMBDA1 LAMBDA2 LR
 prints one JSON line: per-epoch medians (epochs 2..E) of the step and of the evaluation (ms), and the peak RSS.
 """
 import json
+import os
 import resource
 import sys
 import time
@@ -27,14 +28,17 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from sklearn import metrics
 
+# reference_common lives in bench/torch/; the runners launch this file by its path, so that folder is not on sys.path.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'torch'))
+# SDCN's autoencoder and GNN layer, as the AGCN code takes them (its GNN layer with LeakyReLU(0.2)).
+from reference_common import AE, GNNLayer as SdcnGNNLayer, load_edge_list_inputs
+
 d, epochs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ld1, ld2, lr = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
-x_np = np.load(f'{d}/x.npy').astype(np.float32)
-edges = np.load(f'{d}/edges.npy')
-y = np.load(f'{d}/labels.npy')
+x_np, edges, y = load_edge_list_inputs(d)
 N, n_input = x_np.shape
 K = int(y.max()) + 1
 
@@ -45,33 +49,8 @@ adj = torch.sparse_coo_tensor(np.vstack((A.row, A.col)).astype(np.int64), A.data
 x = torch.from_numpy(x_np)
 
 
-class AE(nn.Module):
-    def __init__(self):
-        super().__init__()
-        L = nn.Linear
-        self.enc_1, self.enc_2, self.enc_3, self.z_layer = L(n_input, 500), L(500, 500), L(500, 2000), L(2000, 10)
-        self.dec_1, self.dec_2, self.dec_3, self.x_bar_layer = L(10, 2000), L(2000, 500), L(500, 500), L(500, n_input)
-
-    def forward(self, v):
-        h1 = F.relu(self.enc_1(v))
-        h2 = F.relu(self.enc_2(h1))
-        h3 = F.relu(self.enc_3(h2))
-        z = self.z_layer(h3)
-        r = F.relu(self.dec_1(z))
-        r = F.relu(self.dec_2(r))
-        r = F.relu(self.dec_3(r))
-        return self.x_bar_layer(r), h1, h2, h3, z
-
-
-class GNNLayer(nn.Module):
-    def __init__(self, i, o):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(i, o))
-        nn.init.xavier_uniform_(self.weight)
-
-    def forward(self, h, a, active=True):
-        out = torch.spmm(a, torch.mm(h, self.weight))
-        return F.leaky_relu(out, negative_slope=0.2) if active else out
+def GNNLayer(i, o):
+    return SdcnGNNLayer(i, o, act=lambda t: F.leaky_relu(t, negative_slope=0.2))
 
 
 def attention(lin, inp):
@@ -81,7 +60,7 @@ def attention(lin, inp):
 class AGCN(nn.Module):
     def __init__(self):
         super().__init__()
-        self.ae = AE()
+        self.ae = AE(n_input)
         self.agcn_0, self.agcn_1 = GNNLayer(n_input, 500), GNNLayer(500, 500)
         self.agcn_2, self.agcn_3 = GNNLayer(500, 2000), GNNLayer(2000, 10)
         self.agcn_z = GNNLayer(3020, K)
@@ -91,7 +70,7 @@ class AGCN(nn.Module):
         nn.init.xavier_normal_(self.cluster_layer)
 
     def forward(self, v, a):
-        x_bar, h1, h2, h3, z = self.ae(v)
+        x_bar, h1, h2, h3, z, _, _ = self.ae(v)
         n = v.shape[0]
         z1 = self.agcn_0(v, a)
         m = attention(self.mlp1, torch.cat((h1, z1), 1))

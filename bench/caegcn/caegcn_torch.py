@@ -15,6 +15,7 @@ DIR holds x.f32 (N×D float32), src.i32 and dst.i32 (the edge list).
 """
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -29,41 +30,9 @@ except ImportError as err:  # pragma: no cover
     print('@@UNAVAILABLE %s: apt-get install python3-torch python3-numpy' % err, flush=True)
     sys.exit(3)
 
-
-class AE(nn.Module):
-    def __init__(self, n_input, n_z=10, n_enc_1=500, n_enc_2=500, n_enc_3=2000, n_dec_1=2000, n_dec_2=500, n_dec_3=500):
-        super().__init__()
-        self.enc_1 = nn.Linear(n_input, n_enc_1)
-        self.enc_2 = nn.Linear(n_enc_1, n_enc_2)
-        self.enc_3 = nn.Linear(n_enc_2, n_enc_3)
-        self.z_layer = nn.Linear(n_enc_3, n_z)
-        self.dec_1 = nn.Linear(n_z, n_dec_1)
-        self.dec_2 = nn.Linear(n_dec_1, n_dec_2)
-        self.dec_3 = nn.Linear(n_dec_2, n_dec_3)
-        self.x_bar_layer = nn.Linear(n_dec_3, n_input)
-
-    def forward(self, x):
-        enc_h1 = F.relu(self.enc_1(x))
-        enc_h2 = F.relu(self.enc_2(enc_h1))
-        enc_h3 = F.relu(self.enc_3(enc_h2))
-        z = self.z_layer(enc_h3)
-        dec_h1 = F.relu(self.dec_1(z))
-        dec_h2 = F.relu(self.dec_2(dec_h1))
-        dec_h3 = F.relu(self.dec_3(dec_h2))
-        x_bar = self.x_bar_layer(dec_h3)
-        return x_bar, enc_h1, enc_h2, enc_h3, z, dec_h1, dec_h3
-
-
-class GNNLayer(nn.Module):
-    def __init__(self, in_features, out_features):
-        super().__init__()
-        self.weight = nn.Parameter(torch.FloatTensor(in_features, out_features))
-        nn.init.xavier_uniform_(self.weight)
-
-    def forward(self, features, adj, active=True):
-        support = torch.mm(features, self.weight)
-        output = torch.spmm(adj, support)
-        return F.relu(output) if active else output
+# reference_common lives in bench/torch/; the runners launch this file by its path, so that folder is not on sys.path.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'torch'))
+from reference_common import AE, GNNLayer  # SDCN's, as the CaEGCN code takes them
 
 
 class SelfAttentionWide(nn.Module):

@@ -22,7 +22,7 @@ back each, so that run.ts can interleave these chunks with dgclust's:
   interval N    N clustering steps, then a refresh
   done          peak memory, thread pools; exit
 """
-import json, sys, time
+import json, os, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
@@ -30,6 +30,10 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+# reference_common lives in bench/torch/; the runners launch this file by its path, so that folder is not on sys.path.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'torch'))
+from reference_common import reset_hwm, status_kib
 
 d, threads, model_name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 improved = model_name == 'idec'
@@ -42,23 +46,6 @@ y = np.load(f'{d}/labels.npy').astype(np.int64)
 N, n_input = x.shape
 K = int(y.max()) + 1
 BATCH = 256
-
-
-def status_kib(field):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    return 0
-
-
-def reset_hwm():
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
 
 
 class AE(nn.Module):

@@ -8,11 +8,15 @@ edges, labels) come from files that bench/dfcn-epoch/run.ts writes, so both side
 usage: python3 dfcn_torch.py DIR EPOCHS THREADS [IGAE_ACT] [LAYOUT] [LR]
 prints one JSON line: per-epoch medians of the training step and of the evaluation (ms).
 """
-import json, sys, time
+import json, os, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# reference_common lives in bench/torch/; the runners launch this file by its path, so that folder is not on sys.path.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'torch'))
+from reference_common import load_edge_list_inputs
 
 d, epochs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 act_name = sys.argv[4] if len(sys.argv) > 4 else 'tanh'
@@ -20,9 +24,7 @@ lr = float(sys.argv[6]) if len(sys.argv) > 6 else 1e-4
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
-x_np = np.load(f'{d}/x.npy').astype(np.float32)
-edges = np.load(f'{d}/edges.npy')
-labels = np.load(f'{d}/labels.npy')
+x_np, edges, labels = load_edge_list_inputs(d)
 N, n_input = x_np.shape
 K = int(labels.max()) + 1
 

@@ -19,7 +19,7 @@ same graph. usage: python3 sdcn_torch.py DIR EPOCHS THREADS LR — EPOCHS epochs
 the refresh forward, the evaluation and the training step, the losses, and peak memory (VmHWM growth over the RSS
 before the loop); EPOCHS = 0: serve mode, one epoch per 'epoch' line on stdin (see the end of this file).
 """
-import json, sys, time
+import json, os, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
@@ -30,16 +30,12 @@ from sklearn import metrics
 from sklearn.metrics import adjusted_rand_score as ari_score
 from sklearn.metrics.cluster import normalized_mutual_info_score as nmi_score
 
+# reference_common lives in bench/torch/; the runners launch this file by its path, so that folder is not on sys.path.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'torch'))
+from reference_common import AE, GNNLayer, reset_hwm, status_kib  # AE, GNNLayer: sdcn.py's own
+
 d, epochs, threads, lr = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 torch.set_num_threads(threads)
-
-
-def status_kib(field):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    return 0
 
 
 x_np = np.load(f'{d}/x.npy')
@@ -53,48 +49,10 @@ adj = torch.sparse_coo_tensor(torch.from_numpy(np.vstack([rows, indices]).astype
 data = torch.from_numpy(x_np)
 
 
-class AE(nn.Module):
-    def __init__(self, n_enc_1, n_enc_2, n_enc_3, n_dec_1, n_dec_2, n_dec_3, n_input, n_z):
-        super().__init__()
-        self.enc_1 = nn.Linear(n_input, n_enc_1)
-        self.enc_2 = nn.Linear(n_enc_1, n_enc_2)
-        self.enc_3 = nn.Linear(n_enc_2, n_enc_3)
-        self.z_layer = nn.Linear(n_enc_3, n_z)
-        self.dec_1 = nn.Linear(n_z, n_dec_1)
-        self.dec_2 = nn.Linear(n_dec_1, n_dec_2)
-        self.dec_3 = nn.Linear(n_dec_2, n_dec_3)
-        self.x_bar_layer = nn.Linear(n_dec_3, n_input)
-
-    def forward(self, x):
-        enc_h1 = F.relu(self.enc_1(x))
-        enc_h2 = F.relu(self.enc_2(enc_h1))
-        enc_h3 = F.relu(self.enc_3(enc_h2))
-        z = self.z_layer(enc_h3)
-        dec_h1 = F.relu(self.dec_1(z))
-        dec_h2 = F.relu(self.dec_2(dec_h1))
-        dec_h3 = F.relu(self.dec_3(dec_h2))
-        x_bar = self.x_bar_layer(dec_h3)
-        return x_bar, enc_h1, enc_h2, enc_h3, z
-
-
-class GNNLayer(nn.Module):
-    def __init__(self, in_features, out_features):
-        super().__init__()
-        self.weight = Parameter(torch.FloatTensor(in_features, out_features))
-        torch.nn.init.xavier_uniform_(self.weight)
-
-    def forward(self, features, adj, active=True):
-        support = torch.mm(features, self.weight)
-        output = torch.spmm(adj, support)
-        if active:
-            output = F.relu(output)
-        return output
-
-
 class SDCN(nn.Module):
     def __init__(self, n_enc_1, n_enc_2, n_enc_3, n_dec_1, n_dec_2, n_dec_3, n_input, n_z, n_clusters, v=1):
         super().__init__()
-        self.ae = AE(n_enc_1, n_enc_2, n_enc_3, n_dec_1, n_dec_2, n_dec_3, n_input, n_z)
+        self.ae = AE(n_input, n_z, n_enc_1, n_enc_2, n_enc_3, n_dec_1, n_dec_2, n_dec_3)
         self.gnn_1 = GNNLayer(n_input, n_enc_1)
         self.gnn_2 = GNNLayer(n_enc_1, n_enc_2)
         self.gnn_3 = GNNLayer(n_enc_2, n_enc_3)
@@ -105,7 +63,7 @@ class SDCN(nn.Module):
         self.v = v
 
     def forward(self, x, adj):
-        x_bar, tra1, tra2, tra3, z = self.ae(x)
+        x_bar, tra1, tra2, tra3, z, _, _ = self.ae(x)
         sigma = 0.5
         h = self.gnn_1(x, adj)
         h = self.gnn_2((1 - sigma) * h + sigma * tra1, adj)
@@ -181,15 +139,6 @@ state = {name: torch.from_numpy(np.load(f'{d}/w/{name}.npy')) for name, _ in mod
 model.load_state_dict(state, strict=True)
 optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
-
-
-def reset_hwm():
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # resets VmHWM to the current RSS
-        return True
-    except OSError:
-        return False
 
 
 def epoch():
