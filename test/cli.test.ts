@@ -219,13 +219,39 @@ describe('the progress bar', () => {
   test.each([
     ['not a terminal', false, false],
     ['--quiet or --json -', true, true],
-  ])('is silent when stderr is %s', (_why, isTTY, silent) => {
+  ])('draws no bar, and nothing for a short run, when stderr is %s', (_why, isTTY, silent) => {
     const stream = fakeStream(isTTY);
     const p = createProgress({ stream, silent });
     expect(p.enabled).toBe(false);
     p.update(1, 2, 'x');
     p.stop();
     expect(stream.text()).toBe('');
+  });
+
+  test('off a terminal, writes a plain line at most once per interval (none when silent)', () => {
+    let t = 0;
+    const stream = fakeStream(false);
+    const p = createProgress({ stream, plainEveryMs: 60_000, now: () => t });
+    p.update(0, 100, 'pretraining 0/100');
+    t = 59_000;
+    p.update(10, 100, 'pretraining 10/100');
+    expect(stream.text()).toBe('');
+    t = 75_000;
+    p.update(25, 100, 'pretraining 25/100');
+    t = 80_000;
+    p.update(26, 100, 'pretraining 26/100');
+    t = 3_700_000;
+    p.log('a message');
+    p.update(99, 100, 'fine-tuning 4900/5000');
+    p.stop();
+    expect(stream.text()).toBe('progress 25% after 1m15s | pretraining 25/100\na message\n' +
+      'progress 99% after 1h01m40s | fine-tuning 4900/5000\n');
+
+    const quiet = fakeStream(false);
+    const q = createProgress({ stream: quiet, silent: true, plainEveryMs: 1, now: () => (t += 1000) });
+    q.update(1, 2, 'x');
+    q.update(2, 2, 'y');
+    expect(quiet.text()).toBe('');
   });
 });
 

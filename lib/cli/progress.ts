@@ -1,4 +1,6 @@
-// The command-line tool's progress display: one cli-progress bar on stderr.
+// The command-line tool's progress display: one cli-progress bar on stderr, or, when stderr is not a terminal
+// (a log file, CI), a plain line at most once a minute, so that an hour-long run redirected to a file still says
+// where it is.
 //
 // cli-progress (a well-kept, widely used bar) is used as a SingleBar, not a MultiBar: training runs
 // synchronously between epochs, so the event loop (and with it any redraw timer) is blocked; a SingleBar also
@@ -13,7 +15,7 @@ export interface Progress {
   log(line: string): void;
   /** Ends the bar (leaves its last state on screen, moves to a new line). Safe to call twice. */
   stop(): void;
-  /** Whether a bar is drawn at all (false: every call but log is a no-op). */
+  /** Whether a bar is drawn at all (false: log prints plainly, update at most writes the occasional plain line). */
   readonly enabled: boolean;
 }
 
@@ -24,12 +26,23 @@ export interface ProgressOptions {
   silent?: boolean;
   /** cli-progress's format string (default: bar, done/total, elapsed, eta, text). */
   format?: string;
+  /**
+   * Off a terminal: the least time between two plain progress lines, in ms (default 60,000; 0 or less: none).
+   * The first comes one interval after the first update, so runs shorter than that print none.
+   */
+  plainEveryMs?: number;
+  /** The clock for plainEveryMs (ms; default performance.now). */
+  now?: () => number;
 }
 
 /** A progress bar on stderr, drawn only when that stream is a terminal and nothing asked for silence. */
 export function createProgress(options: ProgressOptions = {}): Progress {
   const stream = options.stream ?? process.stderr;
   const enabled = !options.silent && stream.isTTY === true;
+  const plainEveryMs = options.silent || enabled ? 0 : options.plainEveryMs ?? 60_000;
+  const now = options.now ?? (() => performance.now());
+  let plainStart = NaN;
+  let plainLast = NaN;
   let bar: SingleBar | null = null;
   const stop = (): void => {
     if (bar) bar.stop();
@@ -38,7 +51,18 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   return {
     enabled,
     update(done, total, text) {
-      if (!enabled) return;
+      if (!enabled) {
+        if (plainEveryMs > 0) {
+          const t = now();
+          if (Number.isNaN(plainStart)) plainStart = plainLast = t;
+          if (t - plainLast >= plainEveryMs) {
+            plainLast = t;
+            const pct = total > 0 ? Math.floor((100 * done) / total) : 0;
+            stream.write(`progress ${pct}% after ${formatMinutes(t - plainStart)} | ${text}\n`);
+          }
+        }
+        return;
+      }
       if (!bar) {
         bar = new SingleBar({
           stream,
@@ -67,4 +91,13 @@ export function createProgress(options: ProgressOptions = {}): Progress {
     },
     stop,
   };
+}
+
+/** 75,000 ms → "1m15s"; 3,700,000 → "1h01m40s". */
+function formatMinutes(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, '0');
+  return h ? `${h}h${String(m).padStart(2, '0')}m${sec}s` : `${m}m${sec}s`;
 }
