@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readRunFile } from '../lib/report/run-file';
+import { readRunFile, runJsonText } from '../lib/report/run-file';
 import { describeVariant, entriesOf, groupRuns, loadResults, renderModelSection, seedRanges, spliceSection } from '../lib/report/results-md';
 import { sdcnSpec } from '../lib/models/sdcn';
 import { cdcSpec } from '../lib/models/cdc';
@@ -48,6 +48,10 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
       expect(r.paperProtocol).toEqual({ rule: 'best-acc-epoch', metrics: r.best.metrics });
       expect(rep.truth).toHaveLength(3025);
     });
+    // The compact layout: each epoch on a line of its own, the labels on one line.
+    const lines = fs.readFileSync(path.join(out, files()[0]), 'utf8').split('\n');
+    expect(lines.filter((l) => /^ {4}\{"phase":"train","epoch":\d+,/.test(l))).toHaveLength(2);
+    expect(lines.filter((l) => l.startsWith(' "truth": ['))).toHaveLength(1);
     const doc = fs.readFileSync(md, 'utf8');
     for (const kept of ['Hand-written introduction.', 'Prose before the table.', 'Prose after the table.', 'the SDCN section stays as it is']) {
       expect(doc).toContain(kept);
@@ -139,6 +143,46 @@ function trainFile(model: string, dataset: string, seeds: number[], settings: Re
 }
 
 describe('the tables generator: grouping, merging, duplicates, old files', () => {
+  test('runJsonText: the same JSON as JSON.stringify, one field per line at the top and in each run, one epoch per line', () => {
+    const value = {
+      command: 'dgclust train', missing: undefined, notFinite: [NaN, Infinity], typed: Float32Array.from([0.5, 2]),
+      settings: { lr: 1e-3, nested: { a: [1, 2] } }, empty: {}, none: [],
+      runs: [{ seed: 0, final: { epoch: 2, metrics: { acc: 0.5 } }, epochs: [{ phase: 'train', epoch: 1 }, { phase: 'train', epoch: 2 }], predicted: [0, 1, 1] }],
+      truth: [1, 0, 0],
+    };
+    const text = runJsonText(value);
+    expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)));
+    expect(text.split('\n')).toEqual([
+      '{',
+      ' "command": "dgclust train",',
+      ' "notFinite": [null,null],',
+      ' "typed": {',
+      '  "0": 0.5,',
+      '  "1": 2',
+      ' },',
+      ' "settings": {',
+      '  "lr": 0.001,',
+      '  "nested": {"a":[1,2]}',
+      ' },',
+      ' "empty": {},',
+      ' "none": [],',
+      ' "runs": [',
+      '  {',
+      '   "seed": 0,',
+      '   "final": {"epoch":2,"metrics":{"acc":0.5}},',
+      '   "epochs": [',
+      '    {"phase":"train","epoch":1},',
+      '    {"phase":"train","epoch":2}',
+      '   ],',
+      '   "predicted": [0,1,1]',
+      '  }',
+      ' ],',
+      ' "truth": [1,0,0]',
+      '}',
+    ]);
+    expect(runJsonText(undefined)).toBe('null');
+  });
+
   const res = path.join(dir, 'results');
   const write = (name: string, value: unknown) => {
     fs.mkdirSync(path.dirname(path.join(res, name)), { recursive: true });

@@ -15,6 +15,7 @@ import { loadNpyCheckpoint } from '../io/npy-checkpoint';
 import { loadState } from '../io/state';
 import { readCheckpointMeta } from '../io/checkpoint';
 import { trainModel, reportJson, summarize } from '../train/run';
+import { runJsonText } from '../report/run-file';
 import type { TrainModelRequest } from '../train/run';
 import { native, packageRoot } from '../native';
 import type { Device, Tensor } from '../tensor';
@@ -293,7 +294,7 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
       for (const r of runs) if (r.embedding) writeNpy(path.join(dir, embeddingFile(r.seed)!), r.embedding.data, [r.embedding.rows, r.embedding.cols]);
     }
     const version = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
-    const text = JSON.stringify(reportJson(rep, { version, embeddingFile, truth: data.labels }), null, 1);
+    const text = runJsonText(reportJson(rep, { version, embeddingFile, truth: data.labels }));
     const write = hooks.writeJson ?? ((f: string, t: string) => (f === '-' ? process.stdout.write(`${t}\n`) : fs.writeFileSync(f, t)));
     write(file, text);
     if (file !== '-') console.error(`wrote ${file}`);
