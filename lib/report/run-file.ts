@@ -70,10 +70,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /**
  * The text of a run file: the same JSON as JSON.stringify(value), laid out so that it stays small and readable.
  * The top level and each run put one field per line; an array of objects (runs, epochs) puts one element per line;
- * everything else (metrics, losses, label arrays) is written on its line without spaces. A 10-seed table's files
- * are about half the size of an indented layout (which puts every number of every epoch on a line of its own),
- * and a diff of two runs still lines up epoch by epoch. Values are normalised exactly as JSON.stringify does
- * (toJSON, undefined fields dropped, non-finite numbers as null).
+ * everything else (metrics, losses, label arrays) is written on its line without spaces. The files are ~40% smaller
+ * than in an indented layout (which puts every number of every epoch on a line of its own; 28 → 16 MB for the
+ * committed results), and a diff of two runs still lines up epoch by epoch. Values are normalised exactly as
+ * JSON.stringify does (toJSON, undefined fields dropped, non-finite numbers as null).
  */
 export function runJsonText(value: unknown): string {
   const normal: unknown = JSON.parse(JSON.stringify(value) ?? 'null');
