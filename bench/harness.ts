@@ -25,10 +25,7 @@ export function time(fn: () => void, options: { warmup?: number; runs?: number; 
     samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
     if (samples.length >= 3 && Number(process.hrtime.bigint() - start) / 1e6 > budget) break;
   }
-  samples.sort((a, b) => a - b);
-  const mid = samples.length >> 1;
-  const median = samples.length % 2 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2;
-  return { medianMs: median, minMs: samples[0], maxMs: samples[samples.length - 1], runs: samples.length };
+  return { medianMs: median(samples), minMs: Math.min(...samples), maxMs: Math.max(...samples), runs: samples.length };
 }
 
 export function machine(): { name: string; cpu: string; cores: number; memGiB: number; node: string; platform: string } {

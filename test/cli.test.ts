@@ -245,7 +245,7 @@ describe('the progress bar', () => {
     p.update(99, 100, 'fine-tuning 4900/5000');
     p.stop();
     expect(stream.text()).toBe('progress 25% after 1m15s | pretraining 25/100\na message\n' +
-      'progress 99% after 1h01m40s | fine-tuning 4900/5000\n');
+      'progress 99% after 1h01m | fine-tuning 4900/5000\n');
 
     const quiet = fakeStream(false);
     const q = createProgress({ stream: quiet, silent: true, plainEveryMs: 1, now: () => (t += 1000) });

@@ -1,5 +1,6 @@
 // Timing and peak-memory measurement shared by every implementation's child process.
 import * as fs from 'fs';
+import { median } from '../harness';
 
 export interface Timing {
   medianMs: number;
@@ -52,10 +53,7 @@ export function timeCalls(fn: () => void, options: TimingOptions = {}): Timing {
 }
 
 export function summarize(samples: number[]): Timing {
-  const s = [...samples].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-  return { medianMs: median, minMs: s[0], maxMs: s[s.length - 1], runs: s.length, cold: false };
+  return { medianMs: median(samples), minMs: Math.min(...samples), maxMs: Math.max(...samples), runs: samples.length, cold: false };
 }
 
 /** VmRSS and VmHWM (peak RSS) of this process, in bytes (NaN where /proc is missing). */

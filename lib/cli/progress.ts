@@ -58,7 +58,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
           if (t - plainLast >= plainEveryMs) {
             plainLast = t;
             const pct = total > 0 ? Math.floor((100 * done) / total) : 0;
-            stream.write(`progress ${pct}% after ${formatMinutes(t - plainStart)} | ${text}\n`);
+            stream.write(`progress ${pct}% after ${formatDuration(t - plainStart)} | ${text}\n`);
           }
         }
         return;
@@ -93,11 +93,11 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   };
 }
 
-/** 75,000 ms → "1m15s"; 3,700,000 → "1h01m40s". */
-function formatMinutes(ms: number): string {
+/** A duration for people: 45,000 ms → "45s", 75,000 → "1m15s", 3,700,000 → "1h01m"; "?" when not known. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
   const s = Math.round(ms / 1000);
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
-  const sec = String(s % 60).padStart(2, '0');
-  return h ? `${h}h${String(m).padStart(2, '0')}m${sec}s` : `${m}m${sec}s`;
+  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }

@@ -31,6 +31,7 @@ import {
 import type { RunEntry, Variant } from '../report/results-md';
 import { CliError, modelOverrides, officialWeightsDir, pickDevice, resolveInit } from './train';
 import type { TrainCliOptions } from './train';
+import { formatDuration } from './progress';
 import type { Progress } from './progress';
 
 /** The reproduce command's own options (everything else is a model option). */
@@ -59,14 +60,6 @@ interface PlannedDataset {
 const rel = (f: string): string => {
   const r = path.relative(process.cwd(), f);
   return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : r === '' ? '.' : path.resolve(f);
-};
-
-const fmtDuration = (ms: number): string => {
-  if (!Number.isFinite(ms) || ms < 0) return '?';
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 };
 
 function seedRangeText(seeds: number[]): string {
@@ -229,7 +222,7 @@ async function runPlan(model: string, plan: PlannedDataset[], c: {
   const draw = (phase: string) => {
     const el = performance.now() - t0;
     c.progress.update(Math.round(1000 * work()), 1000 * todo,
-      `runs ${done}/${todo} | ${current} | ${phase} | elapsed ${fmtDuration(el)}, about ${fmtDuration(eta())} left`);
+      `runs ${done}/${todo} | ${current} | ${phase} | elapsed ${formatDuration(el)}, about ${formatDuration(eta())} left`);
   };
   for (const p of plan) {
     const pending = p.seeds.filter((s) => !p.done.has(s));
@@ -265,10 +258,10 @@ async function runPlan(model: string, plan: PlannedDataset[], c: {
       runDone = 0;
       const r = rep.runs[0];
       const m = r.paperProtocol.metrics;
-      c.say(`run ${done}/${todo} done: ${current} in ${fmtDuration(rep.seconds * 1000)}` +
+      c.say(`run ${done}/${todo} done: ${current} in ${formatDuration(rep.seconds * 1000)}` +
         `${m ? `; paper's protocol ACC ${(100 * m.acc).toFixed(2)}` : ''}${r.final.metrics ? `, final ACC ${(100 * r.final.metrics.acc).toFixed(2)}` : ''}; ` +
-        `wrote ${rel(file)}; elapsed ${fmtDuration(performance.now() - t0)}` +
-        `${done < todo ? `, about ${fmtDuration(eta())} left` : ''}`);
+        `wrote ${rel(file)}; elapsed ${formatDuration(performance.now() - t0)}` +
+        `${done < todo ? `, about ${formatDuration(eta())} left` : ''}`);
       draw('done');
     }
   }

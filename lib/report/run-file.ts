@@ -77,7 +77,6 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function runJsonText(value: unknown): string {
   const normal: unknown = JSON.parse(JSON.stringify(value) ?? 'null');
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   const layout = (v: unknown, depth: number, indent: string): string => {
     const inner = `${indent} `;
     if (Array.isArray(v) && v.length > 0 && v.every(isObject)) {
