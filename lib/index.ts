@@ -75,7 +75,7 @@ export function setNumThreads(n: number): void {
 }
 export { renderReport, buildReport } from './report/html';
 export type { ReportOptions, BuiltReport } from './report/html';
-export { readRunFile, validateRun, loadEmbedding } from './report/run-file';
+export { readRunFile, readRunText, runFileContent, runJsonText, validateRun, loadEmbedding } from './report/run-file';
 export type { RunReport, RunRecord, RunEpoch, Metrics } from './report/run-file';
 export { embeddingMap, subsample } from './report/embedding-map';
 export type { EmbeddingMap, MapOptions } from './report/embedding-map';

@@ -113,6 +113,20 @@ describe('train --model dfcn', () => {
     expect(dg.memory().tensors).toBe(before);
   });
 
+  test('--json FILE.json.gz writes the same run gzip-compressed (the embedding beside it as FILE.seedS.embedding.npy)', async () => {
+    const json = path.join(dir, 'dfcn-gz.json.gz');
+    const r = await run(['train', '--model', 'dfcn', '--dataset', 'acm', '--epochs', '1', '--seeds', '1', '--json', json]);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(`wrote ${json}`);
+    expect([...fs.readFileSync(json).subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+    const report = dg.readRunFile(json);
+    expect(report.runs.map((x) => x.seed)).toEqual([0]);
+    expect(report.runs[0].epochs).toHaveLength(1);
+    expect(report.runs[0].embedding!.file).toBe('dfcn-gz.seed0.embedding.npy');
+    expect(dg.readNpy(path.join(dir, 'dfcn-gz.seed0.embedding.npy')).shape).toEqual([3025, 20]);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
   test.each([
     [['--model', 'frob'], /option '--model <NAME>' argument 'frob' is invalid\. Allowed choices are dfcn, sdcn, ae, dec, idec, dccf/],
     [['--backend', 'gpu'], /option '--backend <NAME>' argument 'gpu' is invalid\. Allowed choices are auto, cpu, cuda\./],

@@ -110,6 +110,17 @@ describe('dgclust report', () => {
     expect(r.out).toContain('No embedding was saved with this run, so there is no map.');
   }, 60_000);
 
+  test('reads a gzip-compressed RUN.json.gz (as reproduce writes them); the default page name drops .json.gz', async () => {
+    const plain = variant('packed.json', (x) => delete x.runs[0].embedding);
+    const file = `${plain}.gz`;
+    fs.writeFileSync(file, dg.runFileContent(file, fs.readFileSync(plain, 'utf8')));
+    const r = await run(['report', file]);
+    expect(r.code).toBe(0);
+    const out = path.join(path.dirname(file), 'packed.html');
+    expect(r.err).toContain(`wrote ${out}`);
+    expect(fs.readFileSync(out, 'utf8')).toContain('<title>DFCN on acm — dgclust report</title>');
+  }, 60_000);
+
   test("today's trainer output (no predicted, truth or embedding) still makes a page, saying what is missing", async () => {
     const file = variant('plain.json', (x) => {
       delete x.truth;

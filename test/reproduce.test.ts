@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readRunFile, runJsonText } from '../lib/report/run-file';
+import { readRunFile, readRunText, runFileContent, runJsonText } from '../lib/report/run-file';
 import { describeVariant, entriesOf, groupRuns, loadResults, renderModelSection, seedRanges, spliceSection } from '../lib/report/results-md';
 import { sdcnSpec } from '../lib/models/sdcn';
 import { cdcSpec } from '../lib/models/cdc';
@@ -22,7 +22,7 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
   const md = path.join(dir, 'RESULTS.md');
   const args = (seeds: number) => ['reproduce', 'dfcn', '--datasets', 'acm', '--seeds', String(seeds), '--epochs', '2', '--threads', '1',
     '--out', out, '--results', out, '--results-md', md];
-  const files = () => fs.readdirSync(out).filter((f) => f.endsWith('.json')).sort();
+  const files = () => fs.readdirSync(out).filter((f) => f.endsWith('.json.gz')).sort();
 
   test('runs each seed once, writes one RUN.json per run, regenerates only its section; a second call recomputes nothing', async () => {
     fs.writeFileSync(md, [
@@ -36,7 +36,7 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
     expect(first.code).toBe(0);
     expect(first.err).toMatch(/run 2\/2 done: acm seed 1 \(official weights, epochs=2\)/);
     expect(dg.memory().tensors).toBe(before);
-    expect(files()).toEqual(['dfcn-acm-official-weights-epochs-2-s0.json', 'dfcn-acm-official-weights-epochs-2-s1.json']);
+    expect(files()).toEqual(['dfcn-acm-official-weights-epochs-2-s0.json.gz', 'dfcn-acm-official-weights-epochs-2-s1.json.gz']);
     const reps = files().map((f) => readRunFile(path.join(out, f)));
     reps.forEach((rep, seed) => {
       expect(rep.model).toBe('dfcn');
@@ -48,8 +48,10 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
       expect(r.paperProtocol).toEqual({ rule: 'best-acc-epoch', metrics: r.best.metrics });
       expect(rep.truth).toHaveLength(3025);
     });
-    // The compact layout: each epoch on a line of its own, the labels on one line.
-    const lines = fs.readFileSync(path.join(out, files()[0]), 'utf8').split('\n');
+    // gzip-compressed (the magic bytes 1f 8b), and inside it the compact layout: each epoch on a line of its own, the
+    // labels on one line.
+    expect([...fs.readFileSync(path.join(out, files()[0])).subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+    const lines = readRunText(path.join(out, files()[0])).split('\n');
     expect(lines.filter((l) => /^ {4}\{"phase":"train","epoch":\d+,/.test(l))).toHaveLength(2);
     expect(lines.filter((l) => l.startsWith(' "truth": ['))).toHaveLength(1);
     const doc = fs.readFileSync(md, 'utf8');
@@ -183,6 +185,28 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     expect(runJsonText(undefined)).toBe('null');
   });
 
+  test('a run file named .gz is gzip-compressed, byte for byte the same for the same text, and read back as it was', () => {
+    const value = trainFile('sdcn', 'acm', [0, 1], sdcnSpec.presets.acm as unknown as Record<string, unknown>, () => 0.8);
+    const text = runJsonText(value);
+    const gz = path.join(dir, 'one.json.gz');
+    const bytes = runFileContent(gz, text) as Buffer;
+    expect(Buffer.isBuffer(bytes)).toBe(true);
+    expect(bytes.length).toBeLessThan(text.length / 2);
+    expect((runFileContent(gz, text) as Buffer).equals(bytes)).toBe(true);
+    fs.writeFileSync(gz, bytes);
+    expect(readRunText(gz)).toBe(text);
+    expect(readRunFile(gz)).toEqual(JSON.parse(text));
+    // A plain name stays text.
+    expect(runFileContent(path.join(dir, 'one.json'), text)).toBe(text);
+    // Not gzip, a gzip cut short, or plain JSON under a .gz name: each a DGC_DATA error naming the file.
+    const bad = path.join(dir, 'bad.json.gz');
+    fs.writeFileSync(bad, text);
+    expect(() => readRunFile(bad)).toThrow(/bad\.json\.gz: not gzip data, or cut short \(incorrect header check\)/);
+    fs.writeFileSync(bad, bytes.subarray(0, bytes.length - 9));
+    expect(() => readRunFile(bad)).toThrow(/bad\.json\.gz: not gzip data, or cut short \(unexpected end of file\)/);
+    expect(() => readRunFile(path.join(dir, 'none.json.gz'))).toThrow(/none\.json\.gz: no such file/);
+  });
+
   const res = path.join(dir, 'results');
   const write = (name: string, value: unknown) => {
     fs.mkdirSync(path.dirname(path.join(res, name)), { recursive: true });
@@ -195,7 +219,11 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     // (a copy with other numbers, which must not count twice); an ablation with klQ = 0 (its own row); a run with
     // 2 epochs (its own row); another model; an old-format DFCN file; a pretrain result and a broken file.
     write('sdcn-acm-s0.json', trainFile('sdcn', 'acm', [0, 1, 2, 3, 4], acm, acc));
-    write('sdcn-acm-s5.json', trainFile('sdcn', 'acm', [5, 6, 7, 8, 9], acm, acc));
+    // Seeds 5–9 gzip-compressed, as `dgclust reproduce` writes them; a .json.gz cut short is skipped, said why.
+    const gz = path.join(res, 'sdcn-acm-s5.json.gz');
+    write('sdcn-acm-s5.json.gz', '');
+    fs.writeFileSync(gz, runFileContent(gz, JSON.stringify(trainFile('sdcn', 'acm', [5, 6, 7, 8, 9], acm, acc))));
+    fs.writeFileSync(path.join(res, 'cut.json.gz'), fs.readFileSync(gz).subarray(0, 100));
     write('sdcn/zz-copy-s4.json', trainFile('sdcn', 'acm', [4], acm, () => 0.1));
     write('sdcn-acm-noklq-s0.json', trainFile('sdcn', 'acm', [0, 1, 2], { ...acm, klQ: 0 }, () => 0.7));
     write('sdcn-acm-short.json', trainFile('sdcn', 'acm', [0], { ...acm, epochs: 2 }, () => 0.6));
@@ -211,7 +239,8 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
 
   test('runs are grouped by model, dataset and variant; split files merge; a seed in two files counts once', () => {
     const set = loadResults([res]);
-    expect(set.skipped.map((s) => path.basename(s.file)).sort()).toEqual(['broken.json', 'pretrain.json']);
+    expect(set.skipped.map((s) => path.basename(s.file)).sort()).toEqual(['broken.json', 'cut.json.gz', 'pretrain.json']);
+    expect(set.skipped.find((s) => s.file.endsWith('cut.json.gz'))!.reason).toMatch(/^not gzip data, or cut short \(unexpected end of file\)/);
     expect(set.skipped.find((s) => s.file.endsWith('pretrain.json'))!.reason).toMatch(/a 'pretrain' result, not a clustering run/);
     const groups = groupRuns(set.runs);
     const sdcn = groups.filter((g) => g.model === 'sdcn');

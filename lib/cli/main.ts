@@ -33,6 +33,7 @@ import type { Progress } from './progress';
 import { reportCommand, writeReportFile } from './report';
 import type { ReportCliOptions } from './report';
 import { writeFileAtomic } from '../report/files';
+import { runFileContent } from '../report/run-file';
 import { reproduceCommand } from './reproduce';
 
 /** A usage error found after parsing (e.g. an option's folder does not exist): exit code 2. */
@@ -94,7 +95,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       { name: 'init', type: 'string', value: 'official|own|FILE|DIR', default: 'dfcn: official, else own', description: 'starting weights: the official pretrained ones (DFCN), own pretraining, a .dgcstate file or a folder of .npy files with manifest.json' },
       { name: 'backend', type: 'choice', choices: ['auto', 'cpu', 'cuda'], default: 'auto', description: 'compute backend' },
       THREADS,
-      { name: 'json', type: 'string', value: 'FILE', description: 'write the full result as JSON (per seed: every epoch\'s losses and metrics, final and best epoch, predicted labels, timings, settings, machine; each final embedding as FILE.seedS.embedding.npy beside it); - writes it to stdout and the table to stderr' },
+      { name: 'json', type: 'string', value: 'FILE', description: 'write the full result as JSON (per seed: every epoch\'s losses and metrics, final and best epoch, predicted labels, timings, settings, machine; each final embedding as FILE.seedS.embedding.npy beside it); a name ending in .gz is gzip-compressed; - writes it to stdout and the table to stderr' },
       { name: 'save', type: 'string', value: 'FILE', description: 'save the trained model\'s weights (with --seeds N: FILE.seedS)' },
       { name: 'report', type: 'string', value: 'FILE', description: 'write an HTML report of the run at the end (as dgclust report)' },
       { name: 'pretrain-cache', type: 'string', value: 'DIR', description: 'keep pretrained autoencoders here and reuse them (same data, settings and seed give the same weights)' },
@@ -125,8 +126,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
       { name: 'datasets', type: 'string', value: 'A,B', default: "every dataset with a preset or a paper row whose files are found", description: 'the datasets to run, comma-separated' },
       { name: 'seeds', type: 'int', min: 1, default: 10, description: 'runs per dataset (seeds seed, seed+1, …)' },
       { name: 'seed', type: 'int', min: 0, default: 0, description: 'the first seed' },
-      { name: 'out', type: 'string', value: 'DIR', default: 'docs/results/<model>', description: 'where each run\'s JSON goes (<model>-<dataset>[-<variant>]-s<seed>.json)' },
-      { name: 'results', type: 'string', value: 'DIR', default: 'docs/results', description: 'the JSON files (any name, any depth) the tables are made from; runs found there are not run again' },
+      { name: 'out', type: 'string', value: 'DIR', default: 'docs/results/<model>', description: 'where each run\'s JSON goes, gzip-compressed (<model>-<dataset>[-<variant>]-s<seed>.json.gz)' },
+      { name: 'results', type: 'string', value: 'DIR', default: 'docs/results', description: 'the run files (*.json, *.json.gz; any name, any depth) the tables are made from; runs found there are not run again' },
       { name: 'results-md', type: 'string', value: 'FILE', default: 'docs/RESULTS.md', description: 'the Markdown file whose <!-- results:<model>:begin/end --> section is regenerated' },
       { name: 'tables-only', type: 'flag', description: 'run nothing: regenerate the section from the JSON files' },
       { name: 'init', type: 'string', value: 'official|own|FILE', default: 'dfcn: official, else own', description: 'starting weights (dfcn: its official pretrained weights, or own pretraining)' },
@@ -139,7 +140,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   report: {
     args: '<run.json>',
-    summary: 'make a self-contained HTML page (SVG figures) from the JSON of `dgclust train --json`',
+    summary: 'make a self-contained HTML page (SVG figures) from the JSON of `dgclust train --json` (or a gzip-compressed .json.gz)',
     options: [
       { name: 'output', short: 'o', type: 'string', value: 'FILE', default: 'RUN.json with .html; - for stdout', description: 'the HTML file to write' },
       { name: 'png', type: 'string', value: 'DIR', description: 'also write each figure as a PNG file into DIR (made from the SVG by resvg)' },
@@ -333,7 +334,7 @@ async function train(o: TrainCliOptions & { report?: string }, ctx: CommandConte
           jsonText = text;
           if (captureOnly) return;
           if (file === '-') ctx.out(text);
-          else writeFileAtomic(file, text);
+          else writeFileAtomic(file, runFileContent(file, text)); // gzip-compressed when the name ends in .gz
         },
       }));
   } finally {

@@ -18,9 +18,9 @@ export interface ReportCliOptions {
   'map-seed'?: number;
 }
 
-/** The default output: RUN.json's path with .html instead of .json. */
+/** The default output: RUN.json's (or RUN.json.gz's) path with .html instead of .json(.gz). */
 export function defaultOutput(file: string): string {
-  return /\.json$/i.test(file) ? file.replace(/\.json$/i, '.html') : `${file}.html`;
+  return /\.json(\.gz)?$/i.test(file) ? file.replace(/\.json(\.gz)?$/i, '.html') : `${file}.html`;
 }
 
 /** Renders a run's report and writes it (and the PNGs when pngDir is given). Returns the files written. */

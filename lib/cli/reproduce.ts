@@ -24,7 +24,7 @@ import { trainModel, reportJson } from '../train/run';
 import type { TrainModelRequest } from '../train/run';
 import { native, packageRoot } from '../native';
 import { writeFileAtomic } from '../report/files';
-import { runJsonText } from '../report/run-file';
+import { runFileContent, runJsonText } from '../report/run-file';
 import {
   describeVariant, loadResults, modelHeading, renderModelSection, spliceSection, variantSlug, defaultInit,
 } from '../report/results-md';
@@ -249,9 +249,9 @@ async function runPlan(model: string, plan: PlannedDataset[], c: {
         },
       });
       const json = { ...reportJson(rep, { version, truth: ds.labels }), producedBy: `dgclust reproduce ${model}` };
-      const name = `${model}-${p.name}${p.variant.label ? `-${variantSlug(p.variant)}` : ''}-s${seed}.json`;
+      const name = `${model}-${p.name}${p.variant.label ? `-${variantSlug(p.variant)}` : ''}-s${seed}.json.gz`;
       const file = path.join(c.out, name);
-      writeFileAtomic(file, runJsonText(json));
+      writeFileAtomic(file, runFileContent(file, runJsonText(json)));
       typicalEpochs = typicalEpochs || runDone;
       done++;
       runEpochs = 0;

@@ -8,6 +8,7 @@ import * as path from 'path';
 import { loadDatasetAsync, dataDirs } from '../data/registry';
 import { loadUserData } from '../data/user';
 import { writeNpy } from '../data/npy';
+import { writeFileAtomic } from '../report/files';
 import { fromDataset } from '../models/types';
 import type { ClusteringData, OptionSpec } from '../models/types';
 import { getModel, models, modelNames, resolveSettings } from '../models/registry';
@@ -15,7 +16,7 @@ import { loadNpyCheckpoint } from '../io/npy-checkpoint';
 import { loadState } from '../io/state';
 import { readCheckpointMeta } from '../io/checkpoint';
 import { trainModel, reportJson, summarize } from '../train/run';
-import { runJsonText } from '../report/run-file';
+import { runFileContent, runJsonText } from '../report/run-file';
 import type { TrainModelRequest } from '../train/run';
 import { native, packageRoot } from '../native';
 import type { Device, Tensor } from '../tensor';
@@ -288,14 +289,15 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
   if (o.json) {
     const file = String(o.json);
     const dir = file === '-' ? null : path.dirname(path.resolve(file));
-    const base = file === '-' ? null : path.basename(file).replace(/\.json$/i, '');
+    const base = file === '-' ? null : path.basename(file).replace(/\.json(\.gz)?$/i, '');
     const embeddingFile = (seed: number) => (dir && base ? `${base}.seed${seed}.embedding.npy` : null);
     if (dir && base) {
       for (const r of runs) if (r.embedding) writeNpy(path.join(dir, embeddingFile(r.seed)!), r.embedding.data, [r.embedding.rows, r.embedding.cols]);
     }
     const version = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
     const text = runJsonText(reportJson(rep, { version, embeddingFile, truth: data.labels }));
-    const write = hooks.writeJson ?? ((f: string, t: string) => (f === '-' ? process.stdout.write(`${t}\n`) : fs.writeFileSync(f, t)));
+    // A name ending in .gz gets gzip-compressed JSON; the file is written whole or not at all.
+    const write = hooks.writeJson ?? ((f: string, t: string) => (f === '-' ? process.stdout.write(`${t}\n`) : writeFileAtomic(f, runFileContent(f, t))));
     write(file, text);
     if (file !== '-') console.error(`wrote ${file}`);
   }

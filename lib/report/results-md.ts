@@ -26,7 +26,7 @@ import { getModel, modelNames } from '../models/registry';
 import type { ModelSpec, PaperProtocol, PaperRow } from '../models/types';
 import { meanStd } from '../train/loop';
 import { upperMedian } from '../train/run';
-import { validateRun, METRICS } from './run-file';
+import { readRunText, validateRun, METRICS } from './run-file';
 import type { Metrics, RunRecord } from './run-file';
 
 /** One run (one seed) read from a results file. */
@@ -172,7 +172,8 @@ function protocolOf(model: string, run: RunRecord & { paperProtocol?: { rule?: P
   return { rule, metrics: null, derived: true };
 }
 
-function listJson(dir: string, rel = ''): string[] {
+/** The run files under dir (recursively, in name order): *.json and gzip-compressed *.json.gz, not hidden ones. */
+function listRunFiles(dir: string, rel = ''): string[] {
   const out: string[] = [];
   let names: fs.Dirent[];
   try {
@@ -182,8 +183,8 @@ function listJson(dir: string, rel = ''): string[] {
   }
   for (const d of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const r = rel ? path.join(rel, d.name) : d.name;
-    if (d.isDirectory()) out.push(...listJson(dir, r));
-    else if (d.isFile() && d.name.endsWith('.json') && !d.name.startsWith('.')) out.push(r);
+    if (d.isDirectory()) out.push(...listRunFiles(dir, r));
+    else if (d.isFile() && /\.json(\.gz)?$/i.test(d.name) && !d.name.startsWith('.')) out.push(r);
   }
   return out;
 }
@@ -229,15 +230,22 @@ export function loadResults(dirs: string[]): ResultSet {
   const seen = new Set<string>();
   for (const dir of dirs) {
     if (!fs.existsSync(dir)) continue;
-    for (const rel of listJson(dir)) {
+    for (const rel of listRunFiles(dir)) {
       const abs = path.resolve(dir, rel);
       if (seen.has(abs)) continue;
       seen.add(abs);
       const r = path.relative(process.cwd(), abs);
       const name = r && !r.startsWith('..') ? r : abs;
+      let text: string;
+      try {
+        text = readRunText(abs);
+      } catch (e) {
+        set.skipped.push({ file: name, reason: (e as Error).message.replace(`${abs}: `, '') });
+        continue;
+      }
       let value: unknown;
       try {
-        value = JSON.parse(fs.readFileSync(abs, 'utf8'));
+        value = JSON.parse(text);
       } catch (e) {
         set.skipped.push({ file: name, reason: `not JSON (${(e as Error).message})` });
         continue;

@@ -7,6 +7,7 @@
 // are a dozen fields, and every message names the file and the field's path (runs[1].final.epoch).
 import * as fs from 'fs';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import { DgcError } from '../tensor';
 import { readNpy } from '../data/npy';
 
@@ -91,6 +92,36 @@ export function runJsonText(value: unknown): string {
   return layout(normal, 0, '');
 }
 
+/**
+ * Run files whose name ends in .gz are gzip-compressed (`dgclust reproduce` writes RUN.json.gz: its per-seed files
+ * are 4–5× smaller so, and the committed results stay small enough to travel with the tree). `zcat FILE | jq .`
+ * reads one by hand; every reader here takes either form.
+ */
+export const isGzipName = (file: string): boolean => /\.gz$/i.test(file);
+
+/** The bytes of a run file named `file`: the text as it is, or gzip-compressed when the name ends in .gz. */
+export function runFileContent(file: string, text: string): string | Buffer {
+  // Level 9 and Node's fixed gzip header (no name, mtime 0) make the bytes a function of the text alone.
+  return isGzipName(file) ? zlib.gzipSync(Buffer.from(text, 'utf8'), { level: 9 }) : text;
+}
+
+/** The text of a run file (gunzipped when the name ends in .gz). Errors are DGC_DATA naming the file. */
+export function readRunText(file: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw fail(file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a RUN.json file' : `cannot read the file (${code ?? (err as Error).message})`);
+  }
+  if (!isGzipName(file)) return bytes.toString('utf8');
+  try {
+    return zlib.gunzipSync(bytes).toString('utf8');
+  } catch (err) {
+    throw fail(file, `not gzip data, or cut short (${(err as Error).message}); a name ending in .gz is read as a gzip-compressed RUN.json`);
+  }
+}
+
 /** Checks the shape of a parsed run; throws DGC_DATA naming `source` and the field. Returns it typed. */
 export function validateRun(value: unknown, source: string): RunReport {
   const need = (ok: boolean, field: string, what: string, got: unknown): void => {
@@ -165,15 +196,9 @@ export function validateRun(value: unknown, source: string): RunReport {
   return value as RunReport;
 }
 
-/** Reads and checks a RUN.json. Every problem is a DGC_DATA error naming the file and what is wrong. */
+/** Reads and checks a RUN.json (or RUN.json.gz). Every problem is a DGC_DATA error naming the file and what is wrong. */
 export function readRunFile(file: string): RunReport {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw fail(file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a RUN.json file' : `cannot read the file (${code ?? (err as Error).message})`);
-  }
+  const text = readRunText(file);
   let value: unknown;
   try {
     value = JSON.parse(text);
