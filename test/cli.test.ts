@@ -206,6 +206,21 @@ describe('conventions: help, version, quiet, JSON on stdout, exit codes', () => 
     expect(page).toContain('id="fig-metrics"');
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
+
+  test('train --report FILE without --json: the table on stdout, the page, and no JSON or embedding file anywhere', async () => {
+    const sub = fs.mkdtempSync(path.join(dir, 'report-only-'));
+    const html = path.join(sub, 'page.html');
+    const r = await run(['train', '--epochs', '1', '--report', html]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\| final epoch, k-means on the embedding \(label-free\) \| \d+\.\d\d \|/);
+    expect(r.out).not.toContain('"command"');
+    expect(r.err).toContain(`wrote ${html}`);
+    expect(r.err).not.toMatch(/wrote -/);
+    const page = fs.readFileSync(html, 'utf8');
+    expect(page).toContain('<title>DFCN on acm — dgclust report</title>');
+    expect(page).toContain('data-missing="embedding"');
+    expect(fs.readdirSync(sub)).toEqual(['page.html']);
+  });
 });
 
 describe('the progress bar', () => {

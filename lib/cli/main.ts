@@ -318,21 +318,13 @@ async function train(o: TrainCliOptions & { report?: string }, ctx: CommandConte
   const { report, ...trainOptions } = o;
   const jsonToStdout = o.json === '-';
   const progress = createProgress({ silent: ctx.quiet || jsonToStdout });
-  // --report needs the run's JSON: trainCommand builds it when given --json, so without --json it gets an
-  // internal target whose text is kept here and written nowhere.
-  // TODO(lead's trainer rewrite): have trainCommand return its report object, and drop this capture.
-  const INTERNAL = '-';
-  const captureOnly = report !== undefined && o.json === undefined;
-  if (captureOnly) trainOptions.json = INTERNAL;
-  let jsonText: string | undefined;
   const r = routes(ctx, progress, jsonToStdout);
+  let run;
   try {
-    await withConsole({ log: r.log, error: (line) => (captureOnly && line === `wrote ${INTERNAL}` ? undefined : r.error(line)) }, () =>
+    run = await withConsole(r, () =>
       trainCommand(trainOptions, {
         progress: (done, total, text) => progress.update(done, total, text),
         writeJson: (file, text) => {
-          jsonText = text;
-          if (captureOnly) return;
           if (file === '-') ctx.out(text);
           else writeFileAtomic(file, runFileContent(file, text)); // gzip-compressed when the name ends in .gz
         },
@@ -340,11 +332,12 @@ async function train(o: TrainCliOptions & { report?: string }, ctx: CommandConte
   } finally {
     progress.stop();
   }
-  if (report !== undefined && jsonText !== undefined) {
+  if (report !== undefined) {
     const json = o.json === undefined ? undefined : String(o.json);
     const baseDir = json && json !== '-' ? path.dirname(path.resolve(json)) : process.cwd();
+    // Through JSON, as the report reads a file: non-finite losses become null, undefined fields go.
     await withConsole(routes(ctx, progress, false), () =>
-      writeReportFile(JSON.parse(jsonText!), report, { baseDir, source: json && json !== '-' ? json : 'this run', quiet: ctx.quiet }));
+      writeReportFile(JSON.parse(JSON.stringify(run)), report, { baseDir, source: json && json !== '-' ? json : 'this run', quiet: ctx.quiet }));
     if (!ctx.quiet) ctx.err(`wrote ${report}`);
   }
 }

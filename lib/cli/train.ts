@@ -167,7 +167,11 @@ export function resolveInit(o: TrainCliOptions, modelName: string, dataset: stri
   throw new CliError(`--init ${arg}: neither a state file nor a folder with manifest.json (give own, official, a .dgcstate file or a folder of .npy files with manifest.json)`);
 }
 
-export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}): Promise<void> {
+/**
+ * `dgclust train`: trains, prints the table, writes --json (and each seed's embedding beside it) when asked, and
+ * returns the run as the JSON holds it (what `dgclust report` draws; without --json it has no embedding files).
+ */
+export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}): Promise<ReturnType<typeof reportJson>> {
   const modelName = String(o.model ?? 'dfcn');
   if (!modelNames().includes(modelName)) throw new CliError(`option '--model' must be one of: ${modelNames().join(', ')} (got '${modelName}')`);
   const spec = getModel(modelName);
@@ -286,21 +290,22 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
   console.log(`time: ${rep.seconds.toFixed(1)} s in all; ${ms((r) => r.timings.epochTrainMs).toFixed(0)} ms per training epoch ` +
     `+ ${ms((r) => r.timings.epochEvalMs).toFixed(0)} ms per evaluation`);
 
-  if (o.json) {
-    const file = String(o.json);
-    const dir = file === '-' ? null : path.dirname(path.resolve(file));
-    const base = file === '-' ? null : path.basename(file).replace(/\.json(\.gz)?$/i, '');
-    const embeddingFile = (seed: number) => (dir && base ? `${base}.seed${seed}.embedding.npy` : null);
-    if (dir && base) {
+  const file = o.json ? String(o.json) : null;
+  const dir = file === null || file === '-' ? null : path.dirname(path.resolve(file));
+  const base = dir === null ? null : path.basename(file!).replace(/\.json(\.gz)?$/i, '');
+  const embeddingFile = (seed: number) => (base ? `${base}.seed${seed}.embedding.npy` : null);
+  const version = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
+  const json = reportJson(rep, { version, embeddingFile, truth: data.labels });
+  if (file !== null) {
+    if (dir !== null) {
       for (const r of runs) if (r.embedding) writeNpy(path.join(dir, embeddingFile(r.seed)!), r.embedding.data, [r.embedding.rows, r.embedding.cols]);
     }
-    const version = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
-    const text = runJsonText(reportJson(rep, { version, embeddingFile, truth: data.labels }));
     // A name ending in .gz gets gzip-compressed JSON; the file is written whole or not at all.
     const write = hooks.writeJson ?? ((f: string, t: string) => (f === '-' ? process.stdout.write(`${t}\n`) : writeFileAtomic(f, runFileContent(f, t))));
-    write(file, text);
+    write(file, runJsonText(json));
     if (file !== '-') console.error(`wrote ${file}`);
   }
+  return json;
 }
 
 /** `dgclust models`: every model, its presets and its paper's rows. */
