@@ -38,6 +38,10 @@ export interface RunEntry {
   /** The number under the paper's protocol, and where it came from. */
   paperProtocol: { rule: PaperProtocol | null; metrics: Metrics | null; derived: boolean };
   final: Metrics | null;
+  /** The epoch with the highest ACC of the primary readout (chosen with the labels), its four metrics. */
+  best: Metrics | null;
+  /** The model's other readouts (argmax Q beside SDCN's argmax Z): final epoch and per-metric maxima, where recorded. */
+  secondary: Record<string, { final: Metrics | null; perMetricMax: Metrics | null }>;
   initial: Metrics | null;
   epochTrainMs: number | null;
   epochEvalMs: number | null;
@@ -198,8 +202,19 @@ export function entriesOf(value: unknown, file: string): RunEntry[] {
   const machine = machineLine(r.machine);
   const threads = typeof (r.machine as Record<string, unknown> | undefined)?.threads === 'number'
     ? (r.machine as Record<string, number>).threads : typeof s.threads === 'number' ? s.threads : null;
+  // The readouts the file names (the first is the primary one, the paper's); older files name none.
+  const named = (r as { readouts?: unknown }).readouts;
+  const readouts = Array.isArray(named) ? named.filter((x): x is string => typeof x === 'string') : [];
   return r.runs.map((run) => {
-    const x = run as RunRecord & { paperProtocol?: { rule?: PaperProtocol; metrics?: Metrics } };
+    type Extra = { paperProtocol?: { rule?: PaperProtocol; metrics?: Metrics }; perMetricMax?: Record<string, Metrics> };
+    const x = run as RunRecord & Extra;
+    const finalReadouts = (run.final as { readouts?: Record<string, unknown> } | undefined)?.readouts;
+    const secondary: RunEntry['secondary'] = {};
+    for (const ro of readouts.slice(1)) {
+      const f = finalReadouts?.[ro];
+      const m = x.perMetricMax?.[ro];
+      secondary[ro] = { final: isMetrics(f) ? f : null, perMetricMax: isMetrics(m) ? m : null };
+    }
     return {
       model: r.model,
       dataset,
@@ -207,6 +222,8 @@ export function entriesOf(value: unknown, file: string): RunEntry[] {
       variant,
       paperProtocol: protocolOf(r.model, x),
       final: run.final?.metrics ?? null,
+      best: isMetrics(run.best?.metrics) ? run.best.metrics : null,
+      secondary,
       initial: isMetrics(run.initial) ? run.initial : null,
       epochTrainMs: typeof run.timings?.epochTrainMs === 'number' ? run.timings.epochTrainMs : null,
       epochEvalMs: typeof run.timings?.epochEvalMs === 'number' ? run.timings.epochEvalMs : null,
@@ -304,6 +321,9 @@ export function groupRuns(runs: RunEntry[]): RunGroup[] {
 
 const pct = (x: number): string => (100 * x).toFixed(2);
 
+/** A readout for people: 'argmax Q', or k-means on the embedding (DFCN's). */
+const readoutWords = (r: string): string => (r === 'kmeans' ? 'k-means on the embedding' : `argmax ${r.toUpperCase()}`);
+
 /** '0–9', '0–2, 5, 7–8'. */
 export function seedRanges(seeds: number[]): string {
   const s = [...seeds].sort((a, b) => a - b);
@@ -395,8 +415,16 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
   if (spec.paper?.medians) {
     lines.push("* **upper median** — the paper also reports the upper median of its trials (the 6th of 10 sorted values): the same statistic of the paper's-protocol numbers over the seeds, per metric;");
   }
+  if (rule === 'per-metric-max') {
+    lines.push('* **best epoch by ACC** — per run, the one evaluation with the highest ACC and its NMI / ARI / F1 (the labels select the epoch);');
+  }
   lines.push('* **final epoch** — the clustering after the last epoch; uses no labels;');
   lines.push('* **initial** — k-means on the embedding the training starts from (after pretraining or loading weights), where the run recorded it;');
+  const primary = spec.readouts[0];
+  if (spec.readouts.length > 1) {
+    lines.push(`* rows that name no readout are the paper's (${readoutWords(primary)}); ${spec.readouts.slice(1).map(readoutWords).join(', ')} rows are the ` +
+      'same runs read out another way (where the runs recorded it);');
+  }
   lines.push("* **variant** — what differs from the paper's preset (blank: the preset itself); ACC − paper compares with the paper's ACC.");
   lines.push('');
   lines.push('| dataset | variant | seeds | result | ACC | NMI | ARI | F1 | ACC − paper |');
@@ -422,7 +450,15 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
       const protocol = g.runs.map((r) => r.paperProtocol.metrics);
       const rows: Row[] = [[`paper's protocol: ${PROTOCOL_WORDS[rule]}`, protocol, statCells, paperAcc]];
       if (paperMedian) rows.push(["paper's protocol, upper median over the seeds", protocol, medianCells, paperMedianAcc]);
+      if (rule === 'per-metric-max') rows.push(['best epoch by ACC (labels select one epoch)', g.runs.map((r) => r.best), statCells, undefined]);
       rows.push(['final epoch (label-free)', g.runs.map((r) => r.final), statCells, paperAcc]);
+      for (const ro of spec.readouts.slice(1)) {
+        const at = (pick: (x: RunEntry['secondary'][string]) => Metrics | null) => g.runs.map((r) => (r.secondary[ro] ? pick(r.secondary[ro]) : null));
+        if (rule === 'per-metric-max' && at((x) => x.perMetricMax).some((m) => m)) {
+          rows.push([`${readoutWords(ro)}: max of each metric over epochs (labels)`, at((x) => x.perMetricMax), statCells, undefined]);
+        }
+        if (at((x) => x.final).some((m) => m)) rows.push([`${readoutWords(ro)}: final epoch (label-free)`, at((x) => x.final), statCells, undefined]);
+      }
       if (g.runs.some((r) => r.initial)) rows.push(['initial: k-means on the starting embedding', g.runs.map((r) => r.initial), statCells, undefined]);
       rows.forEach(([label, ms, stat, against], i) => {
         const st = stat(ms);
