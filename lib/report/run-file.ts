@@ -101,7 +101,8 @@ export const isGzipName = (file: string): boolean => /\.gz$/i.test(file);
 
 /** The bytes of a run file named `file`: the text as it is, or gzip-compressed when the name ends in .gz. */
 export function runFileContent(file: string, text: string): string | Buffer {
-  // Level 9 and Node's fixed gzip header (no name, mtime 0) make the bytes a function of the text alone.
+  // Level 9 and Node's fixed gzip header (no name, mtime 0) make the bytes a function of the text alone on a given
+  // platform (the header's OS byte is zlib's build platform: 3, Unix, here).
   return isGzipName(file) ? zlib.gzipSync(Buffer.from(text, 'utf8'), { level: 9 }) : text;
 }
 
