@@ -221,7 +221,6 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     write('sdcn-acm-s0.json', trainFile('sdcn', 'acm', [0, 1, 2, 3, 4], acm, acc));
     // Seeds 5–9 gzip-compressed, as `dgclust reproduce` writes them; a .json.gz cut short is skipped, said why.
     const gz = path.join(res, 'sdcn-acm-s5.json.gz');
-    write('sdcn-acm-s5.json.gz', '');
     fs.writeFileSync(gz, runFileContent(gz, JSON.stringify(trainFile('sdcn', 'acm', [5, 6, 7, 8, 9], acm, acc))));
     fs.writeFileSync(path.join(res, 'cut.json.gz'), fs.readFileSync(gz).subarray(0, 100));
     write('sdcn/zz-copy-s4.json', trainFile('sdcn', 'acm', [4], acm, () => 0.1));
