@@ -268,6 +268,66 @@ describe('after backward the graph is cut and freed', () => {
   });
 });
 
+describe('backward with freeIntermediates', () => {
+  // One graph with the cases that matter: a shared intermediate (h feeds two ops), ops whose backward reads
+  // their own output (tanh, sigmoid, softmax) or an input (mul, matmul), a pass-through gradient (biasAdd).
+  const build = (w: dg.Tensor, b: dg.Tensor, x: dg.Tensor) => {
+    const h = dg.tanh(dg.biasAdd(dg.matmul(x, w), b));
+    const s = dg.softmax(dg.mul(h, dg.sigmoid(h)));
+    const loss = dg.mean(dg.square(dg.sub(s, h)));
+    return { h, s, loss };
+  };
+  const params = () => [dg.parameter(dg.tensor([[0.5, -1, 0.3], [2, 0.25, -0.7]])), dg.parameter(dg.tensor([0.1, -0.2, 0.05]))];
+  const x = () => dg.tensor([[1, 2], [3, 4], [-1, 0.5], [0.2, -0.3]]);
+
+  test('gives bit-identical gradients, frees the intermediates, and leaves the loss, leaves and kept tensors alone', () => {
+    const [w0, b0] = params();
+    const [w1, b1] = params();
+    const x0 = x();
+    dg.tidy(() => dg.backward(build(w0, b0, x0).loss));
+    const f = build(w1, b1, x0);
+    const kept = dg.keep(f.s);
+    dg.backward(f.loss, undefined, { freeIntermediates: true });
+    expect(arr(w1.grad)).toEqual(arr(w0.grad));
+    expect(arr(b1.grad)).toEqual(arr(b0.grad));
+    expect(f.h.disposed).toBe(true);
+    expect(kept.disposed).toBe(false);
+    expect(kept.dataF32().length).toBe(12);
+    expect(f.loss.disposed).toBe(false);
+    expect(Number.isFinite(f.loss.item())).toBe(true);
+    for (const t of [w1, b1, x0]) expect(t.disposed).toBe(false);
+    expect(() => f.h.dataF32()).toThrow(/dispos/i);
+    dg.dispose([w0, b0, w1, b1, x0, kept, f.loss, f.h]);
+  });
+
+  test('lowers the backward peak: late activations are gone before an early layer\'s large gradient is made', () => {
+    // p [n, 2048] → h = p W1 [n, 8] → b = h W2 [n, 512] → loss = Σ sigmoid(b). Backward makes p's gradient
+    // (n × 2048) last; by then b and sigmoid(b) (two n × 512 tensors) are no longer read.
+    const n = 256;
+    const rnd = prng(7);
+    const mk = (r: number, c: number) => dg.tensor(Array.from({ length: r * c }, () => rnd() - 0.5), [r, c]);
+    const p = dg.parameter(mk(n, 2048));
+    const w1 = mk(2048, 8);
+    const w2 = mk(8, 512);
+    const peakOf = (freeIntermediates: boolean): number => {
+      dg.zeroGrad([p]);
+      return dg.tidy(() => {
+        const loss = dg.sum(dg.sigmoid(dg.matmul(dg.matmul(p, w1), w2)));
+        dg.resetPeakMemory();
+        dg.backward(loss, undefined, { freeIntermediates });
+        return dg.memory().peakBytes;
+      });
+    };
+    const keepAll = peakOf(false);
+    const gradKeep = arr(p.grad);
+    const freeEarly = peakOf(true);
+    expect(arr(p.grad)).toEqual(gradKeep);
+    expect(keepAll - freeEarly).toBeGreaterThanOrEqual(2 * n * 512 * 4);
+    dg.zeroGrad([p]);
+    dg.dispose([p, w1, w2]);
+  });
+});
+
 describe('error path of backward', () => {
   // The buffer this bug leaks becomes garbage; collect it before later tests compare live counts.
   afterAll(async () => {

@@ -117,7 +117,7 @@ try {
       const rows = dg.tensor(rowsHost);
       const ctx: dg.TargetContext = { refresh: false, target: () => dg.gatherRows(p, rows), setTarget: () => { throw new Error('no refresh'); } };
       const l = run.loss(input, rows, ctx);
-      dg.backward(l.total);
+      dg.backward(l.total, undefined, { freeIntermediates: true });
       optimizer.step();
       optimizer.zeroGrad();
     });

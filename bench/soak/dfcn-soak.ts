@@ -64,7 +64,7 @@ function step(): number {
     const f = model.forward(input.x, input.adj);
     const p = dg.noGrad(() => dg.targetDistribution(model.softAssign(f.zTilde)));
     const l = model.losses(f, input.x, input.adj, input.adjX, p, weights);
-    dg.backward(l.total);
+    dg.backward(l.total, undefined, { freeIntermediates: true });
     opt_.step();
     opt_.zeroGrad();
     return l.total.item();

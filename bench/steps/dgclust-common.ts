@@ -20,7 +20,7 @@ export function adamStepModel(model: TrainableModel, opt: dg.Adam, forwardLoss: 
       dg.tidy(() => {
         const loss = forwardLoss();
         const value = loss.item();
-        dg.backward(loss);
+        dg.backward(loss, undefined, { freeIntermediates: true }); // as the trainer does
         opt.step();
         opt.zeroGrad();
         return value;
@@ -29,7 +29,7 @@ export function adamStepModel(model: TrainableModel, opt: dg.Adam, forwardLoss: 
       dg.tidy(() => {
         const loss = forwardLoss();
         const value = loss.item();
-        dg.backward(loss);
+        dg.backward(loss, undefined, { freeIntermediates: true }); // as the trainer does
         const grads = new Map<string, Float32Array>();
         for (const [name, p] of model.namedParameters()) grads.set(officialName(name), p.grad ? p.grad.dataF32() : new Float32Array(p.size));
         opt.zeroGrad();

@@ -74,12 +74,26 @@ function reverseTopologicalOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
+export interface BackwardOptions {
+  /**
+   * Free the values of each intermediate tensor of the graph (and what its node saved for backward) as soon as
+   * the backward pass is done with them — right after the tensor's own node has run, since every node that
+   * reads it comes earlier in the reverse topological order — instead of when the caller's tidy() ends. This is
+   * what PyTorch does with a graph's saved tensors: a step's peak memory then falls from "every activation plus
+   * the backward's transients" to roughly "every activation" (by the time the early layers' backward runs, the
+   * late layers' activations are gone). Not freed: the loss, leaves, and tensors marked with keep(). Only for a
+   * caller that reads no intermediate after backward (the trainer: it reads the loss parts before the step and
+   * keep()s the evaluated outputs); reading a freed tensor afterwards fails with DGC_DISPOSED.
+   */
+  freeIntermediates?: boolean;
+}
+
 /**
  * Computes the gradient of `loss` with respect to every leaf that requires grad and adds it to the leaf's
  * `.grad` (which is kept: it survives tidy(); optimizers and zeroGrad() manage it). `loss` must hold one
- * element unless `gradOutput` is given. Frees all intermediates and cuts the recorded graph.
+ * element unless `gradOutput` is given. Frees all intermediate gradients and cuts the recorded graph.
  */
-export function backward(loss: Tensor, gradOutput?: Tensor): void {
+export function backward(loss: Tensor, gradOutput?: Tensor, options: BackwardOptions = {}): void {
   if (loss.disposed) throw new DgcError('DGC_DISPOSED', 'backward: the loss tensor is disposed');
   if (!loss.requiresGrad) {
     throw new DgcError(
@@ -119,9 +133,21 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
     grads.set(loss, seed);
     acquire(seed);
 
+    // After t's own node has run (or was skipped for want of a gradient), no later backward reads t: free it.
+    const freeEarly = options.freeIntermediates === true;
+    const done = (t: Tensor) => {
+      if (!freeEarly || !t.gradFn || t === loss || t.kept) return;
+      const saved = t.gradFn.saved;
+      if (saved) for (const s of saved) s.dispose();
+      if (!t.disposed) t.handle.dispose();
+    };
+
     for (const t of order) {
       const g = grads.get(t);
-      if (!g) continue;
+      if (!g) {
+        done(t);
+        continue;
+      }
       grads.delete(t);
       inFlight = g;
       const node = t.gradFn;
@@ -176,6 +202,7 @@ export function backward(loss: Tensor, gradOutput?: Tensor): void {
       }
       release(g);
       inFlight = null;
+      done(t);
     }
   } finally {
     recording = prev;

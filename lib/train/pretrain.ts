@@ -45,7 +45,7 @@ export function pretrainAutoencoder(ae: Autoencoder, x: Tensor, options: Pretrai
           const idx = tensor(order.subarray(start, Math.min(n, start + batchSize)), undefined, { device: x.device });
           const xb = gatherRows(x, idx);
           const l = mse(ae.forward(xb).xBar, xb);
-          backward(l);
+          backward(l, undefined, { freeIntermediates: true });
           opt.step();
           opt.zeroGrad();
           return l.item();

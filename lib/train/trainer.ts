@@ -459,7 +459,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
           // The evaluated state is the one before this step: the model's own detached outputs when it gives
           // them, else a separate inference now (before the step).
           const inf = keepInference(l.inference ?? noGrad(() => model.infer(input)));
-          backward(l.total);
+          backward(l.total, undefined, { freeIntermediates: true });
           optimizer?.step();
           optimizer?.zeroGrad();
           return { losses, inf };
@@ -566,7 +566,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
           };
           const l = model.loss(input, rows, ctx);
           const v = lossNumbers(l.total, l.parts, where, nanContext());
-          backward(l.total);
+          backward(l.total, undefined, { freeIntermediates: true });
           optimizer?.step();
           optimizer?.zeroGrad();
           return v;
@@ -684,7 +684,7 @@ function* runStage<I extends ModelInput>(
         const v = tidy(() => {
           const l = stage.loss(input, rows);
           const nums = lossNumbers(l.total, l.parts, where, nanContext());
-          backward(l.total);
+          backward(l.total, undefined, { freeIntermediates: true });
           opt.step();
           opt.zeroGrad();
           return nums;
