@@ -91,6 +91,49 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
     expect(fs.readFileSync(md, 'utf8')).toContain('| official weights, epochs=2 | 3 (0–2) |');
   });
 
+  // --jobs starts its children with the compiled CLI (dist/, built by `npm ci`'s prepare step).
+  const cliJs = path.join(__dirname, '..', 'dist', 'lib', 'cli', 'main.js');
+  const withCli = fs.existsSync(cliJs) ? test : test.skip;
+  if (!fs.existsSync(cliJs)) console.warn(`SKIPPED: reproduce --jobs tests: ${cliJs} is missing (npm run build)`);
+
+  withCli('--jobs 2: each run in its own process, the same runs as one process makes; the tables once, at the end', async () => {
+    const par = path.join(dir, 'jobs');
+    const parMd = path.join(dir, 'JOBS.md');
+    const r = await run(['reproduce', 'dfcn', '--datasets', 'acm', '--seeds', '2', '--epochs', '2', '--threads', '1', '--jobs', '2',
+      '--out', par, '--results', par, '--results-md', parMd]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/2 runs, 2 at a time, 1 thread each/);
+    expect(r.err).toMatch(/\[acm s0\] run 1\/1 done: acm seed 0/);
+    expect(r.err).toMatch(/\[acm s1\] run 1\/1 done: acm seed 1/);
+    expect(r.err).toMatch(/wrote the dfcn section of .*JOBS\.md \(2 runs read\)/);
+    const names = fs.readdirSync(par).sort();
+    expect(names).toEqual(['dfcn-acm-official-weights-epochs-2-s0.json.gz', 'dfcn-acm-official-weights-epochs-2-s1.json.gz']);
+    for (const f of names) {
+      const a = readRunFile(path.join(par, f)).runs[0];
+      const b = readRunFile(path.join(out, f)).runs[0]; // written by one process in the first test
+      expect(a.epochs.map((e) => [e.losses, e.metrics])).toEqual(b.epochs.map((e) => [e.losses, e.metrics]));
+      expect(a.predicted).toHaveLength(3025);
+      expect(a.predicted).toEqual(b.predicted);
+    }
+    expect(fs.readFileSync(parMd, 'utf8')).toContain('| official weights, epochs=2 | 2 (0–1) |');
+  });
+
+  withCli('--jobs: a failed child stops new runs and fails the command, naming the run and quoting the child; --skip-tables leaves the Markdown alone', async () => {
+    const bad = path.join(dir, 'jobs-bad');
+    const badMd = path.join(dir, 'JOBS-BAD.md');
+    fs.writeFileSync(badMd, 'untouched\n');
+    const missing = path.join(dir, 'no-such-weights.dgcstate');
+    const r = await run(['reproduce', 'dfcn', '--datasets', 'acm', '--seeds', '3', '--epochs', '2', '--threads', '1', '--jobs', '2',
+      '--init', missing, '--skip-tables', '--out', bad, '--results', bad, '--results-md', badMd]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/reproduce dfcn --jobs 2: 2 runs failed \(0 finished, 1 not started\): acm seed 0: the child exited with code [12]/);
+    expect(r.err).toContain(missing);
+    expect(fs.readFileSync(badMd, 'utf8')).toBe('untouched\n');
+    const both = await run(['reproduce', 'dfcn', '--tables-only', '--skip-tables', '--out', bad, '--results', bad, '--results-md', badMd]);
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/options '--tables-only' and '--skip-tables' exclude each other/);
+  });
+
   test.each([
     [['reproduce'], 2, /missing required argument 'model'/],
     [['reproduce', 'frob'], 2, /unknown model 'frob' \(known: dfcn, sdcn/],

@@ -130,6 +130,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
       { name: 'results', type: 'string', value: 'DIR', default: 'docs/results', description: 'the run files (*.json, *.json.gz; any name, any depth) the tables are made from; runs found there are not run again' },
       { name: 'results-md', type: 'string', value: 'FILE', default: 'docs/RESULTS.md', description: 'the Markdown file whose <!-- results:<model>:begin/end --> section is regenerated' },
       { name: 'tables-only', type: 'flag', description: 'run nothing: regenerate the section from the JSON files' },
+      { name: 'skip-tables', type: 'flag', description: 'run, but leave --results-md alone (regenerate it later with --tables-only)' },
+      { name: 'jobs', type: 'int', min: 1, default: 1, description: 'runs at once, each in its own process (dgclust reproduce for one dataset and seed) with --threads threads (default: the cores divided by the jobs); the tables are made when all have ended' },
       { name: 'init', type: 'string', value: 'official|own|FILE', default: 'dfcn: official, else own', description: 'starting weights (dfcn: its official pretrained weights, or own pretraining)' },
       DATA_DIR,
       { name: 'pretrain-cache', type: 'string', value: 'DIR', description: 'keep pretrained autoencoders here and reuse them' },

@@ -16,6 +16,7 @@
 // and replaces the text between its markers in --results-md; --tables-only does only that.
 import * as fs from 'fs';
 import * as path from 'path';
+import { spawn } from 'child_process';
 import { getModel, modelNames, resolveSettings } from '../models/registry';
 import { fromDataset } from '../models/types';
 import type { ClusteringData } from '../models/types';
@@ -37,6 +38,7 @@ import type { Progress } from './progress';
 /** The reproduce command's own options (everything else is a model option). */
 export const REPRODUCE_FLAGS = [
   'datasets', 'seeds', 'seed', 'out', 'results', 'results-md', 'data-dir', 'pretrain-cache', 'threads', 'init', 'backend', 'tables-only',
+  'skip-tables', 'jobs',
 ] as const;
 
 /** Datasets whose features no public source the data folder could reach holds (said when they are skipped). */
@@ -89,7 +91,11 @@ export async function reproduceCommand(model: string, o: TrainCliOptions, progre
   const results = path.resolve(String(o.results ?? path.join('docs', 'results')));
   const resultsMd = path.resolve(String(o['results-md'] ?? path.join('docs', 'RESULTS.md')));
   if (!fs.existsSync(path.dirname(resultsMd))) throw new CliError(`option '--results-md': the folder of ${resultsMd} does not exist`);
-  const tablesOnly = (o['tables-only'] as unknown) === true || o['tables-only'] === 'true';
+  const flag = (name: string) => (o[name] as unknown) === true || o[name] === 'true';
+  const tablesOnly = flag('tables-only');
+  const skipTables = flag('skip-tables');
+  if (tablesOnly && skipTables) throw new CliError("options '--tables-only' and '--skip-tables' exclude each other");
+  const jobs = Number(o.jobs ?? 1);
   const nSeeds = Number(o.seeds ?? 10);
   const seed0 = Number(o.seed ?? 0);
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
@@ -178,8 +184,10 @@ export async function reproduceCommand(model: string, o: TrainCliOptions, progre
       const files = [...new Set(found.map((s) => p.done.get(s)!))];
       if (found.length) say(`  ${p.name}: seed${found.length > 1 ? 's' : ''} ${found.join(', ')} found in ${files.join(', ')}`);
     }
-    ran = await runPlan(model, plan, { o, device, out, total, reused, progress, say });
+    const c = { o, device, out, total, reused, progress, say };
+    ran = jobs > 1 && total - reused > 1 ? await runPlanInProcesses(model, plan, jobs, c) : await runPlan(model, plan, c);
   }
+  if (skipTables) return { ran, reused, skipped, resultsMd };
 
   // The tables.
   const all = loadResults(readDirs);
@@ -198,9 +206,11 @@ export async function reproduceCommand(model: string, o: TrainCliOptions, progre
   return { ran, reused, skipped, resultsMd };
 }
 
-async function runPlan(model: string, plan: PlannedDataset[], c: {
+interface PlanContext {
   o: TrainCliOptions; device: 'cpu' | 'cuda'; out: string; total: number; reused: number; progress: Progress; say: (line: string) => void;
-}): Promise<number> {
+}
+
+async function runPlan(model: string, plan: PlannedDataset[], c: PlanContext): Promise<number> {
   const todo = c.total - c.reused;
   if (!todo) return 0;
   fs.mkdirSync(c.out, { recursive: true });
@@ -266,6 +276,102 @@ async function runPlan(model: string, plan: PlannedDataset[], c: {
     }
   }
   c.progress.stop();
+  return done;
+}
+
+/** The compiled CLI that --jobs starts its children with (under ts-node or jest: the package's dist/). */
+function cliScript(): string {
+  const here = path.join(__dirname, 'main.js');
+  const script = fs.existsSync(here) ? here : path.join(packageRoot, 'dist', 'lib', 'cli', 'main.js');
+  if (!fs.existsSync(script)) throw new CliError(`option '--jobs': runs each job with the compiled CLI, ${script}, which is missing (npm run build)`);
+  return script;
+}
+
+/**
+ * --jobs N: the pending runs, at most N at once, each a child `dgclust reproduce <model> --datasets D --seed S
+ * --seeds 1 --skip-tables` with the parent's other options. A child writes its run file exactly as a serial job
+ * would (same name, same content: a run depends on its seed and settings, not on the process), so resuming and the
+ * tables work the same. What a child prints comes through prefixed with its dataset and seed. A failed run stops
+ * new ones from starting; those already running finish (their files count), then the command fails naming it.
+ */
+async function runPlanInProcesses(model: string, plan: PlannedDataset[], jobs: number, c: PlanContext): Promise<number> {
+  const script = cliScript();
+  const todo = plan.flatMap((p) => p.seeds.filter((s) => !p.done.has(s)).map((seed) => ({ p, seed })));
+  const threads = c.o.threads !== undefined ? Number(c.o.threads) : Math.max(1, Math.floor(native.numThreads() / jobs));
+  // The parent's options, less those each child gets its own value of.
+  const own = new Set(['datasets', 'seed', 'seeds', 'threads', 'jobs', 'skip-tables', 'tables-only']);
+  const passed: string[] = [];
+  for (const [k, v] of Object.entries(c.o)) {
+    if (own.has(k) || v === undefined) continue;
+    if ((v as unknown) === true) passed.push(`--${k}`);
+    else passed.push(`--${k}`, String(v));
+  }
+  fs.mkdirSync(c.out, { recursive: true });
+  c.say(`${todo.length} runs, ${Math.min(jobs, todo.length)} at a time, ${threads} thread${threads === 1 ? '' : 's'} each`);
+  const t0 = performance.now();
+  let done = 0;
+  let next = 0;
+  const failures: string[] = [];
+  const draw = (text: string) => {
+    const el = performance.now() - t0;
+    const eta = done ? ((todo.length - done) * el) / done : NaN;
+    c.progress.update(done, todo.length, `runs ${done}/${todo.length} | ${text} | elapsed ${formatDuration(el)}, about ${formatDuration(eta)} left`);
+  };
+  const runOne = ({ p, seed }: { p: PlannedDataset; seed: number }): Promise<void> => new Promise((resolve) => {
+    const tag = `[${p.name} s${seed}]`;
+    const args = [script, 'reproduce', model, '--datasets', p.name, '--seed', String(seed), '--seeds', '1', '--threads', String(threads),
+      '--skip-tables', '--init', p.init, ...passed.filter((_, i, a) => !(a[i] === '--init' || a[i - 1] === '--init'))];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    const lines = (stream: NodeJS.ReadableStream) => {
+      let rest = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        const parts = (rest + chunk).split('\n');
+        rest = parts.pop() ?? '';
+        for (const l of parts) {
+          if (!l.trim()) continue;
+          tail.push(l);
+          if (tail.length > 20) tail.shift();
+          c.say(`${tag} ${l}`);
+        }
+      });
+      stream.on('end', () => {
+        if (rest.trim()) {
+          tail.push(rest);
+          c.say(`${tag} ${rest}`);
+        }
+      });
+    };
+    lines(child.stdout!);
+    lines(child.stderr!);
+    child.on('error', (e) => {
+      failures.push(`${p.name} seed ${seed}: could not start ${process.execPath} (${e.message})`);
+      resolve();
+    });
+    child.on('close', (code, signal) => {
+      if (code === 0) {
+        done++;
+        c.say(`run ${done}/${todo.length} done: ${p.name} seed ${seed}${p.variant.label ? ` (${p.variant.label})` : ''}`);
+        draw('running');
+      } else {
+        failures.push(`${p.name} seed ${seed}: the child ${signal ? `was killed by ${signal}` : `exited with code ${code}`}` +
+          `${tail.length ? `; its last lines:\n  ${tail.slice(-5).join('\n  ')}` : ''}`);
+      }
+      resolve();
+    });
+  });
+  const worker = async () => {
+    while (next < todo.length && !failures.length) await runOne(todo[next++]);
+  };
+  draw('starting');
+  await Promise.all(Array.from({ length: Math.min(jobs, todo.length) }, worker));
+  c.progress.stop();
+  if (failures.length) {
+    // No code of its own: each child has printed its error (with its DGC_ code) above.
+    throw new Error(`reproduce ${model} --jobs ${jobs}: ${failures.length} run${failures.length === 1 ? '' : 's'} failed ` +
+      `(${done} finished, ${todo.length - done - failures.length} not started): ${failures.join('; ')}`);
+  }
   return done;
 }
 
