@@ -76,6 +76,12 @@ export interface CaegcnSettings extends SdcnFamilySettings {
    */
   attentionMemory: 'store' | 'recompute';
   /**
+   * Rows per block in the backward pass of the layers whose 2,000-wide activations are remade rather than kept
+   * (a3, e1, g6): three block × 2,000 tensors at a time instead of three N × 2,000 ones; 0: all rows at once.
+   * The same gradients up to the order of the per-block sums (≈ 1e-7 relative).
+   */
+  rowBlock: number;
+  /**
    * Not in the paper or the code: R = Y + MHA(Y). With a re-pretrained AE the code's attention is near-uniform
    * over all N nodes at the start, so R (and the prediction) is almost the same for every node (docs/MODELS.md);
    * the residual keeps each node's own Y.
@@ -120,9 +126,232 @@ function linearAct(layer: Linear, x: Tensor, relu: boolean): Tensor {
   });
 }
 
+// ---- row blocks: the remade 2,000-wide activations' backward, a block of rows at a time ---------------------
+// A backward that remakes a 2,000-wide activation H needs H, its incoming gradient and the masked gradient at once:
+// three N × 2,000 tensors (460 MiB at 20,000 nodes). Taken `rowBlock` rows at a time they are three B × 2,000 ones;
+// the weight gradients are summed over the blocks in block order (deterministic for a given rowBlock; ≈ 1e-7
+// relative from the one-block sums), and the per-row gradients are stacked back.
+
+/** Calls fn for each block [r0, r1) of n rows, at most `block` rows (0: one block), with the rows' int32 index (null for one block). */
+function forRowBlocks(n: number, block: number, device: Device, fn: (idx: NativeTensor | null) => void): void {
+  if (block <= 0 || n <= block) return fn(null);
+  for (let r0 = 0; r0 < n; r0 += block) {
+    const r1 = Math.min(n, r0 + block);
+    const idx = native.fromTypedArray(Int32Array.from({ length: r1 - r0 }, (_, i) => r0 + i), [r1 - r0], device);
+    try {
+      fn(idx);
+    } finally {
+      idx.dispose();
+    }
+  }
+}
+
+/** The rows idx of x (a new handle), or x itself for idx null (then `own` is false: the caller must not free it). */
+function rowsOf(x: NativeTensor, idx: NativeTensor | null): [NativeTensor, boolean] {
+  return idx ? [native.gatherRows(x, idx), true] : [x, false];
+}
+
+/** Sums into an accumulator handle (null: the first part), freeing the parts. */
+function accumulate(acc: NativeTensor | null, part: NativeTensor): NativeTensor {
+  if (!acc) return part;
+  const sum = native.binary('add', acc, part);
+  acc.dispose();
+  part.dispose();
+  return sum;
+}
+
+/** Per-block row results stacked back into one N-row tensor (the blocks in order), freeing the parts. */
+function stackRows(parts: NativeTensor[]): NativeTensor {
+  if (parts.length === 1) return parts[0];
+  const cols = parts.map((p) => {
+    const t = native.transpose(p);
+    p.dispose();
+    return t;
+  });
+  const cat = native.concatCols(cols);
+  cols.forEach((c) => c.dispose());
+  const out = native.transpose(cat);
+  cat.dispose();
+  return out;
+}
+
+/** relu(x Wᵀ + b) of an nn.Linear layer, as a native handle the caller frees (the recomputed activations below). */
+function reluLayer(layer: Linear, x: NativeTensor): NativeTensor {
+  const prod = native.matmul(x, layer.weight.handle, false, true);
+  const pre = native.addRowVector(prod, layer.bias!.handle);
+  prod.dispose();
+  const h = native.unary('relu', pre, 0);
+  pre.dispose();
+  return h;
+}
+
+/**
+ * Two layers as one taped op that keeps only its input: out = act(relu(x Aᵀ + a) Bᵀ + b), act = ReLU with
+ * `outRelu`, else none. The hidden activation H is recomputed in the backward pass instead of kept — activation
+ * checkpointing. Used where H is 2,000 wide and cheap to remake: the CAE's a3 (from a2: one more N × 500 × 2,000
+ * product per step, ~0.4% of an epoch's arithmetic on ACM) and e1 (from z: N × 10 × 2,000); 153 MiB each at
+ * 20,000 nodes. Backward with H recomputed (bit-identical: the same deterministic products) and
+ * G = dOut (∘ 1[out > 0] with `outRelu`): dB = Gᵀ H, db = Σ_rows G, dH = (G B) ∘ 1[H > 0], dA = dHᵀ x,
+ * da = Σ_rows dH, dx = dH A.
+ */
+function linearReluLinear(first: Linear, second: Linear, x: Tensor, outRelu: boolean, rowBlock: number): Tensor {
+  const [wa, ba, wb, bb] = [first.weight, first.bias, second.weight, second.bias];
+  if (!ba || !bb) throw new DgcError('DGC_INTERNAL', 'linearReluLinear: both layers need a bias');
+  const h = reluLayer(first, x.handle);
+  const prod = native.matmul(h, wb.handle, false, true);
+  h.dispose();
+  let outH = native.addRowVector(prod, bb.handle);
+  prod.dispose();
+  if (outRelu) {
+    const pre = outH;
+    outH = native.unary('relu', pre, 0);
+    pre.dispose();
+  }
+  const out = wrap(outH);
+  return record(out, outRelu ? 'linearReluLinearRelu' : 'linearReluLinear', [x, wa, ba, wb, bb], (dOut) => {
+    const g = outRelu ? native.unaryGrad('relu', out.handle, dOut.handle, 0) : dOut.handle;
+    let dWa: NativeTensor | null = null;
+    let dba: NativeTensor | null = null;
+    let dWb: NativeTensor | null = null;
+    let dbb: NativeTensor | null = null;
+    const dx: NativeTensor[] = [];
+    forRowBlocks(x.shape[0], rowBlock, x.device, (idx) => {
+      const [xb, ownX] = rowsOf(x.handle, idx);
+      const [gb, ownG] = rowsOf(g, idx);
+      const hh = reluLayer(first, xb);
+      if (wb.requiresGrad) dWb = accumulate(dWb, native.matmul(gb, hh, true, false));
+      if (bb.requiresGrad) dbb = accumulate(dbb, native.colSum(gb));
+      const dh = native.matmul(gb, wb.handle, false, false);
+      if (ownG) gb.dispose();
+      const gp = native.unaryGrad('relu', hh, dh, 0);
+      hh.dispose();
+      dh.dispose();
+      if (x.requiresGrad) dx.push(native.matmul(gp, wa.handle, false, false));
+      if (wa.requiresGrad) dWa = accumulate(dWa, native.matmul(gp, xb, true, false));
+      if (ba.requiresGrad) dba = accumulate(dba, native.colSum(gp));
+      gp.dispose();
+      if (ownX) xb.dispose();
+    });
+    if (outRelu) g.dispose();
+    const w = (h: NativeTensor | null) => (h ? wrap(h) : null);
+    return [dx.length ? wrap(stackRows(dx)) : null, w(dWa), w(dba), w(dWb), w(dbb)];
+  });
+}
+
+/**
+ * The GAE decoder's first two propagations with the CAE's e1 added, as one taped op that keeps only its small
+ * inputs (the logits, N × K, and z, N × 10):
+ *   g6 = relu(Â (logits) U6)   (gnn_6, K → 2,000),   e1 = relu(z W_d1ᵀ + b_d1)   (the CAE decoder's first layer),
+ *   out = relu(Â (g6 + e1) U7)   (gnn_7, 2,000 → 500, eq. 12 with the decoder-side sum).
+ * g6 and e1 (2,000 wide each: 306 MiB at 20,000 nodes) are never kept: forward and backward make them a row block
+ * at a time from products 2,000 × K and 2,000 × 10 wide (cheap next to gnn_7's own 2,000 × 500). The same values as
+ * gnn_6, the CAE layer and gnn_7 applied in turn; the CAE's e2 gets e1 through linearReluLinear(…, outRelu), which
+ * remakes it too. Backward with G = dOut ∘ 1[out > 0], M = Âᵀ G, D = M U7ᵀ (the gradient of g6 + e1):
+ *   dU7 = (g6 + e1)ᵀ M;  dE1 = D ∘ 1[e1 > 0]: dW_d1 = dE1ᵀ z, db_d1 = Σ_rows dE1, dz = dE1 W_d1;
+ *   dG6 = D ∘ 1[g6 > 0]: dU6 = (Â logits)ᵀ dG6, d(logits) = Âᵀ (dG6 U6ᵀ).
+ */
+function gaeDecoderEntry(logits: Tensor, u6: Tensor, z: Tensor, dec1: Linear, u7: Tensor, adj: SparseMatrix, rowBlock: number): Tensor {
+  const [w1, b1] = [dec1.weight, dec1.bias!];
+  // (g6 + e1)'s rows of a block, remade: g6 from (Â logits)'s rows, e1 from z's. Returns [g6, e1] (caller frees).
+  const inputsOf = (alb: NativeTensor, zb: NativeTensor): [NativeTensor, NativeTensor] => {
+    const pre = native.matmul(alb, u6.handle, false, false);
+    const g6 = native.unary('relu', pre, 0);
+    pre.dispose();
+    return [g6, reluLayer(dec1, zb)];
+  };
+  const al = native.spmm(adj.handle, logits.handle, false);
+  const huParts: NativeTensor[] = [];
+  forRowBlocks(z.shape[0], rowBlock, z.device, (idx) => {
+    const [alb, ownA] = rowsOf(al, idx);
+    const [zb, ownZ] = rowsOf(z.handle, idx);
+    const [g6, e1] = inputsOf(alb, zb);
+    if (ownA) alb.dispose();
+    if (ownZ) zb.dispose();
+    const sum = native.binary('add', g6, e1);
+    g6.dispose();
+    e1.dispose();
+    huParts.push(native.matmul(sum, u7.handle, false, false));
+    sum.dispose();
+  });
+  al.dispose();
+  const hu = stackRows(huParts);
+  const pre = native.spmm(adj.handle, hu, false);
+  hu.dispose();
+  const out = wrap(native.unary('relu', pre, 0));
+  pre.dispose();
+  return record(out, 'gaeDecoderEntry', [logits, u6, z, w1, b1, u7], (dOut) => {
+    const gp = native.unaryGrad('relu', out.handle, dOut.handle, 0);
+    const m = native.spmm(adj.handle, gp, true);
+    gp.dispose();
+    const al = native.spmm(adj.handle, logits.handle, false);
+    const wantE1 = z.requiresGrad || w1.requiresGrad || b1.requiresGrad;
+    const wantG6 = logits.requiresGrad || u6.requiresGrad;
+    let dU7: NativeTensor | null = null;
+    let dW1: NativeTensor | null = null;
+    let db1: NativeTensor | null = null;
+    let dU6: NativeTensor | null = null;
+    const dz: NativeTensor[] = [];
+    const dal: NativeTensor[] = [];
+    forRowBlocks(z.shape[0], rowBlock, z.device, (idx) => {
+      const [mb, ownM] = rowsOf(m, idx);
+      const [alb, ownA] = rowsOf(al, idx);
+      const [zb, ownZ] = rowsOf(z.handle, idx);
+      const [g6, e1] = inputsOf(alb, zb);
+      if (u7.requiresGrad) {
+        const sum = native.binary('add', g6, e1);
+        dU7 = accumulate(dU7, native.matmul(sum, mb, true, false));
+        sum.dispose();
+      }
+      // d(g6 + e1) = M U7ᵀ, shared by both branches; each masks it with its own ReLU.
+      const d = wantE1 || wantG6 ? native.matmul(mb, u7.handle, false, true) : null;
+      if (ownM) mb.dispose();
+      if (d && wantE1) {
+        const de1 = native.unaryGrad('relu', e1, d, 0);
+        if (z.requiresGrad) dz.push(native.matmul(de1, w1.handle, false, false));
+        if (w1.requiresGrad) dW1 = accumulate(dW1, native.matmul(de1, zb, true, false));
+        if (b1.requiresGrad) db1 = accumulate(db1, native.colSum(de1));
+        de1.dispose();
+      }
+      e1.dispose();
+      if (d && wantG6) {
+        const dg6 = native.unaryGrad('relu', g6, d, 0);
+        if (u6.requiresGrad) dU6 = accumulate(dU6, native.matmul(alb, dg6, true, false));
+        if (logits.requiresGrad) dal.push(native.matmul(dg6, u6.handle, false, true));
+        dg6.dispose();
+      }
+      g6.dispose();
+      d?.dispose();
+      if (ownA) alb.dispose();
+      if (ownZ) zb.dispose();
+    });
+    m.dispose();
+    al.dispose();
+    let dLogits: Tensor | null = null;
+    if (dal.length) {
+      const d = stackRows(dal);
+      dLogits = wrap(native.spmm(adj.handle, d, true));
+      d.dispose();
+    }
+    const w = (h: NativeTensor | null) => (h ? wrap(h) : null);
+    return [dLogits, w(dU6), dz.length ? wrap(stackRows(dz)) : null, w(dW1), w(db1), w(dU7)];
+  });
+}
+
+/** (h + extra) M, or (h + extra)ᵀ M with `transA`, as two products summed (no temporary as wide as h). */
+function timesU(h: NativeTensor, m: NativeTensor, extra: NativeTensor | null, transA: boolean): NativeTensor {
+  const a = native.matmul(h, m, transA, false);
+  if (!extra) return a;
+  const b = native.matmul(extra, m, transA, false);
+  const sum = native.binary('add', a, b);
+  a.dispose();
+  b.dispose();
+  return sum;
+}
+
 /**
  * act(Â H U) (paper eq. 12; the code's GNNLayer), U [in, out]; with `extra`, H = h + extra (the decoder-side
- * sums), formed here and again in the backward pass instead of being kept. The SpMM runs on the narrower side:
+ * sums), never kept: when out ≤ in, H U = h U + extra U and Hᵀ M = hᵀ M + extraᵀ M (no N × in sum at all); else
+ * the sum is formed in the forward pass and again in the backward pass. The SpMM runs on the narrower side:
  * Â(HU) when out ≤ in, (ÂH)U otherwise (the same product, associated differently). Backward with
  * G = dOut ∘ 1[out > 0]: M = ÂᵀG; dU = Hᵀ M, dH = M Uᵀ (out ≤ in); or dU = (ÂH)ᵀ G, dH = Âᵀ(G Uᵀ) (out > in);
  * d(extra) = dH.
@@ -132,18 +361,17 @@ function graphConvAct(h: Tensor, u: Tensor, adj: SparseMatrix, relu: boolean, ex
   /** H as a native handle, and whether it was made here (then the caller frees it). */
   const input = (): [NativeTensor, boolean] => (extra ? [native.binary('add', h.handle, extra.handle), true] : [h.handle, false]);
   let preH: NativeTensor;
-  {
+  if (narrowOut) {
+    // (h + extra) U as h U + extra U: the sum would be an N × in temporary (2,000 wide for gnn_7).
+    const hu = timesU(h.handle, u.handle, extra?.handle ?? null, false);
+    preH = native.spmm(adj.handle, hu, false);
+    hu.dispose();
+  } else {
     const [hh, own] = input();
-    if (narrowOut) {
-      const hu = native.matmul(hh, u.handle, false, false);
-      preH = native.spmm(adj.handle, hu, false);
-      hu.dispose();
-    } else {
-      const ah = native.spmm(adj.handle, hh, false);
-      preH = native.matmul(ah, u.handle, false, false);
-      ah.dispose();
-    }
+    const ah = native.spmm(adj.handle, hh, false);
     if (own) hh.dispose();
+    preH = native.matmul(ah, u.handle, false, false);
+    ah.dispose();
   }
   let outH = preH;
   if (relu) {
@@ -159,11 +387,8 @@ function graphConvAct(h: Tensor, u: Tensor, adj: SparseMatrix, relu: boolean, ex
     let du: Tensor | null = null;
     if (narrowOut) {
       const m = native.spmm(adj.handle, gp, true);
-      if (u.requiresGrad) {
-        const [hh, own] = input();
-        du = wrap(native.matmul(hh, m, true, false));
-        if (own) hh.dispose();
-      }
+      if (relu) gp.dispose();
+      if (u.requiresGrad) du = wrap(timesU(h.handle, m, extra?.handle ?? null, true));
       if (wantH) dh = wrap(native.matmul(m, u.handle, false, true));
       m.dispose();
     } else {
@@ -179,8 +404,8 @@ function graphConvAct(h: Tensor, u: Tensor, adj: SparseMatrix, relu: boolean, ex
         dh = wrap(native.spmm(adj.handle, gu, true));
         gu.dispose();
       }
+      if (relu) gp.dispose();
     }
-    if (relu) gp.dispose();
     // The same tensor is the gradient of h and of extra (the tape counts references).
     return extra ? [h.requiresGrad ? dh : null, extra.requiresGrad ? dh : null, du] : [dh, du];
   });
@@ -244,34 +469,54 @@ export class WideSelfAttention extends Module {
       }
       return ops.biasAdd(r!, bo);
     }));
-    return record(out, 'wideSelfAttentionRecomputed', [y, wq, wk, wv, wo, bo], (dR) => tidy(() => {
-      const wT = [wq, wk, wv].map((w) => ops.transpose(w));
-      let dy: Tensor | null = null;
-      const dwT: Tensor[][] = [[], [], []];
-      const dwo: Tensor[] = [];
-      for (let m = 0; m < h; m++) {
-        const res = tidy(() => {
-          const [q, k, v] = headProjections(wT, m);
-          const [oH, lseH] = native.attention(q.handle, k.handle, v.handle, 1, scale);
-          const o = wrap(oH);
-          const lse = wrap(lseH);
-          const dO = ops.matmul(dR, ops.sliceCols(wo, m * e, (m + 1) * e));
-          const [dq, dk, dv] = native.attentionBackward(q.handle, k.handle, v.handle, o.handle, lse.handle, dO.handle, 1, scale).map(wrap);
-          const wm = wT.map((w) => ops.sliceCols(w, m * e, (m + 1) * e));
-          let dyM = ops.matmul(dq, wm[0], { transB: true });
-          dyM = ops.add(dyM, ops.matmul(dk, wm[1], { transB: true }));
-          dyM = ops.add(dyM, ops.matmul(dv, wm[2], { transB: true }));
-          const acc = dy ? ops.add(dy, dyM) : dyM;
-          return { acc, dw: [dq, dk, dv].map((d) => ops.matmul(y, d, { transA: true })), dwo: ops.matmul(dR, o, { transA: true }) };
-        });
-        dy?.dispose();
-        dy = res.acc;
-        res.dw.forEach((d, i) => dwT[i].push(d));
-        dwo.push(res.dwo);
+    return record(out, 'wideSelfAttentionRecomputed', [y, wq, wk, wv, wo, bo], (dR) => {
+      // Native handles freed the moment they are used up: one head's N × e tensors at a time (q, k, v, o, dO,
+      // then dq, dk, dv, each turned into its dW block and its share of dY and freed), never all heads', and no
+      // partial sum of dY left behind (a tidy() would keep every head's until the end: ~14 N × e tensors).
+      const live = new Set<NativeTensor>();
+      const own = (h: NativeTensor): NativeTensor => (live.add(h), h);
+      const free = (...hs: NativeTensor[]) => hs.forEach((h) => (live.delete(h), h.dispose()));
+      try {
+        const wT = [wq, wk, wv].map((w) => own(native.transpose(w.handle)));
+        let dy: NativeTensor | null = null;
+        const dwT: NativeTensor[][] = [[], [], []];
+        const dwo: NativeTensor[] = [];
+        for (let m = 0; m < h; m++) {
+          const blocks = wT.map((w) => own(native.sliceCols(w, m * e, (m + 1) * e)));
+          const [q, k, v] = blocks.map((b) => own(native.matmul(y.handle, b, false, false)));
+          const [o, lse] = native.attention(q, k, v, 1, scale).map(own);
+          const woM = own(native.sliceCols(wo.handle, m * e, (m + 1) * e));
+          const dO = own(native.matmul(dR.handle, woM, false, false));
+          dwo.push(own(native.matmul(dR.handle, o, true, false)));
+          const d = native.attentionBackward(q, k, v, o, lse, dO, 1, scale).map(own);
+          free(q, k, v, o, lse, dO, woM);
+          for (let i = 0; i < 3; i++) {
+            dwT[i].push(own(native.matmul(y.handle, d[i], true, false)));
+            const part = own(native.matmul(d[i], blocks[i], false, true));
+            free(d[i], blocks[i]);
+            if (dy) {
+              const sum = own(native.binary('add', dy, part));
+              free(dy, part);
+              dy = sum;
+            } else dy = part;
+          }
+        }
+        free(...wT);
+        const joinT = (parts: NativeTensor[]) => {
+          const cat = native.concatCols(parts);
+          free(...parts);
+          const t = own(native.transpose(cat));
+          cat.dispose();
+          return t;
+        };
+        const grads: NativeTensor[] = [dy!, ...dwT.map(joinT), own(native.concatCols(dwo)), own(native.colSum(dR.handle))];
+        free(...dwo);
+        for (const g of grads) live.delete(g);
+        return grads.map((g, i) => ([y, wq, wk, wv, wo, bo][i].requiresGrad ? wrap(g) : (g.dispose(), null)));
+      } finally {
+        for (const hnd of live) hnd.dispose();
       }
-      const grads = [dy!, ...dwT.map((parts) => ops.transpose(ops.concatCols(parts))), ops.concatCols(dwo), ops.colSum(dR)];
-      return grads.map((g, i) => ([y, wq, wk, wv, wo, bo][i].requiresGrad ? g : null));
-    }));
+    });
   }
 }
 
@@ -341,14 +586,15 @@ export class CaegcnModule extends Module {
 
   forward(x: Tensor, adj: SparseMatrix): CaegcnForward {
     const ae = this.ae;
-    // CAE (paper eq. 3): the encoder's activations a1, a2, a3, z; the decoder's e1, e2, e3 and X̂.
+    // CAE (paper eq. 3): the encoder's activations a1, a2, (a3), z; the decoder's (e1), e2, e3 and X̂ (in
+    // parentheses: the 2,000-wide ones, never kept but remade in the backward pass).
     // (SDCN's AE layer by layer, as MlpAutoencoder computes it, with the lean layers.)
     const a1 = linearAct(ae.encoderLayers[0], x, true);
     const a2 = linearAct(ae.encoderLayers[1], a1, true);
-    const a3 = linearAct(ae.encoderLayers[2], a2, true);
-    const z = linearAct(ae.zLayer, a3, false);
-    const e1 = linearAct(ae.decoderLayers[0], z, true);
-    const e2 = linearAct(ae.decoderLayers[1], e1, true);
+    const rb = this.s.rowBlock;
+    const z = linearReluLinear(ae.encoderLayers[2], ae.zLayer, a2, false, rb); // a3 (2,000 wide) remade in backward
+    // e1 (2,000 wide) is never kept: remade from z inside the two ops that read it (see gaeDecoderEntry).
+    const e2 = linearReluLinear(ae.decoderLayers[0], ae.decoderLayers[1], z, true, rb);
     const e3 = linearAct(ae.decoderLayers[2], e2, true);
     const xBar = linearAct(ae.xBarLayer, e3, false);
     // GAE with the two attention fusions (encoder side) and the two plain sums (decoder side).
@@ -360,8 +606,7 @@ export class CaegcnModule extends Module {
     const y2 = this.fuse(g2, z);
     const r2 = this.attn5 ? this.attend(this.attn5, y2) : y2;
     const logits = n.gnn_5.forward(r2, adj, false);
-    const g6 = n.gnn_6.forward(logits, adj, true);
-    const g7 = n.gnn_7.forward(g6, adj, true, e1);
+    const g7 = gaeDecoderEntry(logits, n.gnn_6.weight, z, ae.decoderLayers[0], n.gnn_7.weight, adj, rb); // gnn_6, + e1, gnn_7
     const zl = n.gnn_9.forward(g7, adj, true, e3);
     return { z, xBar, logits, zl };
   }
@@ -442,7 +687,7 @@ const caegcnPreset = (o: Partial<CaegcnSettings> = {}): CaegcnSettings => ({
   // SDCN's AE pretraining (30 epochs, Adam 1e-3, batch 256) and graph construction.
   knnK: 3, knnMetric: 'heat', normalization: 'row', aeEpochs: 30, aeLr: 1e-3, aeBatchSize: 256,
   lr: 5e-4, epochs: 700, heads: 8, fusion: 'sum', fusionGamma: 0.5, attention: true, graphLoss: 'bce', gaeContentLoss: true,
-  klQ: 0.1, klZ: 0.01, reconWeight: 1, graphWeight: 0.01, gaeContentWeight: 0.01, inputScale: 1, attentionMemory: 'store', attentionScaling: 'sqrt', attentionResidual: false,
+  klQ: 0.1, klZ: 0.01, reconWeight: 1, graphWeight: 0.01, gaeContentWeight: 0.01, inputScale: 1, attentionMemory: 'store', rowBlock: 4096, attentionScaling: 'sqrt', attentionResidual: false,
   ...o,
 });
 
@@ -464,6 +709,7 @@ export const CAEGCN_OPTIONS: Record<string, OptionSpec> = {
   attentionResidual: { type: 'boolean', description: 'not in the paper or code: R = Y + attention(Y), which keeps each node\'s own input (see docs/MODELS.md on the collapse of the prediction)' },
   attentionScaling: { type: 'string', choices: ['sqrt', 'none'], description: "attention logits q·k/√e ('sqrt', the code) or q·k ('none', paper eq. 7 as written)" },
   attentionMemory: { type: 'string', choices: ['store', 'recompute'], description: "attention backward: 'store' the projections (fast) or 'recompute' them head by head (less memory, one more attention forward)" },
+  rowBlock: { type: 'integer', min: 0, description: 'rows per block in the backward pass of the 2,000-wide layers that are remade instead of kept (4096; 0: all rows at once; smaller: less memory)' },
   ...SDCN_GRAPH_OPTIONS,
   ...SDCN_AE_OPTIONS,
 };
