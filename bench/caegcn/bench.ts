@@ -3,7 +3,8 @@
 // target, two forward passes per epoch as the code does), on the same machine in one run.
 //
 //   npx ts-node --transpile-only bench/caegcn/bench.ts [--cases acm,usps,synth20k] [--epochs 3] [--threads N]
-//        [--attention-memory store|recompute] [--torch] [--torch-ld-path DIR] [--out bench/results/caegcn-<date>.json]
+//        [--attention-memory store|recompute] [--keep-intermediates] [--torch] [--torch-ld-path DIR] [--out bench/results/caegcn-<date>.json]
+//   npx ts-node --transpile-only bench/caegcn/bench.ts --cases synth20k --write-files DIR   (the case as CLI input files)
 //
 // Per case: the median epoch time (forward, loss, backward, Adam: what the trainer does per epoch, P refreshed
 // from the epoch's own Q) after one warm-up epoch, and the peak of dgclust's native allocator (every tensor:
@@ -21,6 +22,7 @@ import type { CaegcnSettings } from '../../lib/models/caegcn';
 import { makeOptimizer } from '../../lib/train/trainer';
 import { loadDatasetAsync } from '../../lib/data/registry';
 import { fromDataset } from '../../lib/models/types';
+import { writeNpy } from '../../lib/data/npy';
 import type { ClusteringData } from '../../lib/models/types';
 
 const args = process.argv.slice(2);
@@ -35,6 +37,9 @@ const withTorch = args.includes('--torch');
 const dataDir = arg('data-dir', '/work/shared/data');
 // 'store' (default, fastest) or 'recompute' (the attention keeps only its input; large graphs).
 const attentionMemory = arg('attention-memory', 'store') as 'store' | 'recompute';
+// As the trainer: each intermediate is freed as soon as the backward pass is done with it. --keep-intermediates:
+// all of them live until the step ends (the tape's default; for comparison).
+const freeIntermediates = !args.includes('--keep-intermediates');
 dg.setNumThreads(threads);
 
 function vmHwmMb(): number {
@@ -72,7 +77,7 @@ async function loadCase(name: string): Promise<{ data: ClusteringData; settings:
 }
 
 interface CaseResult {
-  case: string; attentionMemory: string; n: number; d: number; k: number; nnz: number; epochs: number; epochMs: number[]; medianMs: number;
+  case: string; attentionMemory: string; freeIntermediates: boolean; n: number; d: number; k: number; nnz: number; epochs: number; epochMs: number[]; medianMs: number;
   /** CPU time (user + system, all threads) per epoch: robust to other processes sharing the cores. */
   epochCpuMs: number[]; medianCpuMs: number;
   peakNativeMb: number; vmHwmMb: number; params: number;
@@ -111,7 +116,7 @@ function runCase(name: string, data: ClusteringData, s: CaegcnSettings): CaseRes
       opt.zeroGrad();
       const r = run.loss(input, null, ctx);
       r.total.item();
-      dg.backward(r.total);
+      dg.backward(r.total, undefined, { freeIntermediates });
       opt.step();
     });
     const ms = performance.now() - t0;
@@ -133,7 +138,7 @@ function runCase(name: string, data: ClusteringData, s: CaegcnSettings): CaseRes
   input.dispose();
   const sorted = [...times].sort((a, b) => a - b);
   return {
-    case: name, attentionMemory: s.attentionMemory, n: data.features.rows, d: data.features.cols, k: data.nClusters, nnz, epochs, epochMs: times,
+    case: name, attentionMemory: s.attentionMemory, freeIntermediates, n: data.features.rows, d: data.features.cols, k: data.nClusters, nnz, epochs, epochMs: times,
     medianMs: sorted[Math.floor(sorted.length / 2)], epochCpuMs: cpu, medianCpuMs: [...cpu].sort((a, b) => a - b)[Math.floor(cpu.length / 2)], peakNativeMb: peak, vmHwmMb: vmHwmMb(), params: nParams,
   };
 }
@@ -148,7 +153,29 @@ function torchEstimateGb(n: number): { gb: number; formula: string } {
   return { gb: (52 * n * n * 4) / 2 ** 30, formula: '(2 forwards × (2 layers × 8 heads + 2) + 2 × 8 backward) × N² × 4 B = 52·N²·4 B, a lower bound' };
 }
 
+/**
+ * --write-files DIR: write each synthetic case as the files `dgclust train --features … --labels … --graph …` reads
+ * (DIR/<case>.features.npy, .labels.txt, .graph.txt) and exit, so that the whole CLI run can be measured on it
+ * (process peak RSS with /usr/bin/time -v; bench/RESULTS.md).
+ */
+function writeFiles(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const c of cases) {
+    const m = /^synth(\d+)(k?)$/.exec(c);
+    if (!m) throw new Error(`--write-files: '${c}' is not a synthetic case (synthN or synthNk)`);
+    const data = synthetic(Number(m[1]) * (m[2] ? 1000 : 1), 64, 10);
+    const base = path.join(dir, c);
+    writeNpy(`${base}.features.npy`, data.features.data, [data.features.rows, data.features.cols]);
+    fs.writeFileSync(`${base}.labels.txt`, Array.from(data.labels!).join('\n') + '\n');
+    const e = data.edges!;
+    fs.writeFileSync(`${base}.graph.txt`, Array.from(e.src, (u, i) => `${u} ${e.dst[i]}`).join('\n') + '\n');
+    console.log(`wrote ${base}.features.npy, .labels.txt, .graph.txt (${data.features.rows} nodes, ${e.src.length} edges)`);
+  }
+}
+
 async function main() {
+  const filesDir = args.indexOf('--write-files') >= 0 ? arg('write-files', '') : null;
+  if (filesDir) return writeFiles(filesDir);
   const out: Record<string, unknown> = {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg(), threads }, started: new Date().toISOString(), cases: [],
   };
