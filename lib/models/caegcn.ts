@@ -78,7 +78,7 @@ export interface CaegcnSettings extends SdcnFamilySettings {
   /**
    * Rows per block in the backward pass of the layers whose 2,000-wide activations are remade rather than kept
    * (a3, e1, g6): a few block × 2,000 tensors at a time (at most four) instead of N × 2,000 ones; 0: all rows at once.
-   * The same gradients up to the order of the per-block sums (≈ 1e-7 relative).
+   * The same gradients up to the order of the per-block sums (~1e-6 of a gradient's largest entry, N = 300 in blocks of 64).
    */
   rowBlock: number;
   /**
@@ -129,7 +129,7 @@ function linearAct(layer: Linear, x: Tensor, relu: boolean): Tensor {
 // ---- row blocks: the remade 2,000-wide activations' backward, a block of rows at a time ---------------------
 // A backward that remakes a 2,000-wide activation H needs H, its incoming gradient and the masked gradient at once:
 // three N × 2,000 tensors (460 MiB at 20,000 nodes). Taken `rowBlock` rows at a time they are B × 2,000 ones (at most four at once);
-// the weight gradients are summed over the blocks in block order (deterministic for a given rowBlock; ≈ 1e-7
+// the weight gradients are summed over the blocks in block order (deterministic for a given rowBlock; ~1e-6
 // relative from the one-block sums), and the per-row gradients are stacked back.
 
 /** Calls fn for each block [r0, r1) of n rows, at most `block` rows (0: one block), with the rows' int32 index (null for one block). */
