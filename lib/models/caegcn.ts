@@ -337,21 +337,9 @@ function gaeDecoderEntry(logits: Tensor, u6: Tensor, z: Tensor, dec1: Linear, u7
   });
 }
 
-/** (h + extra) M, or (h + extra)ᵀ M with `transA`, as two products summed (no temporary as wide as h). */
-function timesU(h: NativeTensor, m: NativeTensor, extra: NativeTensor | null, transA: boolean): NativeTensor {
-  const a = native.matmul(h, m, transA, false);
-  if (!extra) return a;
-  const b = native.matmul(extra, m, transA, false);
-  const sum = native.binary('add', a, b);
-  a.dispose();
-  b.dispose();
-  return sum;
-}
-
 /**
  * act(Â H U) (paper eq. 12; the code's GNNLayer), U [in, out]; with `extra`, H = h + extra (the decoder-side
- * sums), never kept: when out ≤ in, H U = h U + extra U and Hᵀ M = hᵀ M + extraᵀ M (no N × in sum at all); else
- * the sum is formed in the forward pass and again in the backward pass. The SpMM runs on the narrower side:
+ * sums), formed here and again in the backward pass instead of being kept. The SpMM runs on the narrower side:
  * Â(HU) when out ≤ in, (ÂH)U otherwise (the same product, associated differently). Backward with
  * G = dOut ∘ 1[out > 0]: M = ÂᵀG; dU = Hᵀ M, dH = M Uᵀ (out ≤ in); or dU = (ÂH)ᵀ G, dH = Âᵀ(G Uᵀ) (out > in);
  * d(extra) = dH.
@@ -361,17 +349,18 @@ function graphConvAct(h: Tensor, u: Tensor, adj: SparseMatrix, relu: boolean, ex
   /** H as a native handle, and whether it was made here (then the caller frees it). */
   const input = (): [NativeTensor, boolean] => (extra ? [native.binary('add', h.handle, extra.handle), true] : [h.handle, false]);
   let preH: NativeTensor;
-  if (narrowOut) {
-    // (h + extra) U as h U + extra U: the sum would be an N × in temporary (2,000 wide for gnn_7).
-    const hu = timesU(h.handle, u.handle, extra?.handle ?? null, false);
-    preH = native.spmm(adj.handle, hu, false);
-    hu.dispose();
-  } else {
+  {
     const [hh, own] = input();
-    const ah = native.spmm(adj.handle, hh, false);
+    if (narrowOut) {
+      const hu = native.matmul(hh, u.handle, false, false);
+      preH = native.spmm(adj.handle, hu, false);
+      hu.dispose();
+    } else {
+      const ah = native.spmm(adj.handle, hh, false);
+      preH = native.matmul(ah, u.handle, false, false);
+      ah.dispose();
+    }
     if (own) hh.dispose();
-    preH = native.matmul(ah, u.handle, false, false);
-    ah.dispose();
   }
   let outH = preH;
   if (relu) {
@@ -388,7 +377,11 @@ function graphConvAct(h: Tensor, u: Tensor, adj: SparseMatrix, relu: boolean, ex
     if (narrowOut) {
       const m = native.spmm(adj.handle, gp, true);
       if (relu) gp.dispose();
-      if (u.requiresGrad) du = wrap(timesU(h.handle, m, extra?.handle ?? null, true));
+      if (u.requiresGrad) {
+        const [hh, own] = input();
+        du = wrap(native.matmul(hh, m, true, false));
+        if (own) hh.dispose();
+      }
       if (wantH) dh = wrap(native.matmul(m, u.handle, false, true));
       m.dispose();
     } else {
