@@ -345,11 +345,17 @@ async function runPlanInProcesses(model: string, plan: PlannedDataset[], jobs: n
     };
     lines(child.stdout!);
     lines(child.stderr!);
+    // A child that cannot start emits 'error' and may still emit 'close': count it once.
+    let settled = false;
     child.on('error', (e) => {
+      if (settled) return;
+      settled = true;
       failures.push(`${p.name} seed ${seed}: could not start ${process.execPath} (${e.message})`);
       resolve();
     });
     child.on('close', (code, signal) => {
+      if (settled) return;
+      settled = true;
       if (code === 0) {
         done++;
         c.say(`run ${done}/${todo.length} done: ${p.name} seed ${seed}${p.variant.label ? ` (${p.variant.label})` : ''}`);
