@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { spawn } from 'child_process';
 import { readRunFile, readRunText, runFileContent, runJsonText } from '../lib/report/run-file';
 import { describeVariant, entriesOf, groupRuns, loadResults, renderModelSection, seedRanges, spliceSection } from '../lib/report/results-md';
 import { sdcnSpec } from '../lib/models/sdcn';
@@ -126,12 +127,48 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
     const r = await run(['reproduce', 'dfcn', '--datasets', 'acm', '--seeds', '3', '--epochs', '2', '--threads', '1', '--jobs', '2',
       '--init', missing, '--skip-tables', '--out', bad, '--results', bad, '--results-md', badMd]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/reproduce dfcn --jobs 2: 2 runs failed \(0 finished, 1 not started\): acm seed 0: the child exited with code [12]/);
+    // The two failures are listed in the order the children ended, which the machine's load decides.
+    expect(r.err).toMatch(/reproduce dfcn --jobs 2: 2 runs failed \(0 finished, 1 not started\): acm seed [01]: the child exited with code [12]/);
+    expect(r.err).toMatch(/acm seed 0: the child exited with code [12]; its last lines:/);
+    expect(r.err).toMatch(/acm seed 1: the child exited with code [12]; its last lines:/);
     expect(r.err).toContain(missing);
     expect(fs.readFileSync(badMd, 'utf8')).toBe('untouched\n');
     const both = await run(['reproduce', 'dfcn', '--tables-only', '--skip-tables', '--out', bad, '--results', bad, '--results-md', badMd]);
     expect(both.code).toBe(2);
     expect(both.err).toMatch(/options '--tables-only' and '--skip-tables' exclude each other/);
+  });
+
+  withCli('--jobs: SIGTERM to the parent alone is passed on; the children stop, no file is written, exit code 143', async () => {
+    const sig = path.join(dir, 'jobs-signal');
+    // A real process (a signal to the test's own process would reach jest): 3 runs of 200 epochs, 2 at a time.
+    const parent = spawn(process.execPath, [cliJs, 'reproduce', 'dfcn', '--datasets', 'acm', '--seeds', '3', '--epochs', '200',
+      '--threads', '1', '--jobs', '2', '--skip-tables', '--out', sig, '--results', sig], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    parent.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
+    parent.stdout!.resume();
+    const closed = new Promise<number | null>((resolve) => parent.on('close', (code) => resolve(code)));
+    // Both children have started once each has printed its first line through the parent.
+    for (let t = 0; !(/\[acm s0\]/.test(err) && /\[acm s1\]/.test(err)); t += 100) {
+      if (t > 60_000) throw new Error(`the children did not start within 60 s; stderr:\n${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    parent.kill('SIGTERM');
+    expect(await closed).toBe(143);
+    expect(err).toMatch(/SIGTERM: passing it on to the running children; no new runs start/);
+    expect(err).toMatch(/dgclust: DGC_ABORTED: reproduce dfcn --jobs 2: stopped by SIGTERM: 0 runs finished, 3 not/);
+    expect(err).not.toMatch(/\[acm s2\]/);
+    expect(fs.readdirSync(sig)).toEqual([]);
+    // No child is left running: no process's command line names the output folder.
+    if (process.platform === 'linux') {
+      const alive = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(sig);
+        } catch {
+          return false; // ended while we looked
+        }
+      });
+      expect(alive).toEqual([]);
+    }
   });
 
   test.each([

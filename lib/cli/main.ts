@@ -12,7 +12,8 @@
 // trainCommand expects). To add an option, add a row; its --help line and its checks come from the row.
 //
 // Exit codes: 0 success (and --help, --version); 2 usage error (unknown command or option, missing or bad value,
-// an option the command refuses); 1 runtime error, printed as `dgclust: DGC_xxx: message`.
+// an option the command refuses); 1 runtime error, printed as `dgclust: DGC_xxx: message`; 128 + the signal's number
+// when `reproduce --jobs` is stopped by a signal (DGC_ABORTED).
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -389,7 +390,8 @@ export function buildProgram(ctxOf: (quiet: boolean) => CommandContext): Command
     .addHelpText('after', [
       '',
       'Exit codes: 0 success; 1 runtime error (printed as "dgclust: DGC_xxx: message");',
-      '            2 usage error (unknown command or option, a missing or bad value).',
+      '            2 usage error (unknown command or option, a missing or bad value);',
+      '            128 + its number when reproduce --jobs is stopped by a signal (SIGTERM: 143).',
       'Progress is drawn on stderr only when it is a terminal; --quiet and --json - turn it off.',
       'Run "dgclust <command> --help" for a command\'s options.',
     ].join('\n'));
@@ -436,9 +438,10 @@ export async function main(argv: string[]): Promise<number> {
       err('(add --help to see the commands and options)');
       return 2;
     }
-    const x = e as Error & { code?: string };
+    const x = e as Error & { code?: string; exitCode?: number };
     err(`dgclust: ${x.code ? `${x.code}: ` : ''}${x.message}`);
-    return 1;
+    // A command stopped by a signal ends as a shell expects of one (128 + the signal's number: SIGTERM 143).
+    return typeof x.exitCode === 'number' ? x.exitCode : 1;
   }
 }
 

@@ -15,8 +15,9 @@
 // Tables: lib/report/results-md.ts renders the model's section from every JSON file under --results and --out
 // and replaces the text between its markers in --results-md; --tables-only does only that.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
-import { spawn } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import { getModel, modelNames, resolveSettings } from '../models/registry';
 import { fromDataset } from '../models/types';
 import type { ClusteringData } from '../models/types';
@@ -32,6 +33,7 @@ import {
 import type { RunEntry, Variant } from '../report/results-md';
 import { CliError, modelOverrides, officialWeightsDir, pickDevice, resolveInit } from './train';
 import type { TrainCliOptions } from './train';
+import { DgcError } from '../tensor';
 import { formatDuration } from './progress';
 import type { Progress } from './progress';
 
@@ -312,6 +314,7 @@ async function runPlanInProcesses(model: string, plan: PlannedDataset[], jobs: n
   let done = 0;
   let next = 0;
   const failures: string[] = [];
+  const running = new Set<ChildProcess>();
   const draw = (text: string) => {
     const el = performance.now() - t0;
     const eta = done ? ((todo.length - done) * el) / done : NaN;
@@ -322,6 +325,8 @@ async function runPlanInProcesses(model: string, plan: PlannedDataset[], jobs: n
     const args = [script, 'reproduce', model, '--datasets', p.name, '--seed', String(seed), '--seeds', '1', '--threads', String(threads),
       '--skip-tables', '--init', p.init, ...passed.filter((_, i, a) => !(a[i] === '--init' || a[i - 1] === '--init'))];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    child.on('close', () => running.delete(child));
     const tail: string[] = [];
     const lines = (stream: NodeJS.ReadableStream) => {
       let rest = '';
@@ -367,12 +372,35 @@ async function runPlanInProcesses(model: string, plan: PlannedDataset[], jobs: n
       resolve();
     });
   });
+  // A signal to this process alone (`kill PID`, a job scheduler's SIGTERM) would otherwise end it and leave its
+  // children running with no one reading their output. Pass it on to every running child (each dies as a signalled
+  // process does; a run file is written atomically, so an interrupted run leaves none and is run again on resume),
+  // start nothing new, and end once they have. A second signal kills the children outright.
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    const again = stoppedBy !== undefined;
+    stoppedBy = sig;
+    c.say(again ? `${sig} again: killing the running children` : `${sig}: passing it on to the running children; no new runs start`);
+    for (const child of running) child.kill(again ? 'SIGKILL' : sig);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, onSignal);
   const worker = async () => {
-    while (next < todo.length && !failures.length) await runOne(todo[next++]);
+    while (next < todo.length && !failures.length && !stoppedBy) await runOne(todo[next++]);
   };
   draw('starting');
-  await Promise.all(Array.from({ length: Math.min(jobs, todo.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(jobs, todo.length) }, worker));
+  } finally {
+    for (const sig of signals) process.off(sig, onSignal);
+  }
   c.progress.stop();
+  if (stoppedBy) {
+    const e = new DgcError('DGC_ABORTED', `reproduce ${model} --jobs ${jobs}: stopped by ${stoppedBy}: ${done} run${done === 1 ? '' : 's'} ` +
+      `finished, ${todo.length - done} not (the interrupted ones wrote no file; the same command resumes them)`) as DgcError & { exitCode: number };
+    e.exitCode = 128 + (os.constants.signals[stoppedBy] ?? 15);
+    throw e;
+  }
   if (failures.length) {
     // No code of its own: each child has printed its error (with its DGC_ code) above.
     throw new Error(`reproduce ${model} --jobs ${jobs}: ${failures.length} run${failures.length === 1 ? '' : 's'} failed ` +
