@@ -171,6 +171,42 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
     }
   });
 
+  withCli('--checkpoint-dir: a run killed (SIGKILL) part-way resumes from its checkpoint and ends as a run never stopped; the checkpoint goes', async () => {
+    const ref = path.join(dir, 'ck-ref');
+    const outK = path.join(dir, 'ck-out');
+    const ckDir = path.join(dir, 'ck');
+    const base = ['reproduce', 'dfcn', '--datasets', 'acm', '--seeds', '1', '--epochs', '6', '--threads', '1', '--skip-tables'];
+    const name = 'dfcn-acm-official-weights-epochs-6-s0';
+    expect((await run([...base, '--out', ref, '--results', ref])).code).toBe(0);
+    const withCk = [...base, '--out', outK, '--results', outK, '--checkpoint-dir', ckDir, '--checkpoint-every', '1'];
+    // A real process, killed with no chance to clean up once its first checkpoint is on disk.
+    const killed = spawn(process.execPath, [cliJs, ...withCk], { stdio: 'ignore' });
+    const closed = new Promise<void>((resolve) => killed.on('close', () => resolve()));
+    const ck = path.join(ckDir, `${name}.dgcckpt`);
+    for (let t = 0; !fs.existsSync(ck); t += 50) {
+      if (t > 60_000) throw new Error('no checkpoint within 60 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    killed.kill('SIGKILL');
+    await closed;
+    expect(fs.existsSync(path.join(outK, `${name}.json.gz`))).toBe(false);
+    const resumed = await run(withCk);
+    expect(resumed.code).toBe(0);
+    expect(resumed.err).toMatch(new RegExp(`resuming from .*${name}\\.dgcckpt \\(saved after training epoch [1-5]\\)`));
+    expect(fs.existsSync(ck)).toBe(false);
+    const a = readRunFile(path.join(outK, `${name}.json.gz`)).runs[0];
+    const b = readRunFile(path.join(ref, `${name}.json.gz`)).runs[0];
+    expect(a.epochs.filter((e) => e.phase === 'train')).toHaveLength(6);
+    expect(a.epochs.map((e) => [e.phase, e.epoch, e.losses, e.metrics])).toEqual(b.epochs.map((e) => [e.phase, e.epoch, e.losses, e.metrics]));
+    expect(a.predicted).toEqual(b.predicted);
+    // A checkpoint of other settings is refused naming the file (here: the same name, another model's checkpoint).
+    fs.mkdirSync(ckDir, { recursive: true });
+    fs.writeFileSync(ck, 'not a checkpoint');
+    const bad = await run([...withCk.map((x) => (x === outK ? path.join(dir, 'ck-out2') : x))]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain(ck);
+  });
+
   test.each([
     [['reproduce'], 2, /missing required argument 'model'/],
     [['reproduce', 'frob'], 2, /unknown model 'frob' \(known: dfcn, sdcn/],
@@ -179,6 +215,9 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
     [['reproduce', 'dfcn', '--kl-q', '0.1'], 2, /option '--kl-q' does not apply to model 'dfcn'/],
     [['reproduce', 'dfcn', '--seeds', '0'], 2, /option '--seeds <N>' argument '0' is invalid/],
     [['reproduce', 'dfcn', '--datasets', 'acm', '--epochs', '0'], 2, /dfcn: option 'epochs' must be >= 1, got 0/],
+    [['reproduce', 'dfcn', '--checkpoint-every', '5'], 2, /option '--checkpoint-every' needs '--checkpoint-dir DIR'/],
+    [['reproduce', 'dfcn', '--checkpoint-every', '0', '--checkpoint-dir', '/tmp'], 2, /option '--checkpoint-every <N>' argument '0' is invalid/],
+    [['reproduce', 'dfcn', '--tables-only', '--checkpoint-dir', '/tmp'], 2, /option '--checkpoint-dir' runs nothing with '--tables-only'/],
   ])('refuses %j', async (a, code, message) => {
     const r = await run([...(a as string[]), '--out', out, '--results', out, '--results-md', md]);
     expect(r.err).toMatch(message as RegExp);

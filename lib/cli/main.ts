@@ -134,6 +134,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
       { name: 'skip-tables', type: 'flag', description: 'run, but leave --results-md alone (regenerate it later with --tables-only)' },
       { name: 'jobs', type: 'int', min: 1, default: 1, description: 'runs at once, each in its own process (dgclust reproduce for one dataset and seed) with --threads threads (default: the cores divided by the jobs); the tables are made when all have ended' },
       { name: 'init', type: 'string', value: 'official|own|FILE', default: 'dfcn: official, else own', description: 'starting weights (dfcn: its official pretrained weights, or own pretraining)' },
+      { name: 'checkpoint-dir', type: 'string', value: 'DIR', description: 'each run writes its whole state to DIR/<run>.dgcckpt every --checkpoint-every epochs and, started again, resumes from it (results as if never stopped); deleted when the run file is written' },
+      { name: 'checkpoint-every', type: 'int', min: 1, default: 10, description: 'epochs (mini-batch models: target refreshes) between the checkpoints of --checkpoint-dir' },
       DATA_DIR,
       { name: 'pretrain-cache', type: 'string', value: 'DIR', description: 'keep pretrained autoencoders here and reuse them' },
       { name: 'backend', type: 'choice', choices: ['auto', 'cpu', 'cuda'], default: 'auto', description: 'compute backend' },

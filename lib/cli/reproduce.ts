@@ -26,6 +26,7 @@ import { trainModel, reportJson } from '../train/run';
 import type { TrainModelRequest } from '../train/run';
 import { native, packageRoot } from '../native';
 import { writeFileAtomic } from '../report/files';
+import { readCheckpointMeta } from '../io/checkpoint';
 import { runFileContent, runJsonText } from '../report/run-file';
 import {
   describeVariant, loadResults, modelHeading, renderModelSection, spliceSection, variantSlug, defaultInit,
@@ -40,7 +41,7 @@ import type { Progress } from './progress';
 /** The reproduce command's own options (everything else is a model option). */
 export const REPRODUCE_FLAGS = [
   'datasets', 'seeds', 'seed', 'out', 'results', 'results-md', 'data-dir', 'pretrain-cache', 'threads', 'init', 'backend', 'tables-only',
-  'skip-tables', 'jobs',
+  'skip-tables', 'jobs', 'checkpoint-dir', 'checkpoint-every',
 ] as const;
 
 /** Datasets whose features no public source the data folder could reach holds (said when they are skipped). */
@@ -98,6 +99,8 @@ export async function reproduceCommand(model: string, o: TrainCliOptions, progre
   const skipTables = flag('skip-tables');
   if (tablesOnly && skipTables) throw new CliError("options '--tables-only' and '--skip-tables' exclude each other");
   const jobs = Number(o.jobs ?? 1);
+  if (o['checkpoint-every'] !== undefined && o['checkpoint-dir'] === undefined) throw new CliError("option '--checkpoint-every' needs '--checkpoint-dir DIR'");
+  if (o['checkpoint-dir'] !== undefined && tablesOnly) throw new CliError("option '--checkpoint-dir' runs nothing with '--tables-only'");
   const nSeeds = Number(o.seeds ?? 10);
   const seed0 = Number(o.seed ?? 0);
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
@@ -186,7 +189,9 @@ export async function reproduceCommand(model: string, o: TrainCliOptions, progre
       const files = [...new Set(found.map((s) => p.done.get(s)!))];
       if (found.length) say(`  ${p.name}: seed${found.length > 1 ? 's' : ''} ${found.join(', ')} found in ${files.join(', ')}`);
     }
-    const c = { o, device, out, total, reused, progress, say };
+    const checkpointDir = o['checkpoint-dir'] !== undefined ? path.resolve(String(o['checkpoint-dir'])) : undefined;
+    if (checkpointDir) fs.mkdirSync(checkpointDir, { recursive: true });
+    const c = { o, device, out, total, reused, progress, say, checkpointDir };
     ran = jobs > 1 && total - reused > 1 ? await runPlanInProcesses(model, plan, jobs, c) : await runPlan(model, plan, c);
   }
   if (skipTables) return { ran, reused, skipped, resultsMd };
@@ -210,6 +215,16 @@ export async function reproduceCommand(model: string, o: TrainCliOptions, progre
 
 interface PlanContext {
   o: TrainCliOptions; device: 'cpu' | 'cuda'; out: string; total: number; reused: number; progress: Progress; say: (line: string) => void;
+  /** --checkpoint-dir, resolved and created. */
+  checkpointDir?: string;
+}
+
+/** Where a run's checkpoint stands, for the line that says it resumes. */
+function describeCheckpoint(file: string): string {
+  const pos = readCheckpointMeta(file).position as { phase?: string; stage?: number; epoch?: number; iteration?: number } | undefined;
+  if (pos?.phase === 'pretrain') return `saved in pretraining stage ${(pos.stage ?? 0) + 1}, epoch ${pos.epoch ?? 0}`;
+  if (pos?.phase === 'train') return `saved after training ${pos.iteration ? `iteration ${pos.iteration}` : `epoch ${pos.epoch ?? 0}`}`;
+  return 'saved at an unknown position';
 }
 
 async function runPlan(model: string, plan: PlannedDataset[], c: PlanContext): Promise<number> {
@@ -247,9 +262,17 @@ async function runPlan(model: string, plan: PlannedDataset[], c: PlanContext): P
       runDone = 0;
       c.say(`run ${done + 1}/${todo}: ${current}`);
       draw('starting');
+      const name = `${model}-${p.name}${p.variant.label ? `-${variantSlug(p.variant)}` : ''}-s${seed}.json.gz`;
+      // --checkpoint-dir: the run saves its state as it goes and, started again after a stop, goes on from the last
+      // save (the trainer refuses, naming the file, a checkpoint of other settings or data).
+      const ckFile = c.checkpointDir ? path.join(c.checkpointDir, name.replace(/\.json\.gz$/, '.dgcckpt')) : undefined;
+      const resume = ckFile && fs.existsSync(ckFile) ? ckFile : undefined;
+      if (resume) c.say(`  resuming from ${rel(resume)} (${describeCheckpoint(resume)})`);
       const rep = trainModel({
         model, data: ds, preset: p.name, options: modelOverrides(c.o, model, REPRODUCE_FLAGS), seeds: [seed], device: c.device, init,
         pretrainCache: c.o['pretrain-cache'] as string | undefined,
+        checkpoint: ckFile ? { file: () => ckFile, every: Number(c.o['checkpoint-every'] ?? 10) } : undefined,
+        resume,
         callbacks: {
           onPhase: (_phase, epochs) => {
             runEpochs += epochs;
@@ -261,9 +284,9 @@ async function runPlan(model: string, plan: PlannedDataset[], c: PlanContext): P
         },
       });
       const json = { ...reportJson(rep, { version, truth: ds.labels }), producedBy: `dgclust reproduce ${model}` };
-      const name = `${model}-${p.name}${p.variant.label ? `-${variantSlug(p.variant)}` : ''}-s${seed}.json.gz`;
       const file = path.join(c.out, name);
       writeFileAtomic(file, runFileContent(file, runJsonText(json)));
+      if (ckFile) fs.rmSync(ckFile, { force: true }); // the run file holds everything now
       typicalEpochs = typicalEpochs || runDone;
       done++;
       runEpochs = 0;
