@@ -3,8 +3,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
+import { execFileSync } from 'child_process';
 import { COMMANDS } from '../lib/cli/main';
 import { createProgress } from '../lib/cli/progress';
+import { machineInfo } from '../lib/train/run';
+import { machineLine } from '../lib/report/results-md';
 import * as dg from '../lib';
 import { runCli as run } from './helpers/cli';
 
@@ -16,6 +19,33 @@ test('info lists the cpu backend and why cuda is unavailable', async () => {
   expect(r.code).toBe(0);
   expect(r.out).toMatch(/cpu\s+available/);
   expect(r.out).toMatch(/cuda\s+unavailable: /);
+  expect(r.out).toMatch(/SIMD kernels: gemm (avx512|avx2|generic), attention (avx512|avx2|portable), recon (avx512|avx2|portable), spmm (avx512|avx2|portable)/);
+});
+
+describe('the SIMD kernel sets a run used are reported and recorded (results differ in rounding between sets)', () => {
+  const kernelsIn = (env: Record<string, string>) => JSON.parse(execFileSync(process.execPath,
+    ['-e', `console.log(JSON.stringify(require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'lib'))}).backends()[0].kernels))`],
+    { env: { ...process.env, ...env }, encoding: 'utf8' })) as Record<string, string>;
+  const distLib = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
+  const withDist = fs.existsSync(distLib) ? test : test.skip;
+  if (!fs.existsSync(distLib)) console.warn(`SKIPPED: the kernel-set environment test needs ${distLib} (npm run build)`);
+
+  test('backends() names each family\'s set; a run\'s machine record holds it; the tables\' machine line names the GEMM\'s', () => {
+    const k = dg.backends().find((b) => b.name === 'cpu')!.kernels!;
+    expect(k.gemm).toMatch(/^(avx512|avx2|generic)$/);
+    for (const family of ['attention', 'recon', 'spmm'] as const) expect(k[family]).toMatch(/^(avx512|avx2|portable)$/);
+    const machine = machineInfo();
+    expect(machine.backends.find((b) => b.name === 'cpu')?.kernels).toEqual(k);
+    expect(machineLine(machine as unknown as Record<string, unknown>)).toMatch(/, (AVX512|AVX2|portable) GEMM$/);
+    // Files written before the kernel sets were recorded keep their old line.
+    expect(machineLine({ cpu: 'AMD EPYC', cores: 2, backends: [{ name: 'cpu', available: true }] })).toBe('AMD EPYC, 2 cores');
+  });
+
+  withDist('DGCLUST_GEMM_KERNEL and DGCLUST_ATTENTION_KERNEL pick the set (the portable one runs everywhere); a name the CPU cannot run is ignored', () => {
+    const best = dg.backends().find((b) => b.name === 'cpu')!.kernels!;
+    expect(kernelsIn({ DGCLUST_GEMM_KERNEL: 'generic', DGCLUST_ATTENTION_KERNEL: 'portable' })).toMatchObject({ gemm: 'generic', attention: 'portable', recon: best.recon });
+    expect(kernelsIn({ DGCLUST_GEMM_KERNEL: 'no-such-set' }).gemm).toBe(best.gemm);
+  });
 });
 
 test('pretrain on the embedded ACM: the loss falls, --json and --save are written, nothing leaks', async () => {

@@ -62,6 +62,12 @@ export interface BackendInfo {
   available: boolean;
   reason?: string;
   threads?: number;
+  /**
+   * CPU only: the SIMD kernel set each kernel family runs ("avx512", "avx2", or the portable "generic" / "portable"),
+   * the fastest this CPU supports unless DGCLUST_{GEMM,ATTENTION,RECON}_KERNEL names another. Results are
+   * bit-identical across thread counts but not across kernel sets (the rounding differs), so a run records them.
+   */
+  kernels?: { gemm: string; attention: string; recon: string; spmm: string };
   /** CUDA only: the GPU's name and index, its memory, compute capability ("9.0") and SM count. */
   device?: string;
   ordinal?: number;

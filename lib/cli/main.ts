@@ -239,6 +239,7 @@ function info(ctx: CommandContext): void {
   for (const line of nativeReport()) ctx.out(line);
   for (const b of native.backends()) {
     ctx.out(`  ${b.name.padEnd(5)} ${b.available ? `available${b.threads ? ` (${b.threads} threads)` : ''}` : `unavailable: ${b.reason}`}`);
+    if (b.kernels) ctx.out(`        SIMD kernels: ${Object.entries(b.kernels).map(([family, set]) => `${family} ${set}`).join(', ')}`);
   }
 }
 

@@ -144,10 +144,14 @@ export function variantSlug(v: Variant): string {
   return v.label.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-+|-+$/g, '');
 }
 
-function machineLine(m: Record<string, unknown> | undefined): string | null {
+/** The machine a run names, as one line. Runs on the CPU name the GEMM's SIMD kernel set (recorded since 2026-12-07): two
+ * machines with the same CPU name but other kernel sets round differently, so their runs are not bit-identical. */
+export function machineLine(m: Record<string, unknown> | undefined): string | null {
   if (!m) return null;
+  const backends = Array.isArray(m.backends) ? (m.backends as { name?: string; kernels?: { gemm?: string } }[]) : [];
+  const gemm = backends.find((b) => b.name === 'cpu')?.kernels?.gemm;
   const parts = [m.cpu, m.cores !== undefined ? `${m.cores} cores` : null, m.memoryGiB !== undefined ? `${m.memoryGiB} GiB` : null, m.platform,
-    m.node ? `Node ${m.node}` : null].filter((x) => x !== undefined && x !== null);
+    m.node ? `Node ${m.node}` : null, gemm ? `${gemm === 'generic' ? 'portable' : gemm.toUpperCase()} GEMM` : null].filter((x) => x !== undefined && x !== null);
   return parts.length ? parts.join(', ') : null;
 }
 

@@ -4,6 +4,10 @@
 
 #include "../core/cuda_status.h"
 #include "../core/thread_pool.h"
+#include "../cpu/attention.h"
+#include "../cpu/gemm_kernels.h"
+#include "../cpu/recon.h"
+#include "../cpu/sparse.h"
 #include "addon.h"
 #include "guard.h"
 
@@ -679,7 +683,10 @@ Napi::Value SetNumThreads(const Info& info) {
 // "13.0" from the CUDA version number 13000.
 std::string cudaVersionString(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
 
-// backends() → [{ name, available, reason?, ... }]. For cuda: `reason` when unavailable; when a device was found
+// backends() → [{ name, available, reason?, ... }]. For cpu: `threads`, and `kernels`, the SIMD kernel set each
+// family runs ({ gemm, attention, recon, spmm }: "avx512" | "avx2" | "generic"/"portable"; DGCLUST_<FAMILY>_KERNEL
+// picks another): results are bit-identical across thread counts, but not across kernel sets (another rounding),
+// so run files record them. For cuda: `reason` when unavailable; when a device was found
 // (even an unusable one) `device` (its name), `memoryBytes`, `computeCapability`, `multiprocessors`; the CUDA
 // `driverVersion` / `runtimeVersion` when known; `gemm` ("cublas" | "dgclust") once a GEMM has run.
 Napi::Value Backends(const Info& info) {
@@ -689,6 +696,12 @@ Napi::Value Backends(const Info& info) {
   cpu.Set("name", "cpu");
   cpu.Set("available", true);
   cpu.Set("threads", Napi::Number::New(info.Env(), numThreads()));
+  Napi::Object kernels = Napi::Object::New(info.Env());
+  kernels.Set("gemm", dgc::cpu::gemm_detail::activeKernelSetName());
+  kernels.Set("attention", dgc::cpu::attention_detail::activeKernelSetName());
+  kernels.Set("recon", dgc::cpu::recon_detail::activeKernelSetName());
+  kernels.Set("spmm", dgc::cpu::spmmDefaultKernelName());
+  cpu.Set("kernels", kernels);
   out.Set(0u, cpu);
   Napi::Object cuda = Napi::Object::New(info.Env());
   cuda.Set("name", "cuda");

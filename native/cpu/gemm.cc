@@ -401,6 +401,8 @@ const KernelSet& activeKernelSet() { return choice().active(); }
 
 bool forceKernelSet(const char* name) { return choice().force(name); }
 
+const char* activeKernelSetName() { return choice().activeName(); }
+
 }  // namespace gemm_detail
 
 using gemm_detail::Operand;

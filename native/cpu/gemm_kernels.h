@@ -60,5 +60,7 @@ const KernelSet& activeKernelSet();
 // For tests and benchmarks: use the named set ("avx512", "avx2", "generic") if this CPU runs
 // it. Returns false (and changes nothing) otherwise. Not to be called while a sgemm runs.
 bool forceKernelSet(const char* name);
+// The name of the set in use: "avx512", "avx2" or "generic".
+const char* activeKernelSetName();
 
 }}}  // namespace dgc::cpu::gemm_detail

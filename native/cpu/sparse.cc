@@ -310,6 +310,8 @@ const char* spmmKernelName(SpmmKernel kernel) {
   return "?";
 }
 
+const char* spmmDefaultKernelName() { return spmmKernelName(bestKernel()); }
+
 void spmmWithKernel(SpmmKernel kernel, int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices,
                     const float* values, const float* H, int64_t d, float* out, int act, float slope) {
   if (rows <= 0 || d <= 0) return;

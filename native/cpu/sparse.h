@@ -38,6 +38,8 @@ void spmm(int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indi
 enum class SpmmKernel { Auto, Portable, Avx2, Avx512 };
 bool spmmKernelAvailable(SpmmKernel kernel);
 const char* spmmKernelName(SpmmKernel kernel);  // "auto", "portable", "avx2", "avx512"
+// The kernel Auto runs outside 16 < d < 64 (inside it, AVX2 where the CPU has AVX-512): "avx512", "avx2" or "portable".
+const char* spmmDefaultKernelName();
 void spmmWithKernel(SpmmKernel kernel, int64_t rows, int64_t cols, const int32_t* indptr, const int32_t* indices,
                     const float* values, const float* H, int64_t d, float* out, int act = 0, float slope = 0.0f);
 
