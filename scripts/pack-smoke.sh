@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Packaging smoke test. Packs both packages and installs them, offline, into a fresh project:
+# Packaging smoke test. Packs both packages and installs them from the packed tarballs into a fresh project:
 #   * dgclust, with the prebuilt CPU binary (prebuildify) inside: npm does not run a dependency's install script
 #     unless approved, so this proves the shipped binary loads on its own (from CommonJS, ESM and the CLI);
 #   * @dgclust/linux-x64-cuda, the CUDA platform package (scripts/pack-cuda-package.sh, from build-cuda/), which
 #     dgclust lists in optionalDependencies: the installed dgclust must find it, probe it, and either keep it (a GPU
 #     machine) or load its CPU binary and name the reason (this machine: no GPU, no driver).
-# Offline: the platform package is not on npm, and the registry is not asked for anything. dgclust's own
-# dependencies are packed from this repository's node_modules and installed from those tarballs.
+# From tarballs: the platform package is not on npm; dgclust's own dependencies are packed from this repository's
+# node_modules and installed from those tarballs. --prefer-offline, not --offline: npm still resolves the version
+# ranges of nested dependencies (d3-dsv's commander@7, …) from registry metadata, which a fresh machine's npm cache
+# lacks after `npm ci` (it fetched tarballs, not metadata): --offline then fails with ENOTCACHED (seen on
+# 2026-12-07 on a fresh VM). Errors are printed (--loglevel=error), not silenced.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -28,7 +31,7 @@ done < <(npm ls --omit=dev --all --parseable 2>/dev/null)
 
 mkdir "$work/app" && cd "$work/app"
 npm init -y >/dev/null
-npm install --offline --no-audit --no-fund --silent "$work"/dgclust-0*.tgz "$cuda_tgz" "${deps[@]}"
+npm install --prefer-offline --no-audit --no-fund --loglevel=error "$work"/dgclust-0*.tgz "$cuda_tgz" "${deps[@]}"
 test ! -e node_modules/dgclust/build   # nothing was compiled: the prebuilt binary is what loads
 test -f node_modules/@dgclust/linux-x64-cuda/dgclust.node
 node -e "const dg = require('dgclust'); const a = dg.tensor([[1, 2], [3, 4]]); const v = dg.matmul(a, a).toArray(); if (JSON.stringify(v) !== '[[7,10],[15,22]]') throw new Error('bad result ' + JSON.stringify(v));"
@@ -48,4 +51,4 @@ const ok = s.variant === 'cuda'
 if (!ok) { console.error('unexpected selection', JSON.stringify(s, null, 1)); process.exit(1); }
 "
 grep -q 'why: the CUDA variant (@dgclust/linux-x64-cuda)' info.txt
-echo "packaging smoke test: ok (prebuilt CPU binary and the CUDA platform package install offline; CJS, ESM and CLI work; the CUDA variant is probed and the fallback names its reason)"
+echo "packaging smoke test: ok (prebuilt CPU binary and the CUDA platform package install from tarballs; CJS, ESM and CLI work; the CUDA variant is probed and the fallback names its reason)"
