@@ -18,7 +18,19 @@ const tests = fs.readdirSync(path.join(root, 'test', 'native')).filter((f) => f.
 describe('standalone C++ kernel tests', () => {
   beforeAll(() => {
     if (!toolchain) return;
-    const configure = spawnSync('cmake', ['-S', root, '-B', buildDir, '-DDGCLUST_NATIVE_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release'], { encoding: 'utf8' });
+    // The kernels under test are dgclust_core. Where the cmake-js build (build-cuda/, npm run build:cuda; CI makes it)
+    // is at hand, its libdgclust_core.a is the same sources with the same flags: bring it up to date (make rebuilds
+    // only what changed) and link the tests against it rather than compiling the kernels a second time. Without it, or
+    // if that build fails, build-native-tests/ compiles its own. Neither looks for nvcc: the tests are CPU-only.
+    const coreLib = path.join(root, 'build-cuda', 'libdgclust_core.a');
+    let prebuilt = '';
+    if (fs.existsSync(path.join(root, 'build-cuda', 'CMakeCache.txt'))) {
+      const core = spawnSync('cmake', ['--build', path.join(root, 'build-cuda'), '-j', '2', '--target', 'dgclust_core'], { encoding: 'utf8' });
+      if (core.status === 0 && fs.existsSync(coreLib)) prebuilt = coreLib;
+      else console.warn(`build-cuda's dgclust_core did not build (${core.status}); compiling the kernels in build-native-tests/:\n${core.stderr.slice(-1000)}`);
+    }
+    const configure = spawnSync('cmake', ['-S', root, '-B', buildDir, '-DDGCLUST_NATIVE_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release', '-DDGCLUST_CUDA=OFF',
+      `-DDGCLUST_CORE_LIBRARY=${prebuilt}`], { encoding: 'utf8' });
     if (configure.status !== 0) throw new Error(`cmake configure failed:\n${configure.stdout}\n${configure.stderr}`);
     const build = spawnSync('cmake', ['--build', buildDir, '-j', '2', '--target', ...tests], { encoding: 'utf8' });
     if (build.status !== 0) throw new Error(`cmake build failed:\n${build.stdout.slice(-4000)}\n${build.stderr.slice(-4000)}`);
