@@ -15,8 +15,23 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$root"
-npm run --silent build:prebuilt >/dev/null
-ls prebuilds/linux-x64/*.node >/dev/null
+# The prebuilt binary: prebuildify (npm run build:prebuilt) compiles binding.gyp with node-gyp and moves the result to
+# prebuilds/linux-x64/dgclust.node, stripped. When build/Release/dgclust.node is already node-gyp's build of the current
+# sources (npm ci's install step made it: CI), that compile would make the same binary again, a minute or two on two
+# cores: copy and strip it instead. DGCLUST_SMOKE_PREBUILDIFY=1 runs prebuildify regardless.
+built=build/Release/dgclust.node
+fresh=0
+if [ -f "$built" ] && [ "${DGCLUST_SMOKE_PREBUILDIFY:-0}" != 1 ] &&
+   [ -z "$(find binding.gyp native -newer "$built" -type f -print -quit)" ]; then fresh=1; fi
+if [ "$fresh" = 1 ]; then
+  echo "pack-smoke: using $built (node-gyp's build of the current sources) as the prebuilt binary"
+  mkdir -p prebuilds/linux-x64
+  cp "$built" prebuilds/linux-x64/dgclust.node
+  strip --strip-all prebuilds/linux-x64/dgclust.node
+else
+  npm run --silent build:prebuilt >/dev/null
+fi
+ls prebuilds/linux-x64/dgclust.node >/dev/null
 npm pack --silent --pack-destination "$work" >/dev/null
 cuda_tgz="$(bash scripts/pack-cuda-package.sh "$work" | tail -1)"
 # dgclust's production dependencies (the transitive closure npm installed here; not the workspace link), as tarballs.
