@@ -16,8 +16,7 @@ import { dccfFocalLoss, dccfSpec } from '../lib/models/dccf';
 import type { DccfSettings } from '../lib/models/dccf';
 import { resolveSettings } from '../lib/models/registry';
 import { fit } from '../lib/train/trainer';
-import { gaussian, prng } from './helpers/data';
-import { findDataFile } from './helpers/data';
+import { everyNthRow, findDataFile, gaussian, prng } from './helpers/data';
 import { expectGradOk, gradcheck, gradcheckParams } from './helpers/gradcheck';
 
 dg.setNumThreads(2);
@@ -263,14 +262,7 @@ describe('DCCF model', () => {
   // deterministic on the CPU, so the outcome repeats exactly.
   uspsTest('USPS (every third row), short schedule: argmax S beats AE + k-means on the same pretrained autoencoder', () => {
     const ds = dg.loadDataset('usps', { dataDir: path.dirname(path.dirname(usps.file!)) });
-    const full = dg.fromDataset(ds);
-    const d = full.features.cols;
-    const keep = Array.from({ length: Math.ceil(full.features.rows / 3) }, (_, i) => 3 * i);
-    const x = new Float32Array(keep.length * d);
-    keep.forEach((r, i) => x.set(full.features.data.subarray(r * d, (r + 1) * d), i * d));
-    const data: dg.ClusteringData = {
-      name: 'usps-third', features: { rows: keep.length, cols: d, data: x }, labels: Int32Array.from(keep.map((r) => full.labels![r])), nClusters: 10, edges: null,
-    };
+    const data = everyNthRow(dg.fromDataset(ds), 3, 'usps-third');
     const s: DccfSettings = {
       ...(resolveSettings(dccfSpec, 'usps').settings as DccfSettings), pretrainEpochs: 20, epochs: 5, batchSize: 64, reconReduction: 'mean_all',
     };
