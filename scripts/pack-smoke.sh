@@ -34,15 +34,20 @@ fi
 ls prebuilds/linux-x64/dgclust.node >/dev/null
 npm pack --silent --pack-destination "$work" >/dev/null
 cuda_tgz="$(bash scripts/pack-cuda-package.sh "$work" | tail -1)"
-# dgclust's production dependencies (the transitive closure npm installed here; not the workspace link), as tarballs.
-deps=()
+# dgclust's production dependencies (the transitive closure npm installed here; not the workspace link), as tarballs,
+# packed by one npm process (one per package took a minute: npm's start-up, a hundred times).
+# --ignore-scripts: a dependency's prepack/prepare (ml-matrix, yargs: compile steps with their dev tools) must not run;
+# its published files are already built.
+dirs=()
 while read -r dir; do
   case "$dir" in "$root/node_modules/"*) ;; *) continue ;; esac
   [ -L "$dir" ] && continue
-  # --ignore-scripts: a dependency's prepack/prepare (ml-matrix, yargs: compile steps with their dev tools) must not run;
-  # its published files are already built.
-  deps+=("$work/$(npm pack --silent --ignore-scripts "$dir" --pack-destination "$work" | tail -1)")
+  dirs+=("$dir")
 done < <(npm ls --omit=dev --all --parseable 2>/dev/null)
+mkdir "$work/deps"
+npm pack --silent --ignore-scripts --pack-destination "$work/deps" "${dirs[@]}" >/dev/null
+deps=("$work"/deps/*.tgz)
+[ "${#deps[@]}" -gt 0 ] && [ -f "${deps[0]}" ]
 
 mkdir "$work/app" && cd "$work/app"
 npm init -y >/dev/null
