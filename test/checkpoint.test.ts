@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as dg from '../lib';
-import { readCheckpoint, writeCheckpoint } from '../lib/io/checkpoint';
+import { readCheckpoint, readCheckpointMeta, writeCheckpoint } from '../lib/io/checkpoint';
 import { gaussianClusters, repoRoot } from './helpers/data';
 
 const cli = path.join(repoRoot, 'dist', 'lib', 'cli', 'main.js');
@@ -200,4 +200,33 @@ test('writeCheckpoint leaves no temporary file behind and reads back what it wro
   for (const t of c.tensors.values()) t.dispose();
   a.dispose();
   expect(fs.readdirSync(dir).filter((x) => x.startsWith('.w.ckpt'))).toEqual([]);
+});
+
+test('readCheckpointMeta reads the header alone, and still refuses a file cut short; a non-finite value is refused on the full read', () => {
+  const f = path.join(dir, 'm.ckpt');
+  const a = dg.tensor([1, 2, 3, 4], [2, 2]);
+  const b = dg.tensor([5, 6], [2]);
+  writeCheckpoint(f, { seed: 7, position: { phase: 'train', epoch: 3 } }, [['a', a], ['b', b]]);
+  a.dispose();
+  b.dispose();
+  const before = dg.memory().tensors;
+  expect(readCheckpointMeta(f)).toEqual({ seed: 7, position: { phase: 'train', epoch: 3 } });
+  expect(dg.memory().tensors).toBe(before); // no tensor was made
+  const buf = fs.readFileSync(f);
+  // Cut inside the last tensor's data: the header alone shows it.
+  const cut = path.join(dir, 'm-cut.ckpt');
+  fs.writeFileSync(cut, buf.subarray(0, buf.length - 4));
+  expect(() => readCheckpointMeta(cut)).toThrow(/m-cut\.ckpt is not a valid dgclust checkpoint: tensor 'b' runs past the end of the file/);
+  expect(() => readCheckpointMeta(path.join(dir, 'absent.ckpt'))).toThrow(/checkpoint: cannot read .*absent\.ckpt: ENOENT/);
+  // A NaN written over a's third value: the metadata still reads; the full read names the tensor and element.
+  const damaged = path.join(dir, 'm-nan.ckpt');
+  const hlen = buf.readUInt32LE(12);
+  const header = JSON.parse(buf.toString('utf8', 16, 16 + hlen));
+  const entry = header.tensors.find((e: { name: string }) => e.name === 'a');
+  const nan = Buffer.from(buf);
+  nan.writeFloatLE(NaN, 16 + hlen + entry.offset + 2 * 4);
+  fs.writeFileSync(damaged, nan);
+  expect(readCheckpointMeta(damaged).seed).toBe(7);
+  expect(() => readCheckpoint(damaged)).toThrow(/m-nan\.ckpt is not a valid dgclust checkpoint: tensor 'a' element 2 is NaN/);
+  expect(dg.memory().tensors).toBe(before);
 });

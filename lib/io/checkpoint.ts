@@ -83,47 +83,77 @@ export interface Checkpoint {
   tensors: Map<string, Tensor>;
 }
 
+/** A checkpoint's header, checked: every entry well-formed and lying inside the file. */
+interface Header {
+  meta: Record<string, unknown>;
+  entries: Entry[];
+  /** Offset of the tensor data (the end of the header). */
+  base: number;
+}
+
+const HEAD_BYTES = 16;
+
+/**
+ * Reads and checks the header through `read(position, length)` (a Buffer of exactly that many bytes, or fewer at
+ * the end of the file) for a file of `size` bytes: the metadata can be had without reading any tensor data.
+ */
+function readHeader(file: string, size: number, read: (position: number, length: number) => Buffer): Header {
+  const bad = (why: string): never => {
+    throw new DgcError('DGC_DATA', `checkpoint: ${file} is not a valid dgclust checkpoint: ${why}`);
+  };
+  const head = read(0, HEAD_BYTES);
+  if (head.length < HEAD_BYTES || head.toString('latin1', 0, 8) !== MAGIC) bad('bad magic bytes');
+  const version = head.readUInt32LE(8);
+  if (version !== CHECKPOINT_VERSION) bad(`format version ${version}; this dgclust reads version ${CHECKPOINT_VERSION}`);
+  const hlen = head.readUInt32LE(12);
+  if (HEAD_BYTES + hlen > size) bad(`header of ${hlen} bytes runs past the end of the file (${size} bytes)`);
+  let header: { meta?: unknown; tensors?: unknown };
+  try {
+    header = JSON.parse(read(HEAD_BYTES, hlen).toString('utf8'));
+  } catch {
+    return bad('the header is not valid JSON');
+  }
+  if (!header || typeof header.meta !== 'object' || header.meta === null || !Array.isArray(header.tensors)) bad('the header lacks meta or the tensor list');
+  const base = HEAD_BYTES + hlen;
+  const names = new Set<string>();
+  for (const e of header.tensors as Entry[]) {
+    if (typeof e !== 'object' || e === null || typeof e.name !== 'string' || (e.dtype !== 'float32' && e.dtype !== 'int32') ||
+        !Array.isArray(e.shape) || e.shape.length > 4 || !e.shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+      bad(`an entry (${String(JSON.stringify(e)).slice(0, 80)}) is malformed`);
+    }
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(n) || e.nbytes !== n * 4) bad(`tensor '${e.name}' has shape [${e.shape}] but ${e.nbytes} bytes`);
+    if (!Number.isSafeInteger(e.offset) || e.offset < 0 || base + e.offset + e.nbytes > size) bad(`tensor '${e.name}' runs past the end of the file (truncated?)`);
+    if (names.has(e.name)) bad(`tensor '${e.name}' appears twice`);
+    names.add(e.name);
+  }
+  return { meta: header.meta as Record<string, unknown>, entries: header.tensors as Entry[], base };
+}
+
+function cannotRead(file: string, err: unknown): DgcError {
+  return new DgcError('DGC_DATA', `checkpoint: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+}
+
 export function readCheckpoint(file: string): Checkpoint {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
   } catch (err) {
-    throw new DgcError('DGC_DATA', `checkpoint: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw cannotRead(file, err);
   }
-  const bad = (why: string): never => {
-    throw new DgcError('DGC_DATA', `checkpoint: ${file} is not a valid dgclust checkpoint: ${why}`);
-  };
-  if (buf.length < 16 || buf.toString('latin1', 0, 8) !== MAGIC) bad('bad magic bytes');
-  const version = buf.readUInt32LE(8);
-  if (version !== CHECKPOINT_VERSION) bad(`format version ${version}; this dgclust reads version ${CHECKPOINT_VERSION}`);
-  const hlen = buf.readUInt32LE(12);
-  if (16 + hlen > buf.length) bad(`header of ${hlen} bytes runs past the end of the file (${buf.length} bytes)`);
-  let header: { meta?: unknown; tensors?: unknown };
-  try {
-    header = JSON.parse(buf.toString('utf8', 16, 16 + hlen));
-  } catch {
-    return bad('the header is not valid JSON');
-  }
-  if (!header || typeof header.meta !== 'object' || header.meta === null || !Array.isArray(header.tensors)) bad('the header lacks meta or the tensor list');
-  const base = 16 + hlen;
+  const { meta, entries, base } = readHeader(file, buf.length, (pos, len) => buf.subarray(pos, pos + len));
   const out = new Map<string, Tensor>();
   try {
-    for (const e of header.tensors as Entry[]) {
-      if (typeof e !== 'object' || e === null || typeof e.name !== 'string' || (e.dtype !== 'float32' && e.dtype !== 'int32') ||
-          !Array.isArray(e.shape) || e.shape.length > 4 || !e.shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-        bad(`an entry (${String(JSON.stringify(e)).slice(0, 80)}) is malformed`);
-      }
-      const n = e.shape.reduce((a, b) => a * b, 1);
-      if (!Number.isSafeInteger(n) || e.nbytes !== n * 4) bad(`tensor '${e.name}' has shape [${e.shape}] but ${e.nbytes} bytes`);
-      if (!Number.isSafeInteger(e.offset) || e.offset < 0 || base + e.offset + e.nbytes > buf.length) bad(`tensor '${e.name}' runs past the end of the file (truncated?)`);
-      if (out.has(e.name)) bad(`tensor '${e.name}' appears twice`);
+    for (const e of entries) {
       const copy = new ArrayBuffer(e.nbytes);
       buf.copy(Buffer.from(copy), 0, base + e.offset, base + e.offset + e.nbytes);
       const values = e.dtype === 'float32' ? new Float32Array(copy) : new Int32Array(copy);
       // The trainer stops on a NaN or Inf before it writes a checkpoint: one here is damage, not a state to resume.
       if (e.dtype === 'float32') {
         const i = values.findIndex((v) => !Number.isFinite(v));
-        if (i >= 0) bad(`tensor '${e.name}' element ${i} is ${values[i]} (a checkpoint holds finite values only)`);
+        if (i >= 0) {
+          throw new DgcError('DGC_DATA', `checkpoint: ${file} is not a valid dgclust checkpoint: tensor '${e.name}' element ${i} is ${values[i]} (a checkpoint holds finite values only)`);
+        }
       }
       out.set(e.name, wrap(native.fromTypedArray(values, e.shape)));
     }
@@ -131,12 +161,33 @@ export function readCheckpoint(file: string): Checkpoint {
     for (const t of out.values()) t.dispose();
     throw err;
   }
-  return { meta: header.meta as Record<string, unknown>, tensors: out };
+  return { meta, tensors: out };
 }
 
-/** The JSON part of a checkpoint (no tensors are read): e.g. its model and seed, before resuming. */
+/**
+ * The JSON part of a checkpoint (e.g. its model and seed, before resuming), with the header checked against the
+ * file's size (a truncated file is refused here); no tensor data is read.
+ */
 export function readCheckpointMeta(file: string): Record<string, unknown> {
-  const c = readCheckpoint(file);
-  for (const t of c.tensors.values()) t.dispose();
-  return c.meta;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    throw cannotRead(file, err);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    return readHeader(file, size, (pos, len) => {
+      const b = Buffer.alloc(Math.min(len, Math.max(0, size - pos)));
+      let got = 0;
+      while (got < b.length) {
+        const n = fs.readSync(fd, b, got, b.length - got, pos + got);
+        if (n === 0) break;
+        got += n;
+      }
+      return b.subarray(0, got);
+    }).meta;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
