@@ -57,6 +57,8 @@ const RESERVED = new Set(['preset', 'seed', 'device', 'init', 'pretrainCache']);
 export class ClusteringEstimator {
   private trained: ClusteringModel | null = null;
   private settings: ResolvedOptions | null = null;
+  /** Columns of the data the model was fitted on: predict() takes rows of this width. */
+  private cols = 0;
   constructor(readonly modelName: string, private readonly options: EstimatorOptions = {}) {
     const spec = getModel(modelName); // refuses an unknown model now, not at fit()
     resolveSettings(spec, options.preset ?? '', this.modelOptions()); // and bad options
@@ -82,6 +84,7 @@ export class ClusteringEstimator {
       const result = await fitAsync(spec, input, settings, fitOptions);
       this.trained = result.trained ?? null;
       this.settings = settings;
+      this.cols = d.features.cols;
       return { labels: result.predicted, embedding: result.embedding ?? null, history: result.events, result, settings: { values: { ...settings }, note } };
     } finally {
       input.dispose();
@@ -102,6 +105,9 @@ export class ClusteringEstimator {
       : rows;
     if (!Number.isInteger(matrix.rows) || !Number.isInteger(matrix.cols) || matrix.rows * matrix.cols !== matrix.data.length) {
       throw new DgcError('DGC_SHAPE', `${this.modelName}.predict: rows must be a DenseMatrix or a Float32Array with its column count`);
+    }
+    if (matrix.cols !== this.cols) {
+      throw new DgcError('DGC_SHAPE', `${this.modelName}.predict: rows have ${matrix.cols} columns; the model was fitted on ${this.cols}`);
     }
     const readout = spec.readouts[0];
     return tidy(() => {

@@ -150,7 +150,9 @@ describe('the trainer stops on NaN and refuses what it cannot run', () => {
       }
       expect(err).not.toBeNull();
       expect(err!.code).toBe('DGC_VALUE');
-      expect(err!.message).toMatch(/^ae pretrain-ae, epoch \d+: loss term '(reconstruction|total)' is (NaN|Infinity); training stopped$/);
+      // With the rate in use and what to try (steps were taken before the loss blew up).
+      expect(err!.message).toMatch(new RegExp("^ae pretrain-ae, epoch \\d+: loss term '(reconstruction|total)' is (NaN|Infinity); training stopped " +
+        '— the steps \\(Adam at lr 1000000\\) probably diverged: a smaller learning rate, or features scaled to about \\[0, 1\\], usually cures it$'));
     } finally {
       input.dispose();
     }
@@ -261,6 +263,28 @@ describe('the estimator API', () => {
     expect(dg.memory().tensors).toBe(before);
   });
 
+  // Every model that can embed unseen rows, each through its own embedRows path (CDC and DCCF have their own
+  // autoencoder layouts and heads): the training rows given again as new rows get the labels fit() reported.
+  test.each([
+    ['ae', { seed: 1, aeEpochs: 4, aeBatchSize: 32 }],
+    ['idec', { ...opts, lr: 0.01 }], // IDEC's SGD(0.1, 0.99) diverges on these raw-scale blobs (DEC's 0.01 does not)
+    // CDC's defaults are Fashion-MNIST's SGD rates, made for pixels in [0, 1]: these blobs (spread ±2) need smaller ones.
+    ['cdc', { seed: 1, pretrainEpochs: 3, pretrainLr: 0.01, lr: 0.001, batchSize: 32, iterations: 40, updateInterval: 10 }],
+    ['dccf', { seed: 1, pretrainEpochs: 3, pretrainBatchSize: 32, batchSize: 32, epochs: 3 }],
+  ] as const)('%s: predict on the training rows gives fit()\'s labels', async (name, o) => {
+    await settleNativeGarbage();
+    const before = dg.memory().tensors;
+    const model = dg.createModel(name, o);
+    const out = await model.fit(data);
+    expect(out.labels).toHaveLength(300);
+    expect(new Set(out.labels).size).toBeGreaterThan(1);
+    expect(Array.from(model.predict(data.features))).toEqual(Array.from(out.labels));
+    // Rows with the wrong width are refused, not read past.
+    expect(() => model.predict({ rows: 2, cols: 5, data: new Float32Array(10) })).toThrow(`${name}.predict: rows have 5 columns; the model was fitted on 8`);
+    model.dispose();
+    expect(dg.memory().tensors).toBe(before);
+  });
+
   test('fit yields to the event loop: a timer can abort it, and nothing leaks', async () => {
     // Earlier tests' unreachable tensors are freed now, not by a collection during the awaits below.
     await settleNativeGarbage();
@@ -333,7 +357,8 @@ test('a NaN term names the epoch, the term and the last good checkpoint', () => 
   } };
   try {
     expect(() => fit(toySpec, input, toy.defaults, { checkpoint: { file, every: 1 } })).toThrow(
-      `toy training, epoch 3: loss term 'weird' is NaN; training stopped (last good checkpoint: ${file}, training epoch 2)`);
+      `toy training, epoch 3: loss term 'weird' is NaN; training stopped — the steps (SGD at lr 0.1) probably diverged: ` +
+      `a smaller learning rate, or features scaled to about [0, 1], usually cures it (last good checkpoint: ${file}, training epoch 2)`);
   } finally {
     input.dispose();
   }

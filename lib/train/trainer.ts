@@ -119,13 +119,26 @@ export function makeOptimizer(params: Tensor[], spec: OptimizerSpec): Optimizer 
   return spec.kind === 'sgd' ? new SGD(params, { lr: spec.lr, momentum: spec.momentum ?? 0 }) : new Adam(params, { lr: spec.lr });
 }
 
-/** Reads every term to a number and refuses NaN/Inf, naming the term. */
-function lossNumbers(total: Tensor, parts: Record<string, Tensor | number>, where: string, context = ''): Record<string, number> {
+/**
+ * What to try when a loss turns NaN or Inf after steps were taken: the usual cause is a step size too large for
+ * the features' scale (e.g. the presets' SGD rates, made for features in [0, 1], on raw values). Says the rate in use.
+ */
+export function divergenceHint(opt: OptimizerSpec | null | undefined): string {
+  if (!opt) return '';
+  const how = opt.kind === 'sgd' ? `SGD at lr ${opt.lr}${opt.momentum ? `, momentum ${opt.momentum}` : ''}` : `Adam at lr ${opt.lr}`;
+  return ` — the steps (${how}) probably diverged: a smaller learning rate, or features scaled to about [0, 1], usually cures it`;
+}
+
+/**
+ * Reads every term to a number and refuses NaN/Inf, naming the term; `hint` (after steps were taken: the
+ * divergence hint) and `context` (the last good checkpoint) are appended to the message.
+ */
+function lossNumbers(total: Tensor, parts: Record<string, Tensor | number>, where: string, context = '', hint = ''): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, t] of Object.entries(parts)) out[k] = typeof t === 'number' ? t : t.item();
   if (!('total' in out)) out.total = total.item();
   for (const [k, v] of Object.entries(out)) {
-    if (!Number.isFinite(v)) throw new DgcError('DGC_VALUE', `${where}: loss term '${k}' is ${v}; training stopped${context}`);
+    if (!Number.isFinite(v)) throw new DgcError('DGC_VALUE', `${where}: loss term '${k}' is ${v}; training stopped${hint}${context}`);
   }
   return out;
 }
@@ -426,7 +439,8 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
       cb.onEpoch?.(e);
     };
 
-    optimizer = params.length ? makeOptimizer(params, spec.optimizer(options)) : null;
+    const optimizerSpec = params.length ? spec.optimizer(options) : null;
+    optimizer = optimizerSpec ? makeOptimizer(params, optimizerSpec) : null;
     if (resume && (resume.meta as unknown as RunMeta).position.phase === 'train' && optimizer) {
       const om = (resume.meta as unknown as RunMeta).optimizer;
       const ot = new Map<string, Tensor>();
@@ -455,7 +469,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
         const step = tidy(() => {
           const l = model.loss(input, null, ctx);
           if (refresh && !target) throw new DgcError('DGC_INTERNAL', `${where}: the model did not set the refreshed target`);
-          const losses = lossNumbers(l.total, l.parts, where, nanContext());
+          const losses = lossNumbers(l.total, l.parts, where, nanContext(), epoch > 1 ? divergenceHint(optimizerSpec) : '');
           // The evaluated state is the one before this step: the model's own detached outputs when it gives
           // them, else a separate inference now (before the step).
           const inf = keepInference(l.inference ?? noGrad(() => model.infer(input)));
@@ -565,7 +579,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
             },
           };
           const l = model.loss(input, rows, ctx);
-          const v = lossNumbers(l.total, l.parts, where, nanContext());
+          const v = lossNumbers(l.total, l.parts, where, nanContext(), pos.iteration > 0 ? divergenceHint(optimizerSpec) : '');
           backward(l.total, undefined, { freeIntermediates: true });
           optimizer?.step();
           optimizer?.zeroGrad();
@@ -683,7 +697,7 @@ function* runStage<I extends ModelInput>(
       const step = (rows: Tensor | null) => {
         const v = tidy(() => {
           const l = stage.loss(input, rows);
-          const nums = lossNumbers(l.total, l.parts, where, nanContext());
+          const nums = lossNumbers(l.total, l.parts, where, nanContext(), epoch > 1 || batches > 0 ? divergenceHint(stage.optimizer) : '');
           backward(l.total, undefined, { freeIntermediates: true });
           opt.step();
           opt.zeroGrad();
