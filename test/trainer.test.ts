@@ -285,6 +285,17 @@ describe('the estimator API', () => {
     expect(dg.memory().tensors).toBe(before);
   });
 
+  test('a step that diverges inside a fused op (its input check fires before the loss check) is reported with the step and the hint', async () => {
+    await settleNativeGarbage();
+    const before = dg.memory().tensors;
+    const model = dg.createModel('cdc', { seed: 1, pretrainEpochs: 2, pretrainLr: 1e9, iterations: 10, updateInterval: 5 });
+    await expect(model.fit(data)).rejects.toThrow(new RegExp(
+      "^cdc pretrain-ae, epoch \\d+: \\w+: argument '\\w+' has a non-finite value .*; training stopped " +
+      '— the steps \\(SGD at lr 1000000000, momentum 0\\.9\\) probably diverged: a smaller learning rate, or features scaled to about \\[0, 1\\], usually cures it$'));
+    model.dispose();
+    expect(dg.memory().tensors).toBe(before);
+  });
+
   test('fit yields to the event loop: a timer can abort it, and nothing leaks', async () => {
     // Earlier tests' unreachable tensors are freed now, not by a collection during the awaits below.
     await settleNativeGarbage();

@@ -143,6 +143,22 @@ function lossNumbers(total: Tensor, parts: Record<string, Tensor | number>, wher
   return out;
 }
 
+/**
+ * Runs part of a training step; a native op that refuses a non-finite input inside it (what a diverged step leaves
+ * upstream of a loss) is reported as the loss check reports it: where, the op's own message, the hint.
+ */
+function inStep<T>(where: string, hint: string, context: () => string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code === 'DGC_VALUE' && /non-finite/.test(e.message) && !e.message.startsWith(where)) {
+      throw new DgcError('DGC_VALUE', `${where}: ${e.message}; training stopped${hint}${context()}`);
+    }
+    throw err;
+  }
+}
+
 /** Refuses parameters holding NaN or Inf (one reduction per parameter), naming the first at fault. */
 function checkParameters(module: Module, where: string, context = ''): void {
   tidy(() => {
@@ -467,13 +483,14 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
           },
         };
         const step = tidy(() => {
-          const l = model.loss(input, null, ctx);
+          const hint = epoch > 1 ? divergenceHint(optimizerSpec) : '';
+          const l = inStep(where, hint, nanContext, () => model.loss(input, null, ctx));
           if (refresh && !target) throw new DgcError('DGC_INTERNAL', `${where}: the model did not set the refreshed target`);
-          const losses = lossNumbers(l.total, l.parts, where, nanContext(), epoch > 1 ? divergenceHint(optimizerSpec) : '');
+          const losses = lossNumbers(l.total, l.parts, where, nanContext(), hint);
           // The evaluated state is the one before this step: the model's own detached outputs when it gives
           // them, else a separate inference now (before the step).
           const inf = keepInference(l.inference ?? noGrad(() => model.infer(input)));
-          backward(l.total, undefined, { freeIntermediates: true });
+          inStep(where, hint, nanContext, () => backward(l.total, undefined, { freeIntermediates: true }));
           optimizer?.step();
           optimizer?.zeroGrad();
           return { losses, inf };
@@ -578,9 +595,10 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
               throw new DgcError('DGC_INTERNAL', `${where}: mini-batch models do not set the target`);
             },
           };
-          const l = model.loss(input, rows, ctx);
-          const v = lossNumbers(l.total, l.parts, where, nanContext(), pos.iteration > 0 ? divergenceHint(optimizerSpec) : '');
-          backward(l.total, undefined, { freeIntermediates: true });
+          const hint = pos.iteration > 0 ? divergenceHint(optimizerSpec) : '';
+          const l = inStep(where, hint, nanContext, () => model.loss(input, rows, ctx));
+          const v = lossNumbers(l.total, l.parts, where, nanContext(), hint);
+          inStep(where, hint, nanContext, () => backward(l.total, undefined, { freeIntermediates: true }));
           optimizer?.step();
           optimizer?.zeroGrad();
           return v;
@@ -696,9 +714,10 @@ function* runStage<I extends ModelInput>(
       let batches = 0;
       const step = (rows: Tensor | null) => {
         const v = tidy(() => {
-          const l = stage.loss(input, rows);
-          const nums = lossNumbers(l.total, l.parts, where, nanContext(), epoch > 1 || batches > 0 ? divergenceHint(stage.optimizer) : '');
-          backward(l.total, undefined, { freeIntermediates: true });
+          const hint = epoch > 1 || batches > 0 ? divergenceHint(stage.optimizer) : '';
+          const l = inStep(where, hint, nanContext, () => stage.loss(input, rows));
+          const nums = lossNumbers(l.total, l.parts, where, nanContext(), hint);
+          inStep(where, hint, nanContext, () => backward(l.total, undefined, { freeIntermediates: true }));
           opt.step();
           opt.zeroGrad();
           return nums;
