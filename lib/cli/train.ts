@@ -282,9 +282,16 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
       lines.push(`| paper (${spec.paper!.source}; ${spec.paper!.protocol}) | ${c('acc')} | ${c('nmi')} | ${c('ari')} | ${c('f1')} |`);
     }
   } else {
-    lines.push(`| final epoch: ${runs.map((r) => `${r.predicted.length} rows in ${new Set(r.predicted).size} clusters`).join('; ')} | – | – | – | – |`);
+    // Without labels, the one check left: how many of the K clusters the final labels use (fewer is a collapse).
+    const used = (r: (typeof runs)[number]) => new Set(r.predicted).size;
+    lines.push(`| final epoch: ${runs.map((r) => `${r.predicted.length} rows in ${used(r)} of the ${data.nClusters} clusters`).join('; ')} | – | – | – | – |`);
+    const collapsed = runs.filter((r) => used(r) < data.nClusters);
+    if (collapsed.length) {
+      lines.push('', `Fewer clusters than the ${data.nClusters} asked for (seed${collapsed.length > 1 ? 's' : ''} ` +
+        `${collapsed.map((r) => `${r.seed}: ${used(r)}`).join(', ')}): some clusters are empty at the end of training.`);
+    }
   }
-  for (const l of lines) if (l) console.log(l);
+  for (const l of lines) if (l !== null) console.log(l);
   console.log('');
   const ms = (f: (r: (typeof runs)[number]) => number) => runs.reduce((a, r) => a + f(r), 0) / Math.max(1, runs.length);
   console.log(`time: ${rep.seconds.toFixed(1)} s in all; ${ms((r) => r.timings.epochTrainMs).toFixed(0)} ms per training epoch ` +
