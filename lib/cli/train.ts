@@ -266,6 +266,7 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
   console.log('| result | ACC | NMI | ARI | F1 |');
   console.log('|---|---|---|---|---|');
   const lines: (string | null)[] = [];
+  const used = (r: (typeof runs)[number]) => new Set(r.predicted).size;
   if (data.labels) {
     lines.push(summaryRow('initial: k-means on the starting embedding', runs.map((r) => r.initial?.metrics)));
     spec.readouts.forEach((ro: string, i: number) => {
@@ -282,14 +283,15 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
       lines.push(`| paper (${spec.paper!.source}; ${spec.paper!.protocol}) | ${c('acc')} | ${c('nmi')} | ${c('ari')} | ${c('f1')} |`);
     }
   } else {
-    // Without labels, the one check left: how many of the K clusters the final labels use (fewer is a collapse).
-    const used = (r: (typeof runs)[number]) => new Set(r.predicted).size;
+    // Without labels, the one check left: how many of the K clusters the final labels use.
     lines.push(`| final epoch: ${runs.map((r) => `${r.predicted.length} rows in ${used(r)} of the ${data.nClusters} clusters`).join('; ')} | – | – | – | – |`);
-    const collapsed = runs.filter((r) => used(r) < data.nClusters);
-    if (collapsed.length) {
-      lines.push('', `Fewer clusters than the ${data.nClusters} asked for (seed${collapsed.length > 1 ? 's' : ''} ` +
-        `${collapsed.map((r) => `${r.seed}: ${used(r)}`).join(', ')}): some clusters are empty at the end of training.`);
-    }
+  }
+  // Fewer clusters used than asked for is a collapse (e.g. a prediction head that puts every row in one cluster):
+  // said in words, with or without labels, not left to be read off a low ACC.
+  const collapsed = runs.filter((r) => used(r) < data.nClusters);
+  if (collapsed.length) {
+    lines.push('', `Fewer clusters than the ${data.nClusters} asked for in the final labels (seed${collapsed.length > 1 ? 's' : ''} ` +
+      `${collapsed.map((r) => `${r.seed}: ${used(r)}`).join(', ')}): some clusters are empty at the end of training.`);
   }
   for (const l of lines) if (l !== null) console.log(l);
   console.log('');
