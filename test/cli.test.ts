@@ -323,6 +323,26 @@ describe('models and your own data', () => {
     expect(r.out).toMatch(/acm\s+ACC 90\.45±0\.18/);
   });
 
+  test('models MODEL: each option with its bounds, its default and the presets that differ; an unknown model is a usage error', async () => {
+    const r = await run(['models', 'cdc']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^cdc: CDC/);
+    // Fashion-MNIST's pixels / 255 and the CIFAR-10 preset's own λ and rate, beside the defaults.
+    expect(r.out).toContain('  --input-scale <number, > 0>\n      multiplies the features (1/255 for pixels)\n      default 1; presets: 0.00392157 (fmnist, mnist, coil20)\n');
+    expect(r.out).toMatch(/--lambda <number, >= 0>\n.*\n      default 0\.001; presets: 0\.000001 \(cifar10\)\n/);
+    expect(r.out).toMatch(/--lr <number, > 0>\n      fine-tuning SGD learning rate \(0\.01\)\n      default 0\.01; presets: 0\.1 \(cifar10\)\n/);
+    expect(r.out).toMatch(/--normalization <row\|global>\n/);
+    // Every option of the model is there, once.
+    const { getModel } = await import('../lib/models/registry');
+    for (const name of Object.keys(getModel('cdc').options)) {
+      const flag = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      expect(r.out.split('\n').filter((l) => l.startsWith(`  --${flag} <`))).toHaveLength(1);
+    }
+    const bad = await run(['models', 'frob']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/unknown model 'frob' \(known: dfcn, sdcn, ae, dec, idec, dccf, agcn, caegcn, cdc\)/);
+  });
+
   // Four Gaussian blobs written as the user's files: CSV features with a header, labels, and no graph.
   const blobs = (() => {
     const rng = (() => { let s = 7; return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31); })();

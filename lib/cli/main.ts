@@ -78,7 +78,12 @@ const DATA_DIR: OptionSpec = { name: 'data-dir', type: 'string', value: 'DIR', d
 
 export const COMMANDS: Record<string, CommandSpec> = {
   info: { summary: 'show the version, the compute backends and the thread count', options: [] },
-  models: { summary: "list the models, the datasets each has presets for, their options and their papers' results", options: [] },
+  models: {
+    summary: "list the models, the datasets each has presets for, their options and their papers' results; with a model's name: " +
+      'each of its options with its bounds, default and the presets\' values',
+    args: '[model]',
+    options: [],
+  },
   train: {
     summary: 'train a model on a dataset or your own files and report ACC / NMI / ARI / F1 (final epoch, best epoch, the paper\'s protocol)',
     options: [
@@ -164,7 +169,11 @@ for (const command of [COMMANDS.train, COMMANDS.reproduce]) {
     const type = f.spec.type === 'integer' ? 'int' : f.spec.type === 'number' ? 'number' : 'string';
     command.options.push({
       name: flag, type, value: f.spec.type === 'boolean' ? 'true|false' : f.spec.choices ? f.spec.choices.join('|') : undefined,
-      description: `${f.spec.description} (${f.models.join(', ')})`,
+      // A flag several models share is described without the first model's particulars (its optimizer, its
+      // default): each model's own are on `dgclust models MODEL`.
+      description: f.models.length > 1
+        ? `${f.spec.description.replace(/\s*\([^()]*\)\s*$/, '')} (${f.models.join(', ')}; each one's meaning and default: dgclust models MODEL)`
+        : `${f.spec.description} (${f.models[0]})`,
     });
   }
 }
@@ -413,7 +422,7 @@ export function buildProgram(ctxOf: (quiet: boolean) => CommandContext): Command
       }
       const ctx = ctxOf(program.opts().quiet === true);
       if (name === 'info') info(ctx);
-      else if (name === 'models') await withConsole({ log: ctx.out, error: ctx.err }, () => modelsCommand());
+      else if (name === 'models') await withConsole({ log: ctx.out, error: ctx.err }, () => modelsCommand(positional[0]));
       else if (name === 'pretrain') await pretrain(options as Record<string, string | number>, ctx);
       else if (name === 'train') await train(options as TrainCliOptions & { report?: string }, ctx);
       else if (name === 'report') await report(positional[0], options as ReportCliOptions, ctx);

@@ -318,12 +318,48 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
 }
 
 /** `dgclust models`: every model, its presets and its paper's rows. */
-export function modelsCommand(): void {
+/** An option's value as a flag takes it (numbers as written, e.g. 0.00392 for 1/255). */
+function showValue(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+  return v === undefined ? '–' : String(v);
+}
+
+/** `dgclust models MODEL`: every option of one model, its bounds, the default and where presets differ from it. */
+function modelPage(name: string): void {
+  if (!modelNames().includes(name)) throw new CliError(`unknown model '${name}' (known: ${modelNames().join(', ')})`);
+  const m = getModel(name);
+  console.log(`${m.name}: ${m.title}`);
+  console.log(`presets: ${Object.keys(m.presets).join(', ') || '(none)'}; other data: the defaults below (the run says so)`);
+  console.log('');
+  for (const [key, o] of Object.entries(m.options)) {
+    const bounds = o.choices ? o.choices.join('|')
+      : o.type === 'boolean' ? 'true|false'
+      : [o.type, o.min !== undefined ? `${o.exclusiveMin ? '>' : '>='} ${o.min}` : null, o.max !== undefined ? `<= ${o.max}` : null].filter(Boolean).join(', ');
+    const dflt = (m.defaults as Record<string, unknown>)[key];
+    // Presets that differ from the default, grouped by value: "0.00392: fmnist, mnist".
+    const byValue = new Map<string, string[]>();
+    for (const [ds, p] of Object.entries(m.presets)) {
+      const v = (p as Record<string, unknown>)[key];
+      if (showValue(v) === showValue(dflt)) continue;
+      byValue.set(showValue(v), [...(byValue.get(showValue(v)) ?? []), ds]);
+    }
+    const presets = [...byValue].map(([v, ds]) => `${v} (${ds.join(', ')})`).join('; ');
+    console.log(`  --${flagOf(key)} <${bounds}>`);
+    console.log(`      ${o.description}`);
+    console.log(`      default ${showValue(dflt)}${presets ? `; presets: ${presets}` : ''}`);
+  }
+}
+
+export function modelsCommand(name?: string): void {
+  if (name !== undefined) {
+    modelPage(name);
+    return;
+  }
   for (const m of models()) {
     console.log(`${m.name}: ${m.title}`);
     console.log(`  presets: ${Object.keys(m.presets).join(', ') || '(none)'}; other data: documented defaults${m.needsGraph ? ' (kNN graph when the data has none)' : ''}`);
     console.log(`  readouts: ${m.readouts.join(', ')}; paper protocol: ${m.paperProtocol}`);
-    console.log(`  options: ${Object.keys(m.options).map((n) => `--${flagOf(n)}`).join(' ')}`);
+    console.log(`  options (dgclust models ${m.name}: defaults, bounds, presets): ${Object.keys(m.options).map((n) => `--${flagOf(n)}`).join(' ')}`);
     if (m.paper) {
       console.log(`  paper: ${m.paper.source} (${m.paper.protocol})`);
       for (const [ds, row] of Object.entries(m.paper.rows)) {
