@@ -412,7 +412,7 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     expect(dfcn).toContain('|  | own pretraining | 3 (0–2) | paper\'s protocol: best epoch by ACC');
   });
 
-  test("a paper that reports the upper median of its trials gets a median row; runs a rule stopped early are said", () => {
+  test("a paper that reports the upper median of its trials gets a median row; runs a rule stopped early, and final labels that leave clusters empty, are said", () => {
     const cdcDir = path.join(dir, 'results-cdc');
     fs.mkdirSync(cdcDir, { recursive: true });
     const fmnist = cdcSpec.presets.fmnist as unknown as Record<string, unknown>;
@@ -422,6 +422,10 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     const dccf = trainFile('dccf', 'usps', [2, 3], dccfSpec.presets.usps as unknown as Record<string, unknown>, () => 0.5, 'final');
     (dccf.runs[0] as Record<string, unknown>).stopped = 'label change 0.050% < tol 0.100% at iteration 37';
     dccf.runs[0].final.epoch = 37;
+    // Final labels: seed 2 uses all 3 clusters, seed 3 only 2 of them (said in a note).
+    Object.assign(dccf, { dataset: { name: 'usps', n: 6, d: 256, k: 3, hasLabels: true, edges: null } });
+    Object.assign(dccf.runs[0], { predicted: [0, 1, 2, 0, 1, 2] });
+    Object.assign(dccf.runs[1], { predicted: [0, 0, 0, 1, 1, 1] });
     fs.writeFileSync(path.join(cdcDir, 'dccf-usps.json'), JSON.stringify(dccf));
     const lines = renderModelSection('cdc', loadResults([cdcDir])).split('\n');
     expect(lines).toContain('| fmnist | paper | | as the paper reports it (mean) | 64.9 | 64.5 | – | – | |');
@@ -434,6 +438,9 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     expect(renderModelSection('sdcn', loadResults([res]))).not.toContain('upper median');
     const dccfText = renderModelSection('dccf', loadResults([cdcDir]));
     expect(dccfText).toContain('* usps: 1 of 2 runs stopped early by the model\'s rule (e.g. seed 2: label change 0.050% < tol 0.100% at iteration 37); the runs ended at evaluation 37–200 (an evaluation per epoch, or per target refresh where the schedule counts iterations).');
+    expect(dccfText).toContain('* usps: 1 of 2 runs left clusters empty in the final labels (seed 3: 2 of 3 used).');
+    // Files without final labels (the CDC ones here) get no such note.
+    expect(renderModelSection('cdc', loadResults([cdcDir]))).not.toContain('left clusters empty');
   });
 
   test('an initial evaluation written as { epoch, metrics } (by an earlier trainer) is read as its metrics', () => {

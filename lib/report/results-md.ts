@@ -49,6 +49,9 @@ export interface RunEntry {
   finalEpoch: number | null;
   /** Why training stopped early, when a rule stopped it. */
   stopped: string | null;
+  /** How many distinct clusters the final labels use, and the data's K, where the file records them. */
+  clustersUsed: number | null;
+  k: number | null;
   threads: number | null;
   machine: string | null;
   /** The file, relative to the folder read. */
@@ -233,6 +236,8 @@ export function entriesOf(value: unknown, file: string): RunEntry[] {
       epochEvalMs: typeof run.timings?.epochEvalMs === 'number' ? run.timings.epochEvalMs : null,
       finalEpoch: typeof run.final?.epoch === 'number' ? run.final.epoch : null,
       stopped: typeof run.stopped === 'string' ? run.stopped : null,
+      clustersUsed: Array.isArray(run.predicted) ? new Set(run.predicted).size : null,
+      k: typeof r.dataset?.k === 'number' ? r.dataset.k : null,
       threads,
       machine,
       file,
@@ -521,6 +526,15 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
       notes.push(`${d}${g.variant.label ? ` (${g.variant.label})` : ''}: ${stoppedRuns.length} of ${g.runs.length} runs stopped early by the model's rule ` +
         `(e.g. seed ${stoppedRuns[0].seed}: ${stoppedRuns[0].stopped}); the runs ended at evaluation ${Math.min(...ends)}–${Math.max(...ends)} ` +
         '(an evaluation per epoch, or per target refresh where the schedule counts iterations).');
+    }
+  }
+  // Collapse: final labels that leave clusters empty (a low ACC alone does not say so).
+  for (const d of datasets) {
+    for (const g of byDataset(d)) {
+      const short = g.runs.filter((r) => r.clustersUsed !== null && r.k !== null && r.clustersUsed < r.k);
+      if (!short.length) continue;
+      notes.push(`${d}${g.variant.label ? ` (${g.variant.label})` : ''}: ${short.length} of ${g.runs.length} runs left clusters empty in the final ` +
+        `labels (${short.map((r) => `seed ${r.seed}: ${r.clustersUsed} of ${r.k} used`).join(', ')}).`);
     }
   }
   for (const g of groups) {
