@@ -293,8 +293,10 @@ async function runPlan(model: string, plan: PlannedDataset[], c: PlanContext): P
       runDone = 0;
       const r = rep.runs[0];
       const m = r.paperProtocol.metrics;
+      const used = new Set(r.predicted).size;
       c.say(`run ${done}/${todo} done: ${current} in ${formatDuration(rep.seconds * 1000)}` +
-        `${m ? `; paper's protocol ACC ${(100 * m.acc).toFixed(2)}` : ''}${r.final.metrics ? `, final ACC ${(100 * r.final.metrics.acc).toFixed(2)}` : ''}; ` +
+        `${m ? `; paper's protocol ACC ${(100 * m.acc).toFixed(2)}` : ''}${r.final.metrics ? `, final ACC ${(100 * r.final.metrics.acc).toFixed(2)}` : ''}` +
+        `${used < ds.nClusters ? ` (final labels in ${used} of the ${ds.nClusters} clusters)` : ''}; ` +
         `wrote ${rel(file)}; elapsed ${formatDuration(performance.now() - t0)}` +
         `${done < todo ? `, about ${formatDuration(eta())} left` : ''}`);
       draw('done');
