@@ -155,6 +155,19 @@ describe('dgclust report', () => {
     expect(built.figures[1].svg).not.toContain('true class');
   }, 60_000);
 
+  test('final labels that leave clusters empty are said above the cluster sizes (a collapse)', async () => {
+    // Seed 0's labels folded onto clusters 0 and 1: two of ACM's three clusters used.
+    const file = variant('collapsed.json', (x) => {
+      x.runs[0].predicted = x.runs[0].predicted.map((c: number) => Math.min(c, 1));
+    });
+    const built = await dg.buildReport(JSON.parse(fs.readFileSync(file, 'utf8')), { baseDir: path.dirname(file), mapPoints: 300 });
+    expect(built.html).toContain('<p class="warn" data-collapse="2">The final labels of seed 0 use 2 of the 3 clusters: the others are empty');
+    // The full run's page (every cluster used) has no such line.
+    const wholeFile = variant('whole.json', () => {});
+    const whole = await dg.buildReport(JSON.parse(fs.readFileSync(wholeFile, 'utf8')), { baseDir: path.dirname(wholeFile), mapPoints: 300 });
+    expect(whole.html).not.toContain('data-collapse');
+  }, 60_000);
+
   const bad: [string, () => string, RegExp][] = [
     ['a missing file', () => path.join(dir, 'nope.json'), /^dgclust: DGC_DATA: .*nope\.json: no such file$/m],
     ['a folder', () => dir, /DGC_DATA: .*: is a folder, not a RUN\.json file/],

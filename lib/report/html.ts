@@ -232,6 +232,10 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
       `${fig('losses') ? figureHtml(fig('losses')!) : note('No loss values in this run.', 'losses')}${fig('pretraining') ? figureHtml(fig('pretraining')!) : ''}</section>`,
     `<section id="embedding"><h2>Embedding</h2>${fig('embedding') ? figureHtml(fig('embedding')!) : note('No embedding was saved with this run, so there is no map.', 'embedding')}</section>`,
     `<section id="clusters"><h2>Clusters and classes</h2>` +
+      (predicted && k !== undefined && new Set(predicted).size < k
+        ? `<p class="warn" data-collapse="${new Set(predicted).size}">${esc(`The final labels of seed ${chosen.seed} use ${new Set(predicted).size} of the ${k} clusters: ` +
+          'the others are empty (a collapsed prediction; the sizes below show it).')}</p>`
+        : '') +
       (predicted
         ? `<div class="pair">${fig('confusion') ? figureHtml(fig('confusion')!) : note('The run saved no true labels, so there is no confusion matrix.', 'confusion')}${figureHtml(fig('sizes')!)}</div>`
         : note('No predicted labels were saved with this run, so there is no confusion matrix and no cluster sizes.', 'confusion')) +
@@ -299,4 +303,5 @@ th.group { text-align: center; font-weight: 600; color: var(--muted); border-bot
 .details { display: grid; grid-template-columns: repeat(auto-fit, minmax(330px, 1fr)); gap: 0 28px; }
 .details h3:first-child { margin-top: 0; }
 p.note { color: var(--muted); font-style: italic; margin: 6px 0 14px; }
+p.warn { border-left: 4px solid #c0392b; padding: 4px 10px; margin: 6px 0 14px; max-width: 110ch; }
 `;
