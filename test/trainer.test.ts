@@ -12,7 +12,7 @@ import { fit } from '../lib/train/trainer';
 import { decModelSpec, idecModelSpec, prepareDecInput } from '../lib/models/dec';
 import type { DecSettings } from '../lib/models/dec';
 import { aeSpec, sdcnSpec } from '../lib/models/sdcn';
-import { getModel, resolveSettings } from '../lib/models/registry';
+import { checkOption, getModel, models, resolveSettings } from '../lib/models/registry';
 import { gaussianClusters, repoRoot, settleNativeGarbage } from './helpers/data';
 
 dg.setNumThreads(2);
@@ -202,6 +202,23 @@ describe('the pretraining cache', () => {
 });
 
 describe('settings resolution', () => {
+  test('every model: the defaults and every preset give each option a value its own bounds and choices accept', () => {
+    // (A preset missing an option would leave it undefined in the settings; a preset outside an option's bounds
+    // could never be set from the command line. `dgclust models MODEL` prints these values.)
+    let checked = 0;
+    for (const m of models()) {
+      const sets: [string, Record<string, unknown>][] = [['defaults', m.defaults], ...Object.entries(m.presets)];
+      for (const [where, values] of sets) {
+        for (const [name, o] of Object.entries(m.options)) {
+          expect([m.name, where, name, values[name] !== undefined]).toEqual([m.name, where, name, true]);
+          expect(checkOption(m.name, name, o, values[name])).toEqual(values[name]);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(500);
+  });
+
   test('unknown model lists the known ones', () => {
     expect(() => getModel('frob')).toThrow(/unknown model 'frob' \(known: dfcn, sdcn, ae, dec, idec/);
   });
