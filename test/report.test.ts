@@ -67,7 +67,7 @@ describe('the page of a full run', () => {
     const r = fx.run.runs[0];
     expect(html).toContain('<title>DFCN on acm — dgclust report</title>');
     expect(html).toContain(`<td>final epoch (label-free)</td><td>${(100 * r.final.metrics.acc).toFixed(2)}</td>`);
-    expect(html).toContain('<td>paper (best epoch)</td><td>90.9 ± 0.2</td>');
+    expect(html).toContain('<td>paper (best epoch by ACC)</td><td>90.9 ± 0.2</td>');
     expect(html).toMatch(/<td>lr<\/td><td>0\.00005<\/td>/);
     expect(html).toMatch(/<td>nodes<\/td><td>3,025<\/td>/);
     expect(html).toMatch(/<td>cores<\/td><td>\d+<\/td>/);
@@ -153,6 +153,36 @@ describe('dgclust report', () => {
     expect(built.html).toContain('The run saved no true labels, so there is no confusion matrix.');
     expect(built.html).toContain('No per-epoch metrics in this run');
     expect(built.figures[1].svg).not.toContain('true class');
+  }, 60_000);
+
+  test('a label-free run as dgclust train writes it (final epoch without metrics, no best epoch, no edges) makes a page', async () => {
+    const file = variant('label-free.json', (x) => {
+      delete x.truth;
+      Object.assign(x.dataset, { hasLabels: false, edges: null });
+      for (const r of x.runs) {
+        delete r.final.metrics;
+        delete r.best;
+        delete r.initial;
+        for (const e of r.epochs) delete e.metrics;
+      }
+      x.summary = { final: null, best: null, paper: null };
+    });
+    const built = await dg.buildReport(JSON.parse(fs.readFileSync(file, 'utf8')), { baseDir: path.dirname(file), mapPoints: 300 });
+    expect(built.html).toContain('data-missing="labels">The data of this run has no labels: no ACC, NMI, ARI or F1');
+    expect(built.html).not.toContain('final ACC');
+    expect(built.figures.map((f) => f.id)).toEqual(['losses', 'embedding', 'sizes']);
+    // A labelled run must still have its metrics: the report refuses one without, naming the field.
+    const broken = variant('broken.json', (x) => delete x.runs[0].final.metrics);
+    await expect(dg.buildReport(JSON.parse(fs.readFileSync(broken, 'utf8')), { baseDir: dir })).rejects.toThrow(/runs\[0\]\.final\.metrics is missing/);
+  }, 60_000);
+
+  test("the paper's row: the mean alone where the paper gives no std, under the model's own protocol", async () => {
+    const file = variant('paper-nostd.json', (x) => {
+      x.summary.paper = { acc: [90.12, null], nmi: [67.03, null], ari: [73, null], f1: [90.09, null] };
+      x.summary.paperProtocol = { rule: 'per-metric-max' };
+    });
+    const built = await dg.buildReport(JSON.parse(fs.readFileSync(file, 'utf8')), { baseDir: path.dirname(file), mapPoints: 300 });
+    expect(built.html).toContain('<tr class="paper"><td>paper (maximum of each metric over the epochs)</td><td>90.1</td><td>67.0</td><td>73.0</td><td>90.1</td></tr>');
   }, 60_000);
 
   test('final labels that leave clusters empty are said above the cluster sizes (a collapse)', async () => {

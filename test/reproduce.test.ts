@@ -46,7 +46,7 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
       expect(String(rep.settings.start)).toMatch(/^official pretrained weights/);
       const r = rep.runs[0] as (typeof rep.runs)[number] & { paperProtocol: { rule: string; metrics: unknown } };
       expect(r.epochs.filter((e) => e.phase === 'train')).toHaveLength(2);
-      expect(r.paperProtocol).toEqual({ rule: 'best-acc-epoch', metrics: r.best.metrics });
+      expect(r.paperProtocol).toEqual({ rule: 'best-acc-epoch', metrics: r.best!.metrics });
       expect(rep.truth).toHaveLength(3025);
     });
     // gzip-compressed (the magic bytes 1f 8b), and inside it the compact layout: each epoch on a line of its own, the
@@ -62,7 +62,7 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
     expect(doc).not.toContain('a stale table');
     expect(doc.match(/<!-- results:dfcn:begin -->/g)).toHaveLength(1);
     const acc = mean(reps.map((r) => (r.runs[0] as unknown as { paperProtocol: { metrics: { acc: number } } }).paperProtocol.metrics.acc));
-    const finalAcc = mean(reps.map((r) => r.runs[0].final.metrics.acc));
+    const finalAcc = mean(reps.map((r) => r.runs[0].final.metrics!.acc));
     expect(doc).toContain('| acm | paper | | as the paper reports it | 90.9 ± 0.2 | 69.4 ± 0.4 | 74.9 ± 0.4 | 90.8 ± 0.2 | |');
     const protocolRow = doc.split('\n').find((l) => l.includes('| official weights, epochs=2 | 2 (0–1) |'));
     expect(protocolRow).toBeDefined();

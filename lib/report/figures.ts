@@ -137,8 +137,8 @@ export function metricsSpec(runs: RunRecord[]): TopLevelSpec | null {
       if (run.initial) rows.push({ seed, epoch: 0, metric: METRIC_LABEL[m], value: 100 * run.initial[m], kind: 'curve' });
       for (const e of epochs) rows.push({ seed, epoch: e.epoch, metric: METRIC_LABEL[m], value: 100 * e.metrics![m], kind: 'curve' });
       // The final epoch's square first, so that the best epoch's triangle is drawn over it when they coincide.
-      rows.push({ seed, epoch: run.final.epoch, metric: METRIC_LABEL[m], value: 100 * run.final.metrics[m], kind: FINAL });
-      rows.push({ seed, epoch: run.best.epoch, metric: METRIC_LABEL[m], value: 100 * run.best.metrics[m], kind: BEST });
+      if (run.final.metrics) rows.push({ seed, epoch: run.final.epoch, metric: METRIC_LABEL[m], value: 100 * run.final.metrics[m], kind: FINAL });
+      if (run.best) rows.push({ seed, epoch: run.best.epoch, metric: METRIC_LABEL[m], value: 100 * run.best.metrics[m], kind: BEST });
     }
   }
   if (!rows.length) return null;
@@ -200,7 +200,8 @@ function lossRows(runs: RunRecord[], keep: (e: RunEpoch, run: RunRecord) => bool
     }
     if (withPhase) continue;
     for (const panel of panels) {
-      for (const [kind, epoch] of [[FINAL, run.final.epoch], [BEST, run.best.epoch]] as const) {
+      for (const [kind, epoch] of [[FINAL, run.final.epoch], [BEST, run.best?.epoch]] as const) {
+        if (epoch === undefined) continue;
         const v = valueAt.get(`${panel}@${epoch}`);
         if (v !== undefined) rows.push({ seed, panel, epoch, value: v, kind });
       }

@@ -7,8 +7,9 @@ import * as path from 'path';
 import { DgcError } from '../tensor';
 import { packageRoot } from '../native';
 import { meanStd } from '../train/loop';
+import { getModel, modelNames } from '../models/registry';
 import { validateRun, loadEmbedding, METRICS } from './run-file';
-import type { RunReport, RunRecord, MetricName } from './run-file';
+import type { RunReport, RunRecord, MetricName, Metrics } from './run-file';
 import { embeddingMap } from './embedding-map';
 import type { EmbeddingMap } from './embedding-map';
 import { confusionSpec, embeddingSpec, labelCount, lossesSpec, mainPhase, matchClusters, metricsSpec, pretrainingSpec, renderSvg, sizesSpec } from './figures';
@@ -46,6 +47,10 @@ const METRIC_LABEL: Record<MetricName, string> = { acc: 'ACC', nmi: 'NMI', ari: 
 
 const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const pct = (x: number): string => (100 * x).toFixed(2);
+/** The paper's protocol (a run's summary.paperProtocol.rule) in words. */
+const PROTOCOL_WORDS: Record<string, string> = {
+  'best-acc-epoch': 'best epoch by ACC', 'per-metric-max': 'maximum of each metric over the epochs', final: 'final epoch',
+};
 const num = (x: number): string => x.toLocaleString('en-US');
 const ms = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(x < 10 ? 1 : 0)} ms`);
 
@@ -160,19 +165,30 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
   const fig = (id: string): Figure | undefined => figures.find((f) => f.id === id);
 
   // ---- tables
-  const summaryRows = [
-    ['final epoch (label-free)', runs.map((r) => r.final.metrics)],
-    ['best epoch by ACC (selected with labels)', runs.map((r) => r.best.metrics)],
-  ] as const;
+  // A run on data without labels has no metrics: its rows say so instead of numbers.
+  const labelled = runs.every((r) => r.final.metrics);
+  const metricsOf = (x: Metrics | undefined, m: MetricName): string => (x ? pct(x[m]) : '—');
+  const summaryRows: [string, Metrics[]][] = labelled ? [
+    ['final epoch (label-free)', runs.map((r) => r.final.metrics!)],
+    ['best epoch by ACC (selected with labels)', runs.filter((r) => r.best).map((r) => r.best!.metrics)],
+  ] : [];
   const paper = run.summary?.paper ?? null;
-  const summaryTable = `<table class="num"><thead><tr><th>${esc(`${runs.length} run${runs.length > 1 ? 's' : ''}, percent`)}</th>${METRICS.map((m) => `<th>${METRIC_LABEL[m]}</th>`).join('')}</tr></thead><tbody>` +
-    summaryRows.map(([label, ms]) => `<tr><td>${esc(label)}</td>${METRICS.map((m) => `<td>${meanStdCell(ms.map((x) => x[m]))}</td>`).join('')}</tr>`).join('') +
-    (paper ? `<tr class="paper"><td>paper (best epoch)</td>${METRICS.map((m) => `<td>${paper[m] ? `${paper[m][0].toFixed(1)} ± ${paper[m][1].toFixed(1)}` : '—'}</td>`).join('')}</tr>` : '') +
-    '</tbody></table>';
+  // The paper's numbers as it reports them: mean ± std, or the mean alone where it gives no std; under its protocol.
+  const paperCell = (v: [number, number | null] | undefined): string => (v ? `${v[0].toFixed(1)}${v[1] !== null && v[1] !== undefined ? ` ± ${v[1].toFixed(1)}` : ''}` : '—');
+  // Files written before runs recorded the rule: the model's own (registry), where the model is known.
+  const rule = run.summary?.paperProtocol?.rule ?? (modelNames().includes(run.model) ? getModel(run.model).paperProtocol : '');
+  const protocol = PROTOCOL_WORDS[String(rule)] ?? 'its protocol';
+  const summaryTable = labelled
+    ? `<table class="num"><thead><tr><th>${esc(`${runs.length} run${runs.length > 1 ? 's' : ''}, percent`)}</th>${METRICS.map((m) => `<th>${METRIC_LABEL[m]}</th>`).join('')}</tr></thead><tbody>` +
+      summaryRows.map(([label, ms]) => `<tr><td>${esc(label)}</td>${METRICS.map((m) => `<td>${ms.length ? meanStdCell(ms.map((x) => x[m])) : '—'}</td>`).join('')}</tr>`).join('') +
+      (paper ? `<tr class="paper"><td>${esc(`paper (${protocol})`)}</td>${METRICS.map((m) => `<td>${paperCell(paper[m])}</td>`).join('')}</tr>` : '') +
+      '</tbody></table>'
+    : note('The data of this run has no labels: no ACC, NMI, ARI or F1 (the clusters and their sizes are below).', 'labels');
   const perRun = '<table class="num"><thead>' +
     '<tr><th></th><th colspan="5" class="group">final epoch (label-free)</th><th colspan="5" class="group">best epoch by ACC</th><th colspan="2" class="group">time per epoch</th></tr>' +
     `<tr><th>seed</th><th>epoch</th>${METRICS.map((m) => `<th>${METRIC_LABEL[m]}</th>`).join('')}<th>epoch</th>${METRICS.map((m) => `<th>${METRIC_LABEL[m]}</th>`).join('')}<th>training</th><th>evaluation</th></tr></thead><tbody>` +
-    runs.map((r) => `<tr${r === chosen ? ' class="chosen"' : ''}><td>${r.seed}</td><td>${r.final.epoch}</td>${METRICS.map((m) => `<td>${pct(r.final.metrics[m])}</td>`).join('')}<td>${r.best.epoch}</td>${METRICS.map((m) => `<td>${pct(r.best.metrics[m])}</td>`).join('')}` +
+    runs.map((r) => `<tr${r === chosen ? ' class="chosen"' : ''}><td>${r.seed}</td><td>${r.final.epoch}</td>${METRICS.map((m) => `<td>${metricsOf(r.final.metrics, m)}</td>`).join('')}` +
+      `<td>${r.best ? r.best.epoch : '—'}</td>${METRICS.map((m) => `<td>${metricsOf(r.best?.metrics, m)}</td>`).join('')}` +
       `<td>${ms(r.timings?.epochTrainMs)}</td><td>${ms(r.timings?.epochEvalMs)}</td></tr>`).join('') +
     '</tbody></table>';
 
@@ -180,11 +196,11 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
   const n = run.dataset?.n ?? truth?.length ?? predicted?.length ?? embedding?.rows;
   const datasetRows: [string, string][] = [['name', datasetName]];
   if (n !== undefined) datasetRows.push(['nodes', num(n)]);
-  if (run.dataset?.d !== undefined) datasetRows.push(['features', num(run.dataset.d)]);
+  if (typeof run.dataset?.d === 'number') datasetRows.push(['features', num(run.dataset.d)]);
   const k = run.dataset?.k ?? (truth ? labelCount(truth) : undefined);
   if (k !== undefined) datasetRows.push(['classes', String(k)]);
   if (predicted) datasetRows.push(['predicted clusters (shown run)', String(new Set(predicted).size)]);
-  if (run.dataset?.edges !== undefined) datasetRows.push(['edges', num(run.dataset.edges)]);
+  if (run.dataset?.edges !== undefined && run.dataset.edges !== null) datasetRows.push(['edges', num(run.dataset.edges)]);
   datasetRows.push(['labels', truth || run.dataset?.hasLabels ? 'yes' : run.dataset?.hasLabels === false ? 'no' : 'not saved with this run']);
   if (embedding) datasetRows.push(['embedding (shown run)', `${num(embedding.rows)} × ${embedding.cols} (${path.basename(embedding.file)})`]);
   const machine = run.machine ?? {};
@@ -208,8 +224,8 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
   if (map && map.layoutMs > 0) timingRows.push(['this report: embedding map', `${ms(map.knnMs)} kNN + ${ms(map.layoutMs)} UMAP`]);
 
   // ---- the page
-  const finalAcc = runs.map((r) => r.final.metrics.acc);
-  const bestAcc = runs.map((r) => r.best.metrics.acc);
+  const finalAcc = runs.flatMap((r) => (r.final.metrics ? [r.final.metrics.acc] : []));
+  const bestAcc = runs.flatMap((r) => (r.best ? [r.best.metrics.acc] : []));
   const stat = (label: string, value: string, sub: string): string => `<div class="stat"><div class="l">${esc(label)}</div><div class="v">${esc(value)}</div><div class="s">${esc(sub)}</div></div>`;
   const epochs = run.settings.epochs;
   const title = `${model} on ${datasetName}`;
@@ -222,9 +238,9 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
   const body = [
     `<header><h1>${esc(title)}</h1><p class="sub">${esc(sub)}</p><p class="src">report of <code>${esc(source)}</code>, made by dgclust ${esc(version())}</p></header>`,
     `<div class="stats">`,
-    stat('final ACC', meanStdCell(finalAcc), 'final epoch, label-free'),
-    stat('best ACC', meanStdCell(bestAcc), 'best epoch, selected with labels'),
-    paper?.acc ? stat('paper ACC', `${paper.acc[0].toFixed(1)} ± ${paper.acc[1].toFixed(1)}`, 'reported, best epoch') : '',
+    finalAcc.length ? stat('final ACC', meanStdCell(finalAcc), 'final epoch, label-free') : '',
+    bestAcc.length ? stat('best ACC', meanStdCell(bestAcc), 'best epoch, selected with labels') : '',
+    paper?.acc && finalAcc.length ? stat('paper ACC', paperCell(paper.acc), `reported, ${protocol}`) : '',
     run.seconds !== undefined ? stat('time', `${run.seconds.toFixed(1)} s`, `${ms(mean((r) => r.timings?.epochTrainMs))} per epoch`) : '',
     `</div>`,
     `<section id="results"><h2>Results</h2>${summaryTable}<h3>Per run</h3>${perRun}</section>`,

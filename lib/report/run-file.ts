@@ -30,8 +30,10 @@ export interface RunRecord {
   seed: number;
   /** The evaluation before the first training epoch (k-means on the starting embedding). */
   initial?: Metrics;
-  final: { epoch: number; metrics: Metrics };
-  best: { epoch: number; metrics: Metrics };
+  /** The final epoch; its metrics only when the data has labels (a label-free run has none). */
+  final: { epoch: number; metrics?: Metrics };
+  /** The best epoch by ACC: only when the data has labels. */
+  best?: { epoch: number; metrics: Metrics };
   /** Why training stopped before its last epoch, when a rule stopped it (DEC's and DCCF's label-change tolerance). */
   stopped?: string;
   timings?: { pretrainMs?: number; trainMs?: number; epochTrainMs?: number; epochEvalMs?: number };
@@ -48,12 +50,14 @@ export interface RunReport {
   version?: string;
   settings: Record<string, unknown>;
   machine?: Record<string, unknown>;
-  dataset?: { name?: string; n?: number; d?: number; k?: number; hasLabels?: boolean; edges?: number };
+  dataset?: { name?: string; n?: number; d?: number; k?: number; hasLabels?: boolean; edges?: number | null };
   preprocessing?: Record<string, unknown>;
   summary?: {
     final?: Record<string, { mean: number; std: number }>;
     best?: Record<string, { mean: number; std: number }>;
-    paper?: Record<string, [number, number]> | null;
+    /** The paper's numbers: [mean, std], std null where the paper gives none. */
+    paper?: Record<string, [number, number | null]> | null;
+    paperProtocol?: { rule?: string } | null;
   };
   runs: RunRecord[];
   /** True class of each node, 0-based, when the dataset has labels. */
@@ -154,11 +158,19 @@ export function validateRun(value: unknown, source: string): RunReport {
     need(isObject(run), f, 'an object', run);
     const x = run as Record<string, unknown>;
     num(x.seed, `${f}.seed`);
-    for (const which of ['final', 'best'] as const) {
-      need(isObject(x[which]), `${f}.${which}`, 'an object with epoch and metrics', x[which]);
-      const e = x[which] as Record<string, unknown>;
-      num(e.epoch, `${f}.${which}.epoch`);
-      metrics(e.metrics, `${f}.${which}.metrics`);
+    // A run on data without labels has a final epoch without metrics and no best epoch.
+    need(isObject(x.final), `${f}.final`, 'an object with epoch (and metrics, with labels)', x.final);
+    const fin = x.final as Record<string, unknown>;
+    num(fin.epoch, `${f}.final.epoch`);
+    if (fin.metrics !== undefined && fin.metrics !== null) metrics(fin.metrics, `${f}.final.metrics`);
+    else if (r.truth !== undefined) metrics(fin.metrics, `${f}.final.metrics`); // labels were there: so must these be
+    if (x.best !== undefined && x.best !== null) {
+      need(isObject(x.best), `${f}.best`, 'an object with epoch and metrics', x.best);
+      const b = x.best as Record<string, unknown>;
+      num(b.epoch, `${f}.best.epoch`);
+      metrics(b.metrics, `${f}.best.metrics`);
+    } else if (fin.metrics !== undefined && fin.metrics !== null) {
+      need(false, `${f}.best`, 'an object with epoch and metrics (the run has labels)', x.best);
     }
     // An earlier trainer (CaEGCN's two diagnostic files in docs/results) wrote the initial evaluation as
     // { epoch, metrics, … }: read as its metrics.
