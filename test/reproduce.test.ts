@@ -214,7 +214,7 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
     [['reproduce', 'sdcn', '--init', 'official', '--datasets', 'acm'], 2, /--init official: only DFCN has official pretrained weights/],
     [['reproduce', 'dfcn', '--kl-q', '0.1'], 2, /option '--kl-q' does not apply to model 'dfcn'/],
     [['reproduce', 'dfcn', '--seeds', '0'], 2, /option '--seeds <N>' argument '0' is invalid/],
-    [['reproduce', 'dfcn', '--datasets', 'acm', '--epochs', '0'], 2, /dfcn: option 'epochs' must be >= 1, got 0/],
+    [['reproduce', 'dfcn', '--datasets', 'acm', '--epochs', '0'], 2, /dfcn: option '--epochs' must be >= 1, got 0/],
     [['reproduce', 'dfcn', '--checkpoint-every', '5'], 2, /option '--checkpoint-every' needs '--checkpoint-dir DIR'/],
     [['reproduce', 'dfcn', '--checkpoint-every', '0', '--checkpoint-dir', '/tmp'], 2, /option '--checkpoint-every <N>' argument '0' is invalid/],
     [['reproduce', 'dfcn', '--tables-only', '--checkpoint-dir', '/tmp'], 2, /option '--checkpoint-dir' runs nothing with '--tables-only'/],

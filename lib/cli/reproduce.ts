@@ -32,7 +32,7 @@ import {
   describeVariant, loadResults, modelHeading, renderModelSection, spliceSection, variantSlug, defaultInit,
 } from '../report/results-md';
 import type { RunEntry, Variant } from '../report/results-md';
-import { CliError, modelOverrides, officialWeightsDir, pickDevice, resolveInit } from './train';
+import { CliError, modelOverrides, optionError, officialWeightsDir, pickDevice, resolveInit } from './train';
 import type { TrainCliOptions } from './train';
 import { DgcError } from '../tensor';
 import { formatDuration } from './progress';
@@ -168,7 +168,7 @@ export async function reproduceCommand(model: string, o: TrainCliOptions, progre
     try {
       resolved = resolveSettings(spec, d, overrides);
     } catch (e) {
-      throw new CliError((e as Error).message);
+      throw optionError(e, spec.options);
     }
     const settings = resolved.settings as Record<string, unknown>;
     const variant = describeVariant(model, d, plannedSettings(d, resolved.preset, init, settings));

@@ -41,6 +41,15 @@ export function modelOptionFlags(): Map<string, { option: string; spec: OptionSp
   return out;
 }
 
+/**
+ * A model's refusal of an option value as a usage error, the option named as the user typed it: the registry says
+ * "option 'knnK'" (the API's name); on the command line that is '--knn-k'.
+ */
+export function optionError(e: unknown, options: Record<string, OptionSpec>): CliError {
+  const message = (e as Error).message.replace(/option '([A-Za-z0-9]+)'/g, (all, name: string) => (name in options ? `option '--${flagOf(name)}'` : all));
+  return new CliError(message);
+}
+
 /** The train command's own (non-model) options. */
 export const TRAIN_FLAGS = [
   'model', 'dataset', 'data-dir', 'features', 'labels', 'graph', 'clusters', 'member', 'preset', 'seeds', 'seed', 'init',
@@ -202,7 +211,7 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
   try {
     resolveSettings(spec, expectedName, overrides);
   } catch (e) {
-    throw new CliError((e as Error).message);
+    throw optionError(e, spec.options);
   }
   const init = resolveInit(o, modelName, expectedName);
   const data = await cliData(o, modelName);
