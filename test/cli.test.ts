@@ -387,6 +387,15 @@ describe('models and your own data', () => {
     expect(ok.out).not.toMatch(/Fewer clusters than/);
   });
 
+  test('a graph given to a model that uses none is said to be unused', async () => {
+    const f = path.join(dir, 'blobs.csv');
+    const g = path.join(dir, 'blobs-graph.txt');
+    fs.writeFileSync(g, Array.from({ length: 160 }, (_, i) => `${i} ${(i + 4) % 160}`).join('\n') + '\n');
+    const r = await run(['train', '--model', 'ae', '--features', f, '--graph', g, '--ae-epochs', '1', '--clusters', '4']);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(`input: graph: ${g} not used (ae clusters the features alone)`);
+  });
+
   test('features and labels that disagree in N are refused naming both files', async () => {
     const f = path.join(dir, 'blobs.csv');
     const l = path.join(dir, 'short_labels.txt');

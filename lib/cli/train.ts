@@ -265,6 +265,9 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
   });
   console.error(`settings: ${rep.settingsNote}`);
   for (const note of rep.input.notes) console.error(`input: ${note}`);
+  if (!spec.needsGraph && (o.graph !== undefined || (o.features === undefined && data.edges))) {
+    console.error(`input: graph: ${o.graph !== undefined ? String(o.graph) : `${data.name}'s graph`} not used (${modelName} clusters the features alone)`);
+  }
 
   // The table.
   const runs = rep.runs;
