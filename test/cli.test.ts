@@ -239,7 +239,7 @@ describe('conventions: help, version, quiet, JSON on stdout, exit codes', () => 
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  test('train --report FILE without --json: the table on stdout, the page, and no JSON or embedding file anywhere', async () => {
+  test('train --report FILE without --json: the table on stdout, the page with its map (from memory), and no JSON or embedding file anywhere', async () => {
     const sub = fs.mkdtempSync(path.join(dir, 'report-only-'));
     const html = path.join(sub, 'page.html');
     const r = await run(['train', '--epochs', '1', '--report', html]);
@@ -250,7 +250,9 @@ describe('conventions: help, version, quiet, JSON on stdout, exit codes', () => 
     expect(r.err).not.toMatch(/wrote -/);
     const page = fs.readFileSync(html, 'utf8');
     expect(page).toContain('<title>DFCN on acm — dgclust report</title>');
-    expect(page).toContain('data-missing="embedding"');
+    // The embedding map is drawn from the embedding held in memory: no .npy is written for it.
+    expect(page).toContain('id="fig-embedding"');
+    expect(page).toContain('held in memory');
     expect(fs.readdirSync(sub)).toEqual(['page.html']);
   });
 });

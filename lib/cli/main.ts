@@ -335,10 +335,12 @@ async function train(o: TrainCliOptions & { report?: string }, ctx: CommandConte
   const progress = createProgress({ silent: ctx.quiet || jsonToStdout });
   const r = routes(ctx, progress, jsonToStdout);
   let run;
+  let embeddings: Map<number, { rows: number; cols: number; data: Float32Array }> | undefined;
   try {
     run = await withConsole(r, () =>
       trainCommand(trainOptions, {
         progress: (done, total, text) => progress.update(done, total, text),
+        embeddings: report !== undefined ? (e) => { embeddings = e; } : undefined,
         writeJson: (file, text) => {
           if (file === '-') ctx.out(text);
           else writeFileAtomic(file, runFileContent(file, text)); // gzip-compressed when the name ends in .gz
@@ -352,7 +354,7 @@ async function train(o: TrainCliOptions & { report?: string }, ctx: CommandConte
     const baseDir = json && json !== '-' ? path.dirname(path.resolve(json)) : process.cwd();
     // Through JSON, as the report reads a file: non-finite losses become null, undefined fields go.
     await withConsole(routes(ctx, progress, false), () =>
-      writeReportFile(JSON.parse(JSON.stringify(run)), report, { baseDir, source: json && json !== '-' ? json : 'this run', quiet: ctx.quiet }));
+      writeReportFile(JSON.parse(JSON.stringify(run)), report, { baseDir, source: json && json !== '-' ? json : 'this run', quiet: ctx.quiet, embeddings }));
     if (!ctx.quiet) ctx.err(`wrote ${report}`);
   }
 }

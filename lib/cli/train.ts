@@ -91,6 +91,8 @@ export interface TrainCliHooks {
   /** Progress: epochs done and total over the whole command (all seeds, all phases). */
   progress?: (done: number, total: number, text: string) => void;
   writeJson?: (file: string, text: string) => void;
+  /** Each seed's final embedding, in memory (for the report of a run without --json, which writes no .npy). */
+  embeddings?: (bySeed: Map<number, { rows: number; cols: number; data: Float32Array }>) => void;
 }
 
 /** The data of a train command: a registry dataset, or the user's files. */
@@ -317,6 +319,7 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
   const embeddingFile = (seed: number) => (base ? `${base}.seed${seed}.embedding.npy` : null);
   const version = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
   const json = reportJson(rep, { version, embeddingFile, truth: data.labels });
+  hooks.embeddings?.(new Map(runs.flatMap((r) => (r.embedding ? [[r.seed, { rows: r.embedding.rows, cols: r.embedding.cols, data: r.embedding.data }] as const] : []))));
   if (file !== null) {
     if (dir !== null) {
       for (const r of runs) if (r.embedding) writeNpy(path.join(dir, embeddingFile(r.seed)!), r.embedding.data, [r.embedding.rows, r.embedding.cols]);

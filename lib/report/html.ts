@@ -30,6 +30,11 @@ export interface ReportOptions {
   mapEpochs?: number;
   /** Progress messages ("embedding map: 40/200 epochs"). */
   onProgress?: (text: string) => void;
+  /**
+   * Embeddings held in memory, by seed, for runs whose JSON names no .npy file (`dgclust train --report` without
+   * --json writes none). A file the run names takes precedence.
+   */
+  embeddings?: Map<number, { rows: number; cols: number; data: Float32Array }>;
 }
 
 export interface BuiltReport {
@@ -128,7 +133,9 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
   }
 
   let map: EmbeddingMap | null = null;
-  const embedding = loadEmbedding(chosen, options.baseDir ?? process.cwd(), source);
+  const held = options.embeddings?.get(chosen.seed);
+  const embedding = loadEmbedding(chosen, options.baseDir ?? process.cwd(), source) ??
+    (held && (!predicted || predicted.length === held.rows) ? { file: 'held in memory', ...held } : null);
   if (embedding) {
     const points = Math.min(embedding.rows, options.mapPoints ?? 5000);
     progress(`embedding map: UMAP of ${points} points${points < embedding.rows ? ` (of ${embedding.rows})` : ''}`);
