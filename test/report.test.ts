@@ -170,6 +170,10 @@ describe('dgclust report', () => {
     const built = await dg.buildReport(JSON.parse(fs.readFileSync(file, 'utf8')), { baseDir: path.dirname(file), mapPoints: 300 });
     expect(built.html).toContain('data-missing="labels">The data of this run has no labels: no ACC, NMI, ARI or F1');
     expect(built.html).not.toContain('final ACC');
+    // The per-run table: the final epoch, the clusters its labels use, the time (no metric columns of dashes).
+    expect(built.html).toMatch(/<th>seed<\/th><th>final epoch<\/th><th>clusters used<\/th>/);
+    expect(built.html).toMatch(/<td>0<\/td><td>\d+<\/td><td>3 of 3<\/td>/);
+    expect(built.html).not.toContain('▲ best epoch by ACC');
     expect(built.figures.map((f) => f.id)).toEqual(['losses', 'embedding', 'sizes']);
     // A labelled run must still have its metrics: the report refuses one without, naming the field.
     const broken = variant('broken.json', (x) => delete x.runs[0].final.metrics);

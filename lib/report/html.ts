@@ -123,7 +123,7 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
   if (losses) {
     figures.push({
       id: 'losses', title: 'Loss terms per epoch',
-      caption: `Every loss term of the ${main} phase, one panel each with its own scale; ▲ best epoch by ACC, ■ final epoch. ${seedsText}.`,
+      caption: `Every loss term of the ${main} phase, one panel each with its own scale; ${runs.some((r) => r.best) ? '▲ best epoch by ACC, ' : ''}■ final epoch. ${seedsText}.`,
       svg: await renderSvg(losses, warnings),
     });
   }
@@ -172,6 +172,7 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
   const fig = (id: string): Figure | undefined => figures.find((f) => f.id === id);
 
   // ---- tables
+  const k = run.dataset?.k ?? (truth ? labelCount(truth) : undefined);
   // A run on data without labels has no metrics: its rows say so instead of numbers.
   const labelled = runs.every((r) => r.final.metrics);
   const metricsOf = (x: Metrics | undefined, m: MetricName): string => (x ? pct(x[m]) : '—');
@@ -191,20 +192,25 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
       (paper ? `<tr class="paper"><td>${esc(`paper (${protocol})`)}</td>${METRICS.map((m) => `<td>${paperCell(paper[m])}</td>`).join('')}</tr>` : '') +
       '</tbody></table>'
     : note('The data of this run has no labels: no ACC, NMI, ARI or F1 (the clusters and their sizes are below).', 'labels');
-  const perRun = '<table class="num"><thead>' +
-    '<tr><th></th><th colspan="5" class="group">final epoch (label-free)</th><th colspan="5" class="group">best epoch by ACC</th><th colspan="2" class="group">time per epoch</th></tr>' +
-    `<tr><th>seed</th><th>epoch</th>${METRICS.map((m) => `<th>${METRIC_LABEL[m]}</th>`).join('')}<th>epoch</th>${METRICS.map((m) => `<th>${METRIC_LABEL[m]}</th>`).join('')}<th>training</th><th>evaluation</th></tr></thead><tbody>` +
-    runs.map((r) => `<tr${r === chosen ? ' class="chosen"' : ''}><td>${r.seed}</td><td>${r.final.epoch}</td>${METRICS.map((m) => `<td>${metricsOf(r.final.metrics, m)}</td>`).join('')}` +
-      `<td>${r.best ? r.best.epoch : '—'}</td>${METRICS.map((m) => `<td>${metricsOf(r.best?.metrics, m)}</td>`).join('')}` +
-      `<td>${ms(r.timings?.epochTrainMs)}</td><td>${ms(r.timings?.epochEvalMs)}</td></tr>`).join('') +
-    '</tbody></table>';
+  const perRun = labelled
+    ? '<table class="num"><thead>' +
+      '<tr><th></th><th colspan="5" class="group">final epoch (label-free)</th><th colspan="5" class="group">best epoch by ACC</th><th colspan="2" class="group">time per epoch</th></tr>' +
+      `<tr><th>seed</th><th>epoch</th>${METRICS.map((m) => `<th>${METRIC_LABEL[m]}</th>`).join('')}<th>epoch</th>${METRICS.map((m) => `<th>${METRIC_LABEL[m]}</th>`).join('')}<th>training</th><th>evaluation</th></tr></thead><tbody>` +
+      runs.map((r) => `<tr${r === chosen ? ' class="chosen"' : ''}><td>${r.seed}</td><td>${r.final.epoch}</td>${METRICS.map((m) => `<td>${metricsOf(r.final.metrics, m)}</td>`).join('')}` +
+        `<td>${r.best ? r.best.epoch : '—'}</td>${METRICS.map((m) => `<td>${metricsOf(r.best?.metrics, m)}</td>`).join('')}` +
+        `<td>${ms(r.timings?.epochTrainMs)}</td><td>${ms(r.timings?.epochEvalMs)}</td></tr>`).join('') +
+      '</tbody></table>'
+    // Without labels: the final epoch, the clusters its labels use, the time.
+    : '<table class="num"><thead><tr><th>seed</th><th>final epoch</th><th>clusters used</th><th>training per epoch</th><th>evaluation per epoch</th></tr></thead><tbody>' +
+      runs.map((r) => `<tr${r === chosen ? ' class="chosen"' : ''}><td>${r.seed}</td><td>${r.final.epoch}</td><td>${r.predicted ? new Set(r.predicted).size : '—'}${k !== undefined ? ` of ${k}` : ''}</td>` +
+        `<td>${ms(r.timings?.epochTrainMs)}</td><td>${ms(r.timings?.epochEvalMs)}</td></tr>`).join('') +
+      '</tbody></table>';
 
   const settings = kvTable(Object.entries(run.settings).map(([k, v]) => [k, show(v)]));
   const n = run.dataset?.n ?? truth?.length ?? predicted?.length ?? embedding?.rows;
   const datasetRows: [string, string][] = [['name', datasetName]];
   if (n !== undefined) datasetRows.push(['nodes', num(n)]);
   if (typeof run.dataset?.d === 'number') datasetRows.push(['features', num(run.dataset.d)]);
-  const k = run.dataset?.k ?? (truth ? labelCount(truth) : undefined);
   if (k !== undefined) datasetRows.push(['classes', String(k)]);
   if (predicted) datasetRows.push(['predicted clusters (shown run)', String(new Set(predicted).size)]);
   if (run.dataset?.edges !== undefined && run.dataset.edges !== null) datasetRows.push(['edges', num(run.dataset.edges)]);
