@@ -174,6 +174,7 @@ describe('dgclust report', () => {
     expect(built.html).toMatch(/<th>seed<\/th><th>final epoch<\/th><th>clusters used<\/th>/);
     expect(built.html).toMatch(/<td>0<\/td><td>\d+<\/td><td>3 of 3<\/td>/);
     expect(built.html).not.toContain('▲ best epoch by ACC');
+    expect(built.figures.find((f) => f.id === 'losses')!.svg).not.toContain('best epoch (by ACC)'); // nor in the legend
     expect(built.figures.map((f) => f.id)).toEqual(['losses', 'embedding', 'sizes']);
     // A labelled run must still have its metrics: the report refuses one without, naming the field.
     const broken = variant('broken.json', (x) => delete x.runs[0].final.metrics);

@@ -223,14 +223,17 @@ function lossSpec(rows: Record<string, unknown>[], panels: string[], runs: numbe
     },
   }];
   if (markers) {
+    // The legend lists the marks there are: a run without labels has a final epoch and no best one.
+    const best = rows.some((r) => r.kind === BEST);
+    const domain = best ? [BEST, FINAL] : [FINAL];
     layer.push({
       transform: [{ filter: "datum.kind !== 'curve'" }],
       mark: { type: 'point', filled: true, size: 110, opacity: 1, stroke: 'white', strokeWidth: 0.8 },
       encoding: {
         x: { field: 'epoch', type: 'quantitative' },
         y: { field: 'value', type: 'quantitative' },
-        shape: { field: 'kind', type: 'nominal', title: 'marked', scale: { domain: [BEST, FINAL], range: ['triangle-up', 'square'] }, legend: { orient: 'bottom' } },
-        color: runs > 1 ? color : { field: 'kind', type: 'nominal', title: 'marked', scale: { domain: [BEST, FINAL], range: ['#e45756', '#222222'] }, legend: { orient: 'bottom' } },
+        shape: { field: 'kind', type: 'nominal', title: 'marked', scale: { domain, range: best ? ['triangle-up', 'square'] : ['square'] }, legend: { orient: 'bottom' } },
+        color: runs > 1 ? color : { field: 'kind', type: 'nominal', title: 'marked', scale: { domain, range: best ? ['#e45756', '#222222'] : ['#222222'] }, legend: { orient: 'bottom' } },
       },
     });
   }
