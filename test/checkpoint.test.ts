@@ -174,7 +174,9 @@ describe('a checkpoint of another run is refused, naming the file and the mismat
       /DGC_DATA: resume: .*e\.ckpt was written for other data \(x-200x8-[0-9a-f]+.*\); this run's data is x5-200x5-/);
   });
   test('other settings', () => {
-    refuse([...SDCN, ...data(), '--sigma', '0.3', '--resume', ck], /DGC_DATA: resume: .*e\.ckpt does not match this run's settings: setting 'sigma' is 0\.5 in the checkpoint but 0\.3 now/);
+    refuse([...SDCN, ...data(), '--sigma', '0.3', '--resume', ck], /DGC_DATA: resume: .*e\.ckpt does not match this run's settings: option '--sigma' is 0\.5 in the checkpoint but 0\.3 now/);
+    // Named as the flag typed, not the API's camelCase name ('klQ').
+    refuse([...SDCN, ...data(), '--kl-q', '0.2', '--resume', ck], /does not match this run's settings: option '--kl-q' is 0\.1 in the checkpoint but 0\.2 now/);
   });
   test('a newer format version', () => {
     const newer = path.join(dir, 'newer.ckpt');

@@ -228,43 +228,53 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
   let total = 0;
   const seedList = Array.from({ length: seeds }, (_, i) => seed0 + i);
   const save = o.save ? String(o.save) : undefined;
-  const rep = trainModel({
-    model: modelName,
-    data,
-    preset: presetName,
-    options: overrides,
-    seeds: seedList,
-    device,
-    init,
-    pretrainCache: o['pretrain-cache'] as string | undefined,
-    saveFinal: (seed) => (save ? (seeds > 1 ? `${save}.seed${seed}` : save) : undefined),
-    checkpoint: o.checkpoint !== undefined ? { file: (seed) => (seeds > 1 ? `${o.checkpoint}.seed${seed}` : String(o.checkpoint)), every } : undefined,
-    resume: o.resume as string | undefined,
-    callbacks: {
-      onSeed: (_seed, i, count) => {
-        seedIndex = i;
-        if (i === 1) total = perSeed * count;
+  let rep: ReturnType<typeof trainModel>;
+  try {
+    rep = trainModel({
+      model: modelName,
+      data,
+      preset: presetName,
+      options: overrides,
+      seeds: seedList,
+      device,
+      init,
+      pretrainCache: o['pretrain-cache'] as string | undefined,
+      saveFinal: (seed) => (save ? (seeds > 1 ? `${save}.seed${seed}` : save) : undefined),
+      checkpoint: o.checkpoint !== undefined ? { file: (seed) => (seeds > 1 ? `${o.checkpoint}.seed${seed}` : String(o.checkpoint)), every } : undefined,
+      resume: o.resume as string | undefined,
+      callbacks: {
+        onSeed: (_seed, i, count) => {
+          seedIndex = i;
+          if (i === 1) total = perSeed * count;
+        },
+        onPhase: (_phase, epochs) => {
+          if (seedIndex === 0) {
+            perSeed += epochs;
+            total = perSeed * seeds;
+          }
+        },
+        onEpoch: (e) => {
+          done++;
+          const m = e.metrics ? ` ACC ${pct(e.metrics.acc)}` : '';
+          hooks.progress?.(done, Math.max(total, done), `${e.phase} ${e.epoch}/${e.epochs} loss ${(e.losses.total ?? 0).toFixed(4)}${m}`);
+        },
+        onCheckpoint: (file, where) => console.error(`checkpoint: wrote ${file} (after ${where})`),
+        onRun: (r) => {
+          const b = r.best ? `, best ACC ${pct(r.best.metrics!.acc)} (epoch ${r.best.epoch})` : '';
+          const f = r.final.metrics ? `final ACC ${pct(r.final.metrics.acc)} (epoch ${r.final.epoch})` : `final epoch ${r.final.epoch} (no labels)`;
+          console.error(`seed ${r.seed}: ${f}${b}${r.stopped ? `; stopped: ${r.stopped}` : ''}; ` +
+            `${r.timings.epochTrainMs.toFixed(0)} ms/epoch + ${r.timings.epochEvalMs.toFixed(0)} ms evaluation`);
+        },
       },
-      onPhase: (_phase, epochs) => {
-        if (seedIndex === 0) {
-          perSeed += epochs;
-          total = perSeed * seeds;
-        }
-      },
-      onEpoch: (e) => {
-        done++;
-        const m = e.metrics ? ` ACC ${pct(e.metrics.acc)}` : '';
-        hooks.progress?.(done, Math.max(total, done), `${e.phase} ${e.epoch}/${e.epochs} loss ${(e.losses.total ?? 0).toFixed(4)}${m}`);
-      },
-      onCheckpoint: (file, where) => console.error(`checkpoint: wrote ${file} (after ${where})`),
-      onRun: (r) => {
-        const b = r.best ? `, best ACC ${pct(r.best.metrics!.acc)} (epoch ${r.best.epoch})` : '';
-        const f = r.final.metrics ? `final ACC ${pct(r.final.metrics.acc)} (epoch ${r.final.epoch})` : `final epoch ${r.final.epoch} (no labels)`;
-        console.error(`seed ${r.seed}: ${f}${b}${r.stopped ? `; stopped: ${r.stopped}` : ''}; ` +
-          `${r.timings.epochTrainMs.toFixed(0)} ms/epoch + ${r.timings.epochEvalMs.toFixed(0)} ms evaluation`);
-      },
-    },
-  });
+    });
+  } catch (e) {
+    // A checkpoint refused for its settings names them by their API names; here they are the flags typed.
+    const err = e as Error & { code?: string };
+    if (err.code === 'DGC_DATA' && err.message.startsWith('resume:')) {
+      err.message = err.message.replace(/setting '([A-Za-z0-9]+)'/g, (all, name: string) => (name in spec.options ? `option '--${flagOf(name)}'` : all));
+    }
+    throw err;
+  }
   console.error(`settings: ${rep.settingsNote}`);
   for (const note of rep.input.notes) console.error(`input: ${note}`);
   if (!spec.needsGraph && (o.graph !== undefined || (o.features === undefined && data.edges))) {
