@@ -212,9 +212,12 @@ function lossRows(runs: RunRecord[], keep: (e: RunEpoch, run: RunRecord) => bool
 
 function lossSpec(rows: Record<string, unknown>[], panels: string[], runs: number, markers: boolean): TopLevelSpec {
   const color = runs > 1 ? { field: 'seed', type: 'nominal', title: 'run', scale: { range: palette(runs) }, legend: { orient: 'bottom' } } : { value: '#4c78a8' };
+  // Short curves get a dot per epoch: a one-epoch phase is a single point, which a line alone does not draw.
+  const curvePoints = rows.filter((r) => r.kind === 'curve').length;
+  const dots = curvePoints > 0 && curvePoints / Math.max(1, panels.length * runs) <= 20;
   const layer: unknown[] = [{
     transform: [{ filter: "datum.kind === 'curve'" }],
-    mark: { type: 'line', strokeWidth: 1.5 },
+    mark: { type: 'line', strokeWidth: 1.5, ...(dots ? { point: { size: 18, filled: true } } : {}) },
     encoding: {
       x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: epochAxis(rows) },
       y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { format: '~g' } },
