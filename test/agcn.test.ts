@@ -193,9 +193,9 @@ describe('AGCN on the command line', () => {
   }, 120000);
 
   test.each([
-    [['--lambda1', '-0.5'], /agcn: option 'lambda1' must be >= 0, got -0\.5/],
-    [['--lambda2', '-1'], /agcn: option 'lambda2' must be >= 0, got -1/],
-    [['--variant', 'sdcn'], /agcn: option 'variant' must be one of full, h-ss, h, none, got "sdcn"/],
+    [['--lambda1', '-0.5'], /agcn: option '--lambda1' must be >= 0, got -0\.5/],
+    [['--lambda2', '-1'], /agcn: option '--lambda2' must be >= 0, got -1/],
+    [['--variant', 'sdcn'], /agcn: option '--variant' must be one of full, h-ss, h, none, got "sdcn"/],
     [['--sigma', '0.5'], /option '--sigma' does not apply to model 'agcn'/],
   ])('refuses %j naming the option', async (args, message) => {
     const r = await run(['train', '--model', 'agcn', ...args]);
