@@ -42,12 +42,16 @@ export function modelOptionFlags(): Map<string, { option: string; spec: OptionSp
 }
 
 /**
- * A model's refusal of an option value as a usage error, the option named as the user typed it: the registry says
- * "option 'knnK'" (the API's name); on the command line that is '--knn-k'.
+ * A library message with a model's options named as the command line spells them: the registry and the trainer
+ * say "option 'knnK'" / "setting 'knnK'" (the API's names); on the command line that is option '--knn-k'.
  */
+export function withFlagNames(message: string, options: Record<string, OptionSpec>): string {
+  return message.replace(/(?:option|setting) '([A-Za-z0-9]+)'/g, (all, name: string) => (name in options ? `option '--${flagOf(name)}'` : all));
+}
+
+/** A model's refusal of an option value, as a usage error naming the flag. */
 export function optionError(e: unknown, options: Record<string, OptionSpec>): CliError {
-  const message = (e as Error).message.replace(/option '([A-Za-z0-9]+)'/g, (all, name: string) => (name in options ? `option '--${flagOf(name)}'` : all));
-  return new CliError(message);
+  return new CliError(withFlagNames((e as Error).message, options));
 }
 
 /** The train command's own (non-model) options. */
@@ -270,9 +274,7 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
   } catch (e) {
     // A checkpoint refused for its settings names them by their API names; here they are the flags typed.
     const err = e as Error & { code?: string };
-    if (err.code === 'DGC_DATA' && err.message.startsWith('resume:')) {
-      err.message = err.message.replace(/setting '([A-Za-z0-9]+)'/g, (all, name: string) => (name in spec.options ? `option '--${flagOf(name)}'` : all));
-    }
+    if (err.code === 'DGC_DATA' && err.message.startsWith('resume:')) err.message = withFlagNames(err.message, spec.options);
     throw err;
   }
   console.error(`settings: ${rep.settingsNote}`);
@@ -342,7 +344,6 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
   return json;
 }
 
-/** `dgclust models`: every model, its presets and its paper's rows. */
 /** An option's value as a flag takes it (numbers as written, e.g. 0.00392 for 1/255). */
 function showValue(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
@@ -375,6 +376,7 @@ function modelPage(name: string): void {
   }
 }
 
+/** `dgclust models`: every model, its presets and its paper's rows; `dgclust models MODEL`: that model's options. */
 export function modelsCommand(name?: string): void {
   if (name !== undefined) {
     modelPage(name);

@@ -173,6 +173,7 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
 
   // ---- tables
   const k = run.dataset?.k ?? (truth ? labelCount(truth) : undefined);
+  const usedClusters = predicted ? new Set(predicted).size : null;
   // A run on data without labels has no metrics: its rows say so instead of numbers.
   const labelled = runs.every((r) => r.final.metrics);
   const metricsOf = (x: Metrics | undefined, m: MetricName): string => (x ? pct(x[m]) : '—');
@@ -212,7 +213,7 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
   if (n !== undefined) datasetRows.push(['nodes', num(n)]);
   if (typeof run.dataset?.d === 'number') datasetRows.push(['features', num(run.dataset.d)]);
   if (k !== undefined) datasetRows.push(['classes', String(k)]);
-  if (predicted) datasetRows.push(['predicted clusters (shown run)', String(new Set(predicted).size)]);
+  if (usedClusters !== null) datasetRows.push(['predicted clusters (shown run)', String(usedClusters)]);
   if (run.dataset?.edges !== undefined && run.dataset.edges !== null) datasetRows.push(['edges', num(run.dataset.edges)]);
   datasetRows.push(['labels', truth || run.dataset?.hasLabels ? 'yes' : run.dataset?.hasLabels === false ? 'no' : 'not saved with this run']);
   if (embedding) datasetRows.push(['embedding (shown run)', `${num(embedding.rows)} × ${embedding.cols} (${path.basename(embedding.file)})`]);
@@ -261,8 +262,8 @@ export async function buildReport(value: unknown, options: ReportOptions = {}): 
       `${fig('losses') ? figureHtml(fig('losses')!) : note('No loss values in this run.', 'losses')}${fig('pretraining') ? figureHtml(fig('pretraining')!) : ''}</section>`,
     `<section id="embedding"><h2>Embedding</h2>${fig('embedding') ? figureHtml(fig('embedding')!) : note('No embedding was saved with this run, so there is no map.', 'embedding')}</section>`,
     `<section id="clusters"><h2>Clusters and classes</h2>` +
-      (predicted && k !== undefined && new Set(predicted).size < k
-        ? `<p class="warn" data-collapse="${new Set(predicted).size}">${esc(`The final labels of seed ${chosen.seed} use ${new Set(predicted).size} of the ${k} clusters: ` +
+      (usedClusters !== null && k !== undefined && usedClusters < k
+        ? `<p class="warn" data-collapse="${usedClusters}">${esc(`The final labels of seed ${chosen.seed} use ${usedClusters} of the ${k} clusters: ` +
           'the others are empty (a collapsed prediction; the sizes below show it).')}</p>`
         : '') +
       (predicted

@@ -162,15 +162,16 @@ export function validateRun(value: unknown, source: string): RunReport {
     need(isObject(x.final), `${f}.final`, 'an object with epoch (and metrics, with labels)', x.final);
     const fin = x.final as Record<string, unknown>;
     num(fin.epoch, `${f}.final.epoch`);
-    if (fin.metrics !== undefined && fin.metrics !== null) metrics(fin.metrics, `${f}.final.metrics`);
-    else if (r.truth !== undefined) metrics(fin.metrics, `${f}.final.metrics`); // labels were there: so must these be
+    const labelled = fin.metrics !== undefined && fin.metrics !== null;
+    if (labelled) metrics(fin.metrics, `${f}.final.metrics`);
+    else need(r.truth === undefined, `${f}.final.metrics`, 'an object with acc, nmi, ari, f1 (the run has labels)', fin.metrics);
     if (x.best !== undefined && x.best !== null) {
       need(isObject(x.best), `${f}.best`, 'an object with epoch and metrics', x.best);
       const b = x.best as Record<string, unknown>;
       num(b.epoch, `${f}.best.epoch`);
       metrics(b.metrics, `${f}.best.metrics`);
-    } else if (fin.metrics !== undefined && fin.metrics !== null) {
-      need(false, `${f}.best`, 'an object with epoch and metrics (the run has labels)', x.best);
+    } else {
+      need(!labelled, `${f}.best`, 'an object with epoch and metrics (the run has labels)', x.best);
     }
     // An earlier trainer (CaEGCN's two diagnostic files in docs/results) wrote the initial evaluation as
     // { epoch, metrics, … }: read as its metrics.

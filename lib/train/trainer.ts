@@ -457,6 +457,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
 
     const optimizerSpec = params.length ? spec.optimizer(options) : null;
     optimizer = optimizerSpec ? makeOptimizer(params, optimizerSpec) : null;
+    const trainHint = divergenceHint(optimizerSpec);
     if (resume && (resume.meta as unknown as RunMeta).position.phase === 'train' && optimizer) {
       const om = (resume.meta as unknown as RunMeta).optimizer;
       const ot = new Map<string, Tensor>();
@@ -483,7 +484,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
           },
         };
         const step = tidy(() => {
-          const hint = epoch > 1 ? divergenceHint(optimizerSpec) : '';
+          const hint = epoch > 1 ? trainHint : '';
           const l = inStep(where, hint, nanContext, () => model.loss(input, null, ctx));
           if (refresh && !target) throw new DgcError('DGC_INTERNAL', `${where}: the model did not set the refreshed target`);
           const losses = lossNumbers(l.total, l.parts, where, nanContext(), hint);
@@ -595,7 +596,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
               throw new DgcError('DGC_INTERNAL', `${where}: mini-batch models do not set the target`);
             },
           };
-          const hint = pos.iteration > 0 ? divergenceHint(optimizerSpec) : '';
+          const hint = pos.iteration > 0 ? trainHint : '';
           const l = inStep(where, hint, nanContext, () => model.loss(input, rows, ctx));
           const v = lossNumbers(l.total, l.parts, where, nanContext(), hint);
           inStep(where, hint, nanContext, () => backward(l.total, undefined, { freeIntermediates: true }));
@@ -698,6 +699,7 @@ function* runStage<I extends ModelInput>(
     return;
   }
   const opt = makeOptimizer(stage.params, stage.optimizer);
+  const stageHint = divergenceHint(stage.optimizer);
   setOptimizer(opt);
   if (resume && pos.epoch > 0 && (resume.meta as unknown as RunMeta).optimizer) {
     const ot = new Map<string, Tensor>();
@@ -714,7 +716,7 @@ function* runStage<I extends ModelInput>(
       let batches = 0;
       const step = (rows: Tensor | null) => {
         const v = tidy(() => {
-          const hint = epoch > 1 || batches > 0 ? divergenceHint(stage.optimizer) : '';
+          const hint = epoch > 1 || batches > 0 ? stageHint : '';
           const l = inStep(where, hint, nanContext, () => stage.loss(input, rows));
           const nums = lossNumbers(l.total, l.parts, where, nanContext(), hint);
           inStep(where, hint, nanContext, () => backward(l.total, undefined, { freeIntermediates: true }));
