@@ -2,12 +2,13 @@
 //
 // Which exact form of DCCF's contractive penalty is faster, measured the way a choice between two kernels should
 // be: the two forms interleaved call by call (ABBA order) in one process, on the same weights and activations, so
-// that a machine whose load drifts (other jobs, frequency) shifts both alike. For the encoders of run.ts (MNIST,
+// that a machine whose load drifts (other jobs, frequency) shifts both alike. For the encoders of cases.ts (MNIST,
 // USPS, Reuters-10K: d-500-500-1000-d′, batch m = 256, the hidden activations of a forward pass on uniform inputs),
 // forward + backward per call; prints the medians, the ratio and what `form: 'auto'` picks (by FLOPs, contractive.h).
 // Writes bench/results/dccf-form-ab-DATE.json.
 import * as dg from '../../lib';
 import { machine, markdownTable, median, optionReader, writeResults } from '../harness';
+import { PENALTY_ENCODERS, withPenaltyCase } from './cases';
 
 const opt = optionReader(process.argv.slice(2));
 const threads = Number(opt('threads', '1'));
@@ -17,12 +18,7 @@ dg.setNumThreads(threads);
 const m = 256;
 const rows: (string | number)[][] = [];
 const results: unknown[] = [];
-for (const [name, d, dz] of [['MNIST', 784, 10], ['USPS', 256, 10], ['Reuters-10K', 2000, 4]] as [string, number, number][]) {
-  const g = new dg.Generator(7);
-  const ae = new dg.MlpAutoencoder({ nInput: d, hidden: [500, 500, 1000], nZ: dz, generator: g });
-  const x = g.uniform([m, d], 0, 1);
-  const weights = [...ae.encoderLayers.map((l) => l.weight), ae.zLayer.weight];
-  const hidden = dg.noGrad(() => ae.encode(x).hidden.map((h) => dg.keep(h)));
+for (const [name, d, dz] of PENALTY_ENCODERS) withPenaltyCase(d, dz, m, ({ ae, weights, hidden }) => {
   const call = (form: 'direct' | 'gram'): number => {
     const t0 = performance.now();
     dg.tidy(() => dg.backward(dg.contractivePenalty(weights, hidden, { scale: 1e-7 / m, form })));
@@ -42,10 +38,7 @@ for (const [name, d, dz] of [['MNIST', 784, 10], ['USPS', 256, 10], ['Reuters-10
   const faster = dm <= gm ? 'direct' : 'gram';
   rows.push([`${name} ${d}-500-500-1000-${dz}`, dm.toFixed(1), gm.toFixed(1), (dm / gm).toFixed(3), auto, faster]);
   results.push({ encoder: name, widths: [d, 500, 500, 1000, dz], m, reps, directMs: t.direct, gramMs: t.gram, medianDirectMs: dm, medianGramMs: gm, auto, faster });
-  for (const h of hidden) h.dispose();
-  x.dispose();
-  ae.dispose();
-}
+});
 console.log(`contractivePenalty forward + backward, m = ${m}, ${threads} thread(s), ${reps} interleaved calls per form (medians, ms)`);
 console.log(markdownTable(['encoder', 'direct ms', 'gram ms', 'direct ÷ gram', "'auto' picks", 'faster here'], rows));
 const file = writeResults('dccf-form-ab', { machine: machine(), threads, reps, results });

@@ -19,6 +19,7 @@ import * as dg from '../../lib';
 import { dccfSpec } from '../../lib/models/dccf';
 import type { DccfSettings } from '../../lib/models/dccf';
 import { machine, markdownTable, median, optionReader, writeResults } from '../harness';
+import { PENALTY_ENCODERS, withPenaltyCase } from './cases';
 
 const args = process.argv.slice(2);
 const opt = optionReader(args);
@@ -64,12 +65,7 @@ const gemmRate = (() => {
 })();
 const penaltyRows: (string | number)[][] = [];
 const penaltyResults: unknown[] = [];
-for (const [name, d, dz] of [['MNIST', 784, 10], ['USPS', 256, 10], ['Reuters-10K', 2000, 4]] as [string, number, number][]) {
-  const g = new dg.Generator(7);
-  const ae = new dg.MlpAutoencoder({ nInput: d, hidden: [500, 500, 1000], nZ: dz, generator: g });
-  const x = g.uniform([m, d], 0, 1);
-  const weights = [...ae.encoderLayers.map((l) => l.weight), ae.zLayer.weight];
-  const hidden = dg.noGrad(() => ae.encode(x).hidden.map((h) => dg.keep(h)));
+for (const [name, d, dz] of PENALTY_ENCODERS) withPenaltyCase(d, dz, m, ({ ae, weights, hidden }) => {
   for (const form of ['direct', 'gram'] as const) {
     const fwdMs = timeIt(() => dg.tidy(() => dg.noGrad(() => { dg.contractivePenalty(weights, hidden, { scale: 1e-7 / m, form }); })), reps);
     const allMs = timeIt(() => {
@@ -83,10 +79,7 @@ for (const [name, d, dz] of [['MNIST', 784, 10], ['USPS', 256, 10], ['Reuters-10
       ((f.fwd + f.bwd) / 1e9).toFixed(2), allMs.toFixed(1), allRate.toFixed(1), `${((100 * allRate) / gemmRate).toFixed(0)}%`]);
     penaltyResults.push({ dataset: name, d, dz, m, form, flopsFwd: f.fwd, flopsBwd: f.bwd, fwdMs, fwdBwdMs: allMs, fwdGflops: fwdRate, fwdBwdGflops: allRate });
   }
-  for (const h of hidden) h.dispose();
-  x.dispose();
-  ae.dispose();
-}
+});
 console.log(`contractivePenalty per batch (m = ${m}), ${threads} thread(s), median of ${reps}; GEMM 2560×1000·1000×500 in the same process: ${gemmRate.toFixed(1)} GFLOP/s\n`);
 console.log(markdownTable(['encoder', 'form', 'fwd GFLOP', 'fwd ms', 'fwd GFLOP/s', 'fwd+bwd GFLOP', 'fwd+bwd ms', 'fwd+bwd GFLOP/s', 'of GEMM rate'], penaltyRows));
 
