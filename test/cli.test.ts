@@ -398,6 +398,21 @@ describe('models and your own data', () => {
     expect(r.err).toContain(`input: graph: ${g} not used (ae clusters the features alone)`);
   });
 
+  test('raw-scale features: the scale note comes before training, and the divergence it warns of is explained', async () => {
+    // Pixel-like values 0..255: IDEC's defaults (SGD 0.1, momentum 0.99) diverge within a few iterations.
+    const f = path.join(dir, 'raw-pixels.csv');
+    const rows = Array.from({ length: 90 }, (_, i) => Array.from({ length: 6 }, (_, j) => (i * 37 + j * 101 + (i % 3) * 80) % 256).join(','));
+    fs.writeFileSync(f, rows.join('\n') + '\n');
+    const r = await run(['train', '--model', 'idec', '--features', f, '--clusters', '3', '--pretrain-epochs', '2', '--max-iterations', '30']);
+    expect(r.code).toBe(1);
+    const note = r.err.indexOf('input: the features reach |x| = 255; ');
+    expect(note).toBeGreaterThan(-1);
+    expect(r.err).toContain('--input-scale 0.00392');
+    // The note is printed before the run fails, i.e. before training.
+    expect(note).toBeLessThan(r.err.indexOf('dgclust: DGC_VALUE: idec '));
+    expect(r.err).toMatch(/probably diverged: a smaller learning rate, or features scaled to about \[0, 1\]/);
+  });
+
   test('features and labels that disagree in N are refused naming both files', async () => {
     const f = path.join(dir, 'blobs.csv');
     const l = path.join(dir, 'short_labels.txt');

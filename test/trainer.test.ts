@@ -10,6 +10,7 @@ import { prepareDfcnInput } from '../lib/models/dfcn-input';
 import { loadNpyCheckpoint } from '../lib/io/npy-checkpoint';
 import { fit } from '../lib/train/trainer';
 import { decModelSpec, idecModelSpec, prepareDecInput } from '../lib/models/dec';
+import { featureScaleNote } from '../lib/models/blocks';
 import type { DecSettings } from '../lib/models/dec';
 import { aeSpec, sdcnSpec } from '../lib/models/sdcn';
 import { checkOption, getModel, models, resolveSettings } from '../lib/models/registry';
@@ -129,6 +130,29 @@ describe('mini-batch training (DEC / IDEC on Gaussian blobs)', () => {
       m.dispose?.();
     } finally {
       input.dispose();
+    }
+  });
+
+  test('features far from unit size get a note before training that names the scale to use; scaled ones do not', () => {
+    // Raw pixels: the blobs × 255 (|x| up to ~1,000). The note is in the input's notes (the CLI prints them as
+    // "input: …" lines, run files keep them under preprocessing.notes).
+    const raw = { ...data, features: { ...data.features, data: data.features.data.map((v) => v * 255) } };
+    const maxAbs = raw.features.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const unscaled = prepareDecInput(raw, base, 'cpu');
+    const scaled = prepareDecInput(raw, { ...base, inputScale: 1 / 255 }, 'cpu');
+    try {
+      const note = unscaled.notes.find((n) => n.startsWith('the features reach'));
+      const suggest = Number((1 / maxAbs).toPrecision(3));
+      expect(note).toBe(`the features reach |x| = ${Number(maxAbs.toPrecision(4))}; this model's defaults assume features of about unit ` +
+        `size (pixels scaled to [0, 1]), and SGD steps on features this large can diverge: inputScale ${suggest} ` +
+        `(--input-scale ${suggest}) brings them to [-1, 1]`);
+      // Scaled by the user: the note is gone (|x| ≤ ~4 here), and the scale is named where it is given.
+      expect(scaled.notes.some((n) => n.startsWith('the features reach'))).toBe(false);
+      expect(featureScaleNote(raw.features, 1 / 1024)).toBeNull();
+      expect(featureScaleNote(raw.features, 0.5)).toMatch(/^the features reach \|x\| = [\d.]+ after × 0\.5; /);
+    } finally {
+      unscaled.dispose();
+      scaled.dispose();
     }
   });
 });

@@ -247,6 +247,13 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
       checkpoint: o.checkpoint !== undefined ? { file: (seed) => (seeds > 1 ? `${o.checkpoint}.seed${seed}` : String(o.checkpoint)), every } : undefined,
       resume: o.resume as string | undefined,
       callbacks: {
+        onPrepared: ({ settingsNote, notes }) => {
+          console.error(`settings: ${settingsNote}`);
+          for (const note of notes) console.error(`input: ${note}`);
+          if (!spec.needsGraph && (o.graph !== undefined || (o.features === undefined && data.edges))) {
+            console.error(`input: graph: ${o.graph !== undefined ? String(o.graph) : `${data.name}'s graph`} not used (${modelName} clusters the features alone)`);
+          }
+        },
         onSeed: (_seed, i, count) => {
           seedIndex = i;
           if (i === 1) total = perSeed * count;
@@ -276,11 +283,6 @@ export async function trainCommand(o: TrainCliOptions, hooks: TrainCliHooks = {}
     const err = e as Error & { code?: string };
     if (err.code === 'DGC_DATA' && err.message.startsWith('resume:')) err.message = withFlagNames(err.message, spec.options);
     throw err;
-  }
-  console.error(`settings: ${rep.settingsNote}`);
-  for (const note of rep.input.notes) console.error(`input: ${note}`);
-  if (!spec.needsGraph && (o.graph !== undefined || (o.features === undefined && data.edges))) {
-    console.error(`input: graph: ${o.graph !== undefined ? String(o.graph) : `${data.name}'s graph`} not used (${modelName} clusters the features alone)`);
   }
 
   // The table.

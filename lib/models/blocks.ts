@@ -206,14 +206,38 @@ export function prepareFeatureRows(f: DenseMatrix, s: { inputScale: number }, de
   return ops.tensor(s.inputScale === 1 ? f.data : f.data.map((v) => v * s.inputScale), [f.rows, f.cols], { device });
 }
 
+/** Features whose largest |value| after scaling is above this get a note (featureScaleNote). */
+export const FEATURE_SCALE_NOTE_ABOVE = 20;
+
+/**
+ * A note for features far from unit size, or null. These models' defaults (and the papers' settings) assume features
+ * of about unit size — the papers scale pixels to [0, 1] — and with raw pixels (up to 255) the reconstruction
+ * error is ~10⁴ times larger: the SGD-trained ones (IDEC, CDC) diverge within a few steps. Said before training, so
+ * the user need not wait for the NaN (whose error says the same).
+ */
+export function featureScaleNote(f: DenseMatrix, inputScale: number): string | null {
+  let maxAbs = 0;
+  for (let i = 0; i < f.data.length; i++) {
+    const a = Math.abs(f.data[i]);
+    if (a > maxAbs) maxAbs = a;
+  }
+  maxAbs *= inputScale;
+  if (!(maxAbs > FEATURE_SCALE_NOTE_ABOVE)) return null;
+  const suggest = Number((inputScale / maxAbs).toPrecision(3));
+  return `the features reach |x| = ${Number(maxAbs.toPrecision(4))}${inputScale !== 1 ? ` after × ${inputScale}` : ''}; ` +
+    `this model's defaults assume features of about unit size (pixels scaled to [0, 1]), and SGD steps on ` +
+    `features this large can diverge: inputScale ${suggest} (--input-scale ${suggest}) brings them to [-1, 1]`;
+}
+
 /** The scaled features (prepareFeatureRows) as the model's input; the cache key names the scale. */
 export function prepareFeatureInput(data: ClusteringData, s: { inputScale: number }, device: Device): FeatureInput {
   const { cols } = data.features;
   const x = prepareFeatureRows(data.features, s, device);
+  const scaleNote = featureScaleNote(data.features, s.inputScale);
   return {
     x, adj: null, labels: data.labels, nClusters: data.nClusters,
     key: `${dataKey(data)}-x${s.inputScale}`,
-    notes: [`features: ${cols} columns${s.inputScale !== 1 ? ` × ${s.inputScale}` : ''}`],
+    notes: [`features: ${cols} columns${s.inputScale !== 1 ? ` × ${s.inputScale}` : ''}`, ...(scaleNote ? [scaleNote] : [])],
     timings: {},
     dispose() {
       x.dispose();

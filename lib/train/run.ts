@@ -28,7 +28,13 @@ export interface TrainModelRequest {
   /** A folder for the pretraining cache (runs with the same stage settings and seed reuse the weights). */
   pretrainCache?: string;
   saveFinal?: (seed: number) => string | undefined;
-  callbacks?: TrainCallbacks & { onSeed?: (seed: number, index: number, count: number) => void; onRun?: (r: RunResult) => void };
+  callbacks?: TrainCallbacks & {
+    /** The settings resolved and the input prepared, before any training: what the report's settingsNote and
+     * input.notes will say (a note on the features' scale, say, is worth reading before a long run). */
+    onPrepared?: (p: { settingsNote: string; notes: string[] }) => void;
+    onSeed?: (seed: number, index: number, count: number) => void;
+    onRun?: (r: RunResult) => void;
+  };
   signal?: AbortSignal;
   keepModel?: boolean;
   /** Checkpoint each seed's run to file(seed) every `every` epochs. */
@@ -62,6 +68,7 @@ export function trainModel(req: TrainModelRequest): TrainModelReport {
   const input = spec.prepare(data, settings, { device });
   const runs: RunResult[] = [];
   try {
+    req.callbacks?.onPrepared?.({ settingsNote: note, notes: input.notes });
     seeds.forEach((seed, i) => {
       req.callbacks?.onSeed?.(seed, i, seeds.length);
       const init = req.init?.load(device);
