@@ -34,6 +34,9 @@ export interface EstimatorOptions {
 }
 
 export interface FitCallOptions {
+  /** Called once the settings are resolved and the input prepared, before any training: which preset or defaults
+   * apply, and the input's notes (its preparation; a warning when the features are far from unit size). */
+  onPrepared?: (p: { settingsNote: string; notes: string[] }) => void;
   onEpoch?: (e: EpochEvent) => void;
   onPhase?: (phase: string, epochs: number) => void;
   signal?: AbortSignal;
@@ -50,6 +53,8 @@ export interface FitOutcome {
   result: RunResult;
   /** Which preset or defaults applied. */
   settings: { values: Record<string, unknown>; note: string };
+  /** What preparing the input did or noticed (as onPrepared received them). */
+  notes: string[];
 }
 
 const RESERVED = new Set(['preset', 'seed', 'device', 'init', 'pretrainCache']);
@@ -77,6 +82,7 @@ export class ClusteringEstimator {
     this.disposeTrained();
     const input: ModelInput = spec.prepare(d, settings, { device: this.options.device ?? 'cpu' });
     try {
+      call.onPrepared?.({ settingsNote: note, notes: [...input.notes] });
       const fitOptions: FitOptions = {
         seed: this.options.seed ?? 0, init: this.options.init, pretrainCache: this.options.pretrainCache,
         callbacks: { onEpoch: call.onEpoch, onPhase: call.onPhase }, signal: call.signal, keepModel: true,
@@ -85,7 +91,7 @@ export class ClusteringEstimator {
       this.trained = result.trained ?? null;
       this.settings = settings;
       this.cols = d.features.cols;
-      return { labels: result.predicted, embedding: result.embedding ?? null, history: result.events, result, settings: { values: { ...settings }, note } };
+      return { labels: result.predicted, embedding: result.embedding ?? null, history: result.events, result, settings: { values: { ...settings }, note }, notes: [...input.notes] };
     } finally {
       input.dispose();
     }

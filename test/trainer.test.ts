@@ -155,6 +155,27 @@ describe('mini-batch training (DEC / IDEC on Gaussian blobs)', () => {
       scaled.dispose();
     }
   });
+
+  test('the estimator hands the notes over before training (onPrepared) and with the outcome', async () => {
+    await settleNativeGarbage();
+    const before = dg.memory().tensors;
+    const raw = { ...data, features: { ...data.features, data: data.features.data.map((v) => v * 255) } };
+    // IDEC's default SGD(0.1, 0.99) on these diverges: the note arrived before the failure.
+    const seen: string[][] = [];
+    const idec = dg.createModel('idec', { seed: 1, pretrainEpochs: 2, maxIterations: 40 });
+    await expect(idec.fit(raw, { onPrepared: (p) => seen.push(p.notes) })).rejects.toThrow(/probably diverged/);
+    expect(seen).toHaveLength(1);
+    expect(seen[0].some((n) => n.startsWith('the features reach |x| = '))).toBe(true);
+    idec.dispose();
+    // The failed run freed what it held (its last evaluation's embedding and Q included), not left it to a collection.
+    expect(dg.memory().tensors).toBe(before);
+    // Scaled, it trains; the outcome keeps the notes (no scale note now).
+    const dec = dg.createModel('dec', { seed: 1, pretrainEpochs: 2, maxIterations: 20, inputScale: 1 / 255 });
+    const out = await dec.fit(raw);
+    expect(out.notes).toEqual(['features: 10 columns × 0.00392156862745098']);
+    dec.dispose();
+    expect(dg.memory().tensors).toBe(before);
+  });
 });
 
 describe('the trainer stops on NaN and refuses what it cannot run', () => {

@@ -305,6 +305,8 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
   const stages = spec.pretrain(model, input, options);
   let target: Tensor | null = null;
   let optimizer: Optimizer | null = null;
+  /** The latest evaluated inference (embedding and assignments), kept for the result; freed here if a step throws. */
+  let lastInference: Inference | null = null;
   let handedOver = false;
   const ck = fitOptions.checkpoint;
   if (ck && !(Number.isInteger(ck.every) && ck.every >= 1)) throw new DgcError('DGC_ARG', `${spec.name}: checkpoint every must be a positive integer, got ${ck.every}`);
@@ -420,7 +422,6 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
     const evalRecords = meta.evalRecords;
     let stopped: string | undefined;
     let lastLabels: Int32Array | null = meta.lastLabels ? Int32Array.from(meta.lastLabels) : null;
-    let lastInference: Inference | null = null;
     const keepEmbedding = fitOptions.keepEmbedding ?? true;
     const t1 = performance.now();
     const pos = meta.position as Extract<Position, { phase: 'train' }>;
@@ -644,6 +645,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
       embedding = { data: lastInf.embedding.data() as Float32Array, rows: lastInf.embedding.shape[0], cols: lastInf.embedding.shape[1] };
     }
     disposeInference(lastInf);
+    lastInference = null;
     handedOver = fitOptions.keepModel ?? false;
     return {
       model: spec.name,
@@ -665,6 +667,7 @@ export function* fitSteps<I extends ModelInput, P extends ResolvedOptions>(
     if (resume) for (const t of resume.tensors.values()) t.dispose();
     optimizer?.dispose();
     (target as Tensor | null)?.dispose();
+    disposeInference(lastInference);
     if (!handedOver) {
       model.module.dispose();
       model.dispose?.();
