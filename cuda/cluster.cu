@@ -2,9 +2,11 @@
 // KL / triplet-KL / focal losses, and CDC's pairwise affinities and correlation loss.
 // Formulas, guards and output semantics: native/cpu/cluster.h (DEC Eqs. 1–5, DFCN's triplet KL, DCCF Eqs. 8–12,
 // CDC Eqs. 5–11, in the official codes' forms). The numerics follow the CPU code step for step: distances by
-// direct differences in double (the same four-lane summation, without FMA contraction, so D_ij is bit-identical
-// to the CPU's), the Student-t row relative to the nearest centre, log q in log space where q underflows, guards
-// for empty columns / rows.
+// direct differences in double, the Student-t row relative to the nearest centre, log q in log space where q
+// underflows, guards for empty columns / rows. Not bit for bit: CDC's pair distances use the CPU's four-lane
+// summation (squaredDistance below), but the Student-t distances ‖z_i − μ_j‖² are summed in one chain per centre on
+// the CPU (and its AVX2 / AVX-512 clones may contract that chain to FMA), so they agree to rounding in double, and
+// the parity tests compare q, P and the losses with tolerances.
 //
 // LAYOUT OF THE WORK
 //   * Row passes: one warp per row i, lanes over the centres (or batch columns) j = lane, lane + 32, …. Row-level
@@ -172,7 +174,8 @@ __global__ void __launch_bounds__(kRowThreads) studentTRowKernel(const RowArgs a
         const int64_t oj = __shfl_xor_sync(kFullMask, bestJ, s);
         if (ov > best || (ov == best && oj < bestJ)) best = ov, bestJ = oj;
       }
-      const int64_t c = bestJ;
+      // (bestJ stays k only if no p_ij > -inf, which the input checks exclude; index 0 then, as the CPU's argmax.)
+      const int64_t c = bestJ < a.k ? bestJ : 0;
       const double s = work[c];  // written by lane c % 32 (ordered by the __syncwarp above)
       const bool clamped = !(s >= kFocalClipMin && s <= 1.0);
       const double sClamped = fmin(1.0, fmax(kFocalClipMin, s));
@@ -485,7 +488,7 @@ void studentTPass(RowArgs a, float* dz, float* dmu, double* lossOut, const char*
     studentTDzKernel<<<blocksFor(n * d, 256), 256, 0, stream()>>>(n, k, d, a.z, a.mu, a.work, dz);
     DGC_CUDA_LAUNCH_CHECK(op);
   }
-  if (dmu) {
+  if (dmu && k * d > 0) {  // (d = 0: nothing to write, and a launch of 0 threads would be an invalid configuration)
     const int64_t chunks = ceilDiv(n, kChunkRows);
     if (chunks == 0) {
       DGC_CUDA_CHECK(cudaMemsetAsync(dmu, 0, sizeof(float) * k * d, stream()), op);

@@ -421,6 +421,9 @@ bool sgemmCublas(bool transA, bool transB, int64_t m, int64_t n, int64_t k, floa
   if (!c.ok) return false;
   if (m > INT_MAX || n > INT_MAX || k > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX) return false;
   if (m == 0 || n == 0) return true;
+  // An empty inner dimension makes a leading dimension 0, which cuBLAS refuses (lda ≥ max(1, ·)): C = β·C is the
+  // built-in path's job then (scaleMatrix), as on the CPU.
+  if (k == 0) return false;
   // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep the flags.
   std::lock_guard<std::mutex> lock(c.mu);
   const int status = c.sgemm(c.handle, transB ? kCublasOpT : kCublasOpN, transA ? kCublasOpT : kCublasOpN, int(n),

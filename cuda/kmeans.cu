@@ -272,14 +272,16 @@ __global__ void selectCandidateKernel(int64_t blocks, int trials, const double* 
   }
 }
 
-// closest = candDist[best]; centre c = x_cand[best].
+// closest = candDist[best] (n entries); centre c = x_cand[best] (d entries). One grid-stride loop over max(n, d):
+// a wide matrix (d > n) has more centre columns than rows.
 __global__ void applyCandidateKernel(int64_t n, int64_t d, const float* __restrict__ Xc,
                                      const double* __restrict__ candDist, const int64_t* __restrict__ cand,
                                      const int* __restrict__ best, double* closest, float* centre) {
   const int b = *best;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+  const int64_t len = n > d ? n : d;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < len;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    closest[i] = candDist[b * n + i];
+    if (i < n) closest[i] = candDist[b * n + i];
     if (i < d) centre[i] = Xc[cand[b] * d + i];
   }
 }

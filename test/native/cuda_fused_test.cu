@@ -560,6 +560,7 @@ int main(int argc, char** argv) {
     testStudentT(513, 40, 7, 0.5, 53);
     testStudentT(200, 1, 5, 1.0, 54);
     testStudentT(0, 4, 3, 1.0, 55);
+    testStudentT(10, 3, 0, 1.0, 59);  // zero-width embedding: dMu is empty (no 0-thread launch)
     testPairwise(1, 4, 3, 1.0, 56);
     testPairwise(64, 10, 30, 1.0, 57);
     testPairwise(300, 7, 2, 0.7, 58);
@@ -568,6 +569,7 @@ int main(int argc, char** argv) {
     testKmeans(2000, 5, 4, 61);
     testKmeans(1000, 20, 10, 62);
     testKmeans(50, 1, 1, 63);
+    testKmeans(6, 20, 3, 65);  // wider than tall: k-means++ copies all d columns of each centre, not min(n, d)
     testKmeansDuplicates(64);
 
     std::printf("kNN graph\n");

@@ -110,6 +110,26 @@ export const LIBM: [number, number] = [1e-6, 1e-7]; // CUDA libm vs glibc (a few
 export const GEMM: [number, number] = [1e-5, 2e-6];
 export const FUSED: [number, number] = [2e-4, 2e-5];
 
+/** k-means on the CPU and the GPU: the same partition (up to the clusters' names) and inertia; k blobs, rows i % k. */
+function kmeansParity(n: number, d: number, k: number): void {
+  const data = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) data[i * d + j] = (i % k) * 10 + rng.uniform(-1, 1);
+  const run = (device: dg.Device) =>
+    dg.tidy(() => {
+      const r = dg.kmeans(dg.tensor(data, [n, d], { device }), k, { seed: 3, nInit: 3 });
+      check(r.centers.device === device, `kmeans: centres on ${r.centers.device}, not ${device}`);
+      return { labels: r.labels, inertia: r.inertia };
+    });
+  const cpu = run('cpu');
+  const gpu = run('cuda');
+  const map = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    if (!map.has(cpu.labels[i])) map.set(cpu.labels[i], gpu.labels[i]);
+    check(gpu.labels[i] === map.get(cpu.labels[i]), `kmeans ${n}×${d}: row ${i} is in another cluster on the GPU`);
+  }
+  check(Math.abs(gpu.inertia - cpu.inertia) <= 1e-4 * cpu.inertia, `kmeans ${n}×${d}: inertia ${gpu.inertia} on the GPU, ${cpu.inertia} on the CPU`);
+}
+
 export const parityCases: ParityCase[] = [
   // ---- dense linear algebra
   { name: 'matmul NN', inputs: () => [U([67, 45]), U([45, 39])], f: ([a, b]) => dg.matmul(a, b), fwd: GEMM },
@@ -118,6 +138,8 @@ export const parityCases: ParityCase[] = [
   { name: 'matmul TT', inputs: () => [U([45, 67]), U([39, 45])], f: ([a, b]) => dg.matmul(a, b, { transA: true, transB: true }), fwd: GEMM },
   { name: 'matmul narrow (n = 10, k = 700: split-K)', inputs: () => [U([150, 700]), U([700, 10])], f: ([a, b]) => dg.matmul(a, b), fwd: GEMM },
   { name: 'matmul large tiles 300x200x260', inputs: () => [U([300, 200]), U([200, 260])], f: ([a, b]) => dg.matmul(a, b), fwd: GEMM },
+  // An empty inner dimension: C = 0 (cuBLAS refuses a 0 leading dimension; the built-in path writes it).
+  { name: 'matmul with k = 0 (5×0 · 0×3)', inputs: () => [U([5, 0]), U([0, 3])], f: ([a, b]) => dg.matmul(a, b), fwd: EXACT },
   { name: 'transpose', inputs: () => [U([37, 70])], f: ([x]) => dg.transpose(x), fwd: EXACT },
   // ---- sparse
   { name: 'spmm Â·H narrow (d = 10)', inputs: () => [U([N_GRAPH, 10])], f: ([h], dev) => graph(dev).row.matmul(h), fwd: EXACT, grad: [1e-6, 1e-6] },
@@ -389,31 +411,11 @@ export const parityChecks: NamedCheck[] = [
     },
   },
   {
-    name: 'kmeans finds the same partition and inertia',
+    name: 'kmeans finds the same partition and inertia (tall, and wider than tall: k-means++ copies all d columns)',
     run: () => {
-      const k = 4;
-      const n = 400;
-      const d = 5;
-      const data = new Float32Array(n * d);
-      for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) data[i * d + j] = (i % k) * 10 + rng.uniform(-1, 1);
-      const run = (device: dg.Device) =>
-        dg.tidy(() => {
-          const r = dg.kmeans(dg.tensor(data, [n, d], { device }), k, { seed: 3, nInit: 3 });
-          check(r.centers.device === device, `kmeans: centres on ${r.centers.device}, not ${device}`);
-          return { labels: r.labels, inertia: r.inertia };
-        });
-      const cpu = run('cpu');
-      const gpu = run('cuda');
-      // Same partition up to the naming of the clusters.
-      const map = new Map<number, number>();
-      for (let i = 0; i < n; i++) {
-        if (!map.has(cpu.labels[i])) map.set(cpu.labels[i], gpu.labels[i]);
-        check(gpu.labels[i] === map.get(cpu.labels[i]), `kmeans: row ${i} is in another cluster on the GPU`);
-      }
-      check(Math.abs(gpu.inertia - cpu.inertia) <= 1e-4 * cpu.inertia, `kmeans: inertia ${gpu.inertia} on the GPU, ${cpu.inertia} on the CPU`);
+      for (const [n, d, k] of [[400, 5, 4], [6, 20, 3]]) kmeansParity(n, d, k);
     },
-  },
-  {
+  },  {
     name: 'knnGraph: the same neighbours (heat, cosine, dot)',
     run: () => {
       const x = rng.f32(150 * 12, -1, 1);
