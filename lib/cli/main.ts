@@ -33,7 +33,7 @@ import { createProgress } from './progress';
 import type { Progress } from './progress';
 import { reportCommand, writeReportFile } from './report';
 import type { ReportCliOptions } from './report';
-import { writeFileAtomic } from '../report/files';
+import { writeFileAtomic } from '../io/files';
 import { runFileContent } from '../report/run-file';
 import { reproduceCommand } from './reproduce';
 

@@ -7,7 +7,7 @@ import { buildReport } from '../report/html';
 import type { ReportOptions } from '../report/html';
 import { readRunFile } from '../report/run-file';
 import { figuresToPng } from '../report/png';
-import { writeFileAtomic } from '../report/files';
+import { writeFileAtomic } from '../io/files';
 import { createProgress } from './progress';
 
 export interface ReportCliOptions {

@@ -25,7 +25,7 @@ import { datasetNames, loadDatasetAsync, locateDataset, dataDirs } from '../data
 import { trainModel, reportJson } from '../train/run';
 import type { TrainModelRequest } from '../train/run';
 import { native, packageRoot } from '../native';
-import { writeFileAtomic } from '../report/files';
+import { writeFileAtomic } from '../io/files';
 import { readCheckpointMeta } from '../io/checkpoint';
 import { runFileContent, runJsonText } from '../report/run-file';
 import {

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { loadDatasetAsync, dataDirs } from '../data/registry';
 import { loadUserData } from '../data/user';
 import { writeNpy } from '../data/npy';
-import { writeFileAtomic } from '../report/files';
+import { writeFileAtomic } from '../io/files';
 import { fromDataset } from '../models/types';
 import type { ClusteringData, OptionSpec } from '../models/types';
 import { getModel, models, modelNames, resolveSettings } from '../models/registry';

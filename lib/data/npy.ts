@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import { dataError } from './text';
 import { DgcError } from '../tensor';
+import { writeFileAtomic } from '../io/files';
 
 export type NpyKind = 'f4' | 'f8' | 'f2' | 'i1' | 'i2' | 'i4' | 'i8' | 'u1' | 'u2' | 'u4' | 'b1';
 
@@ -203,12 +204,5 @@ export function writeNpy(file: string, data: Float32Array | Int32Array, shape: r
   head[7] = 0;
   head.writeUInt16LE(header.length, 8);
   const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    fs.writeFileSync(tmp, Buffer.concat([head, Buffer.from(header, 'latin1'), body]));
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(file, Buffer.concat([head, Buffer.from(header, 'latin1'), body]));
 }

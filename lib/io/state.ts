@@ -8,9 +8,9 @@
 //   then the raw data of each tensor at its offset (relative to the end of the header, 64-byte aligned).
 // Files are written to a temporary name and renamed, so a crash never leaves a half-written file.
 import * as fs from 'fs';
-import * as path from 'path';
 import { DgcError, Tensor, wrap } from '../tensor';
 import { native } from '../native';
+import { writeFileAtomic } from './files';
 import type { DType } from '../tensor';
 
 const MAGIC = 'DGCSTATE';
@@ -47,12 +47,9 @@ export function saveState(file: string, state: Map<string, Tensor> | Iterable<[s
   prefix.write(MAGIC, 0, 'ascii');
   prefix.writeUInt32LE(VERSION, 8);
   prefix.writeUInt32LE(header.length, 12);
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    fs.writeFileSync(tmp, Buffer.concat([prefix, header, ...blobs]));
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, Buffer.concat([prefix, header, ...blobs]));
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw new DgcError('DGC_DATA', `saveState: could not write ${file}: ${(err as Error).message}`);
   }
 }

@@ -1,4 +1,4 @@
-// Output files: written whole or not at all.
+// Output files (run files, reports, state, .npy): written whole or not at all.
 import * as fs from 'fs';
 import * as path from 'path';
 
