@@ -142,7 +142,11 @@ describe('mini-batch training (DEC / IDEC on Gaussian blobs)', () => {
     const scaled = prepareDecInput(raw, { ...base, inputScale: 1 / 255 }, 'cpu');
     try {
       const note = unscaled.notes.find((n) => n.startsWith('the features reach'));
-      const suggest = Number((1 / maxAbs).toPrecision(3));
+      // The suggested scale is 1/max to 3 significant digits, rounded down: it never takes |x| past 1.
+      const suggest = Number(/--input-scale ([\d.e-]+)\)/.exec(note ?? '')?.[1]);
+      expect(suggest * maxAbs).toBeLessThanOrEqual(1);
+      expect(suggest * maxAbs).toBeGreaterThan(0.99);
+      expect(suggest).toBe(Number(suggest.toPrecision(3)));
       expect(note).toBe(`the features reach |x| = ${Number(maxAbs.toPrecision(4))}; this model's defaults assume features of about unit ` +
         `size (pixels scaled to [0, 1]), and SGD steps on features this large can diverge: inputScale ${suggest} ` +
         `(--input-scale ${suggest}) brings them to [-1, 1]`);
@@ -150,6 +154,8 @@ describe('mini-batch training (DEC / IDEC on Gaussian blobs)', () => {
       expect(scaled.notes.some((n) => n.startsWith('the features reach'))).toBe(false);
       expect(featureScaleNote(raw.features, 1 / 1024)).toBeNull();
       expect(featureScaleNote(raw.features, 0.5)).toMatch(/^the features reach \|x\| = [\d.]+ after × 0\.5; /);
+      // Rounded down, not to nearest: 1/730,000 = 1.3699e-6 is suggested as 0.00000136 (1.37e-6 would give 1.0001).
+      expect(featureScaleNote({ rows: 1, cols: 1, data: new Float32Array([730000]) }, 1)).toContain('(--input-scale 0.00000136)');
     } finally {
       unscaled.dispose();
       scaled.dispose();

@@ -223,7 +223,10 @@ export function featureScaleNote(f: DenseMatrix, inputScale: number): string | n
   }
   maxAbs *= inputScale;
   if (!(maxAbs > FEATURE_SCALE_NOTE_ABOVE)) return null;
-  const suggest = Number((inputScale / maxAbs).toPrecision(3));
+  // inputScale / maxAbs to 3 significant digits, rounded down so that the suggested scale never overshoots 1.
+  const exact = inputScale / maxAbs;
+  const unit = 10 ** (2 - Math.floor(Math.log10(exact)));
+  const suggest = Number((Math.floor(exact * unit) / unit).toPrecision(3));
   return `the features reach |x| = ${Number(maxAbs.toPrecision(4))}${inputScale !== 1 ? ` after × ${inputScale}` : ''}; ` +
     `this model's defaults assume features of about unit size (pixels scaled to [0, 1]), and SGD steps on ` +
     `features this large can diverge: inputScale ${suggest} (--input-scale ${suggest}) brings them to [-1, 1]`;
