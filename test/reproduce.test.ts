@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { readRunFile, readRunText, runFileContent, runJsonText } from '../lib/report/run-file';
-import { describeVariant, entriesOf, groupRuns, loadResults, renderModelSection, seedRanges, spliceSection } from '../lib/report/results-md';
+import { describeVariant, entriesOf, groupRuns, loadResults, renderModelSection, renderOverview, seedRanges, spliceSection } from '../lib/report/results-md';
 import { sdcnSpec } from '../lib/models/sdcn';
 import { cdcSpec } from '../lib/models/cdc';
 import { dccfSpec } from '../lib/models/dccf';
@@ -106,7 +106,9 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
     expect(r.err).toMatch(/2 runs, 2 at a time, 1 thread each/);
     expect(r.err).toMatch(/\[acm s0\] run 1\/1 done: acm seed 0/);
     expect(r.err).toMatch(/\[acm s1\] run 1\/1 done: acm seed 1/);
-    expect(r.err).toMatch(/wrote the dfcn section of .*JOBS\.md \(2 runs read\)/);
+    // A new file: it starts with the overview, which is written with the section.
+    expect(r.err).toMatch(/wrote the dfcn section and the overview of .*JOBS\.md \(2 runs of dfcn read\)/);
+    expect(fs.readFileSync(parMd, 'utf8')).toMatch(/^# Reproduction results\n\n## At a glance\n\n<!-- results:overview:begin -->\n/);
     const names = fs.readdirSync(par).sort();
     expect(names).toEqual(['dfcn-acm-official-weights-epochs-2-s0.json.gz', 'dfcn-acm-official-weights-epochs-2-s1.json.gz']);
     for (const f of names) {
@@ -478,6 +480,33 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     const named = await run(['reproduce', 'cdc', '--datasets', 'stl10', '--tables-only', '--results', empty, '--results-md', md]);
     expect(named.code).toBe(2);
     expect(named.err).toMatch(/option '--datasets': unknown dataset 'stl10'/);
+  });
+
+  test("the overview: every model's paper datasets, the preset's ACC under the paper's protocol and at the final epoch, partial rows and missing ones said", () => {
+    // Beside the SDCN files: two seeds of DCCF's USPS preset.
+    const partial = path.join(dir, 'results-overview');
+    fs.mkdirSync(partial, { recursive: true });
+    fs.writeFileSync(path.join(partial, 'dccf-usps.json'),
+      JSON.stringify(trainFile('dccf', 'usps', [0, 1], dccfSpec.presets.usps as unknown as Record<string, unknown>, (s) => 0.5 + 0.02 * s, 'final')));
+    const lines = renderOverview(loadResults([res, partial])).split('\n');
+    const accs = Array.from({ length: 10 }, (_, s) => acc(s) + 0.01);
+    const m = mean(accs);
+    const sd = Math.sqrt(accs.reduce((a, x) => a + (x - m) ** 2, 0) / 9);
+    // SDCN on ACM: ten seeds of the preset (the ablation and the 2-epoch runs are variants: not here).
+    // (Datasets in the order of the paper's table: SDCN's starts with USPS.)
+    expect(lines).toContain('| SDCN | max of each metric over epochs (labels) | usps | 78.08 ± 0.19 | not run | | | | |');
+    expect(lines).toContain('|  |  | hhar | 84.26 ± 0.17 | not run (features not public) | | | | |');
+    expect(lines).toContain('|  |  | stl10 | 96.3 | not run (your own files) | | | | |');
+    expect(lines).toContain(`|  |  | acm | 90.45 ± 0.18 | 10 | ${pct(m)} ± ${pct(sd)} | ${(100 * m - 90.45).toFixed(2)} | ` +
+      `${pct(m - 0.01)} ± ${pct(sd)} | ${(100 * (m - 0.01) - 90.45).toFixed(2)} |`);
+    expect(lines.filter((l) => /^\| [^|]*\| [^|]*\| acm \|/.test(l) && l.includes('| 10 |'))).toHaveLength(1);
+    // A dataset of the paper's table without runs is listed, not left out.
+    expect(lines).toContain('|  |  | dblp | 68.05 ± 1.81 | not run | | | | |');
+    // Every registered model has a row, in registry order.
+    const models = lines.filter((l) => /^\| [A-Z]/.test(l)).map((l) => l.split(' | ')[0].slice(2));
+    expect(models).toEqual(['DFCN (official weights)', 'SDCN', 'AE + k-means', 'DEC', 'IDEC', 'DCCF', 'AGCN', 'CaEGCN', 'CDC']);
+    // Fewer seeds than the papers' ten: the row says it is partial. (DFCN's old file here is own pretraining, a variant.)
+    expect(lines.filter((l) => l.includes('| usps | 85.53 |'))).toEqual([expect.stringContaining('| usps | 85.53 | 2 of 10 | 52.00 ± 1.41 | -33.53 | 51.00 ± 1.41 | -34.53 |')]);
   });
 
   test('reproduce --tables-only writes the section from these files into RESULTS.md', async () => {

@@ -21,7 +21,7 @@ import { ChildProcess, spawn } from 'child_process';
 import { getModel, modelNames, resolveSettings } from '../models/registry';
 import { fromDataset } from '../models/types';
 import type { ClusteringData } from '../models/types';
-import { datasetNames, loadDatasetAsync, locateDataset, dataDirs } from '../data/registry';
+import { datasetNames, loadDatasetAsync, locateDataset, dataDirs, FEATURES_NOT_PUBLIC } from '../data/registry';
 import { trainModel, reportJson } from '../train/run';
 import type { TrainModelRequest } from '../train/run';
 import { native, packageRoot } from '../native';
@@ -30,6 +30,7 @@ import { readCheckpointMeta } from '../io/checkpoint';
 import { runFileContent, runJsonText } from '../report/run-file';
 import {
   describeVariant, loadResults, modelHeading, renderModelSection, spliceSection, variantSlug, defaultInit,
+  beginMarker, endMarker, renderOverview, OVERVIEW_SECTION,
 } from '../report/results-md';
 import type { RunEntry, Variant } from '../report/results-md';
 import { CliError, modelOverrides, optionError, officialWeightsDir, pickDevice, resolveInit } from './train';
@@ -43,12 +44,6 @@ export const REPRODUCE_FLAGS = [
   'datasets', 'seeds', 'seed', 'out', 'results', 'results-md', 'data-dir', 'pretrain-cache', 'threads', 'init', 'backend', 'tables-only',
   'skip-tables', 'jobs', 'checkpoint-dir', 'checkpoint-every',
 ] as const;
-
-/** Datasets whose features no public source the data folder could reach holds (said when they are skipped). */
-const NOT_PUBLIC: Record<string, string> = {
-  hhar: "SDCN's hhar.txt is not publicly available",
-  reut: "SDCN's reut.txt is not publicly available",
-};
 
 interface PlannedDataset {
   name: string;
@@ -147,7 +142,7 @@ export async function reproduceCommand(model: string, o: TrainCliOptions, progre
   for (const d of registered) {
     const where = locateDataset(d, { dataDir });
     if (!where.file) {
-      skip(d, `its feature file was not found${NOT_PUBLIC[d] ? ` (${NOT_PUBLIC[d]})` : ''}`,
+      skip(d, `its feature file was not found${FEATURES_NOT_PUBLIC[d] ? ` (${FEATURES_NOT_PUBLIC[d]})` : ''}`,
         `; sought ${where.sought.length} paths in ${dataDirs({ dataDir }).join(', ')}${named ? ` (${where.sought.join(', ')})` : ''}`);
       continue;
     }
@@ -205,10 +200,18 @@ export async function reproduceCommand(model: string, o: TrainCliOptions, progre
     source: sources.join('` and `'),
     skipped: skippedWhy,
   });
-  const doc = fs.existsSync(resultsMd) ? fs.readFileSync(resultsMd, 'utf8') : '# Reproduction results\n';
-  writeFileAtomic(resultsMd, spliceSection(doc, model, body, modelHeading(model)));
+  // A new RESULTS.md starts with the overview's markers; an existing one gets its overview regenerated only where
+  // it has them (a document of the user's own is not given a section it did not ask for).
+  const doc = fs.existsSync(resultsMd) ? fs.readFileSync(resultsMd, 'utf8')
+    : `# Reproduction results\n\n## At a glance\n\n${beginMarker(OVERVIEW_SECTION)}\n${endMarker(OVERVIEW_SECTION)}\n`;
+  let next = spliceSection(doc, model, body, modelHeading(model));
+  const withOverview = next.includes(beginMarker(OVERVIEW_SECTION));
+  if (withOverview) {
+    next = spliceSection(next, OVERVIEW_SECTION, renderOverview(all, { command: 'dgclust reproduce <model> --tables-only', source: sources.join('` and `') }), 'At a glance');
+  }
+  writeFileAtomic(resultsMd, next);
   const mine = all.runs.filter((r: RunEntry) => r.model === model).length;
-  say(`wrote the ${model} section of ${rel(resultsMd)} (${mine} run${mine === 1 ? '' : 's'} read)`);
+  say(`wrote the ${model} section${withOverview ? ' and the overview' : ''} of ${rel(resultsMd)} (${mine} run${mine === 1 ? '' : 's'} of ${model} read)`);
   for (const s of all.skipped) say(`  not read as a run: ${s.file} (${s.reason.slice(0, 160)})`);
   return { ran, reused, skipped, resultsMd };
 }

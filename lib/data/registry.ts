@@ -44,6 +44,12 @@ const ADGC_NAMES = ['bat', 'eat', 'uat', 'citeseer'];
 
 export const datasetNames: readonly string[] = [...Object.keys(SPECS), ...ADGC_NAMES];
 
+/** Registry datasets whose features no public source holds (said where they are skipped or listed as not run). */
+export const FEATURES_NOT_PUBLIC: Readonly<Record<string, string>> = {
+  hhar: "SDCN's hhar.txt is not publicly available",
+  reut: "SDCN's reut.txt is not publicly available",
+};
+
 export interface LoadDatasetOptions {
   /** A folder to look in first. */
   dataDir?: string;
