@@ -656,6 +656,7 @@ class CaegcnRun implements ClusteringModel<SdcnInput> {
 export const CAEGCN_PAPER: PaperTable = {
   source: 'CaEGCN (Huo et al., IEEE TKDE 2023), Table 1 (single numbers; no std, run count or selection rule given)',
   protocol: 'not stated; the code prints every epoch and selects none. Reported here: the best epoch by ACC (labels) beside the final epoch',
+  protocolNotStated: true,
   rows: {
     acm: { acc: [90.12, null], nmi: [67.03, null], ari: [73.0, null], f1: [90.09, null] },
     dblp: { acc: [68.23, null], nmi: [33.88, null], ari: [36.17, null], f1: [66.69, null] },

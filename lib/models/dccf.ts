@@ -257,6 +257,7 @@ export const DCCF_OPTIONS: Record<string, OptionSpec> = {
 export const DCCF_PAPER: PaperTable = {
   source: 'DCCF (Cai et al., Pattern Recognition 2022), Tables 2–4',
   protocol: 'argmax S at the end of training (the paper does not say final or best, nor how many runs)',
+  protocolNotStated: true,
   rows: {
     mnist: { acc: [97.41, null], nmi: [93.32, null] },
     fmnist: { acc: [62.12, null], nmi: [64.58, null] },

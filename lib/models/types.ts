@@ -47,6 +47,11 @@ export interface PaperTable {
   source: string;
   /** How the paper selects its number, in words (e.g. "the maximum of each metric over 200 epochs"). */
   protocol: string;
+  /**
+   * True where the paper does not say how its number was selected (final or best epoch; CaEGCN, DCCF): the model's
+   * `paperProtocol` is then dgclust's reading, and the tables say so.
+   */
+  protocolNotStated?: boolean;
   rows: Record<string, PaperRow>;
   /**
    * Where the paper also reports the upper median of its trials (the ⌊n/2⌋-th of the n sorted values, 0-based;

@@ -588,7 +588,8 @@ export function renderOverview(set: ResultSet, options: { command?: string; sour
   lines.push("ACC in percent, mean ± sample std over the seeds, of each paper's preset as dgclust runs it (variants, NMI, ARI, F1, " +
     "times and notes are in each model's section below). **paper's protocol**: the number selected as the paper selects it " +
     `(named per model; where it uses the labels, it says so); **final epoch**: the clustering after the last epoch, no labels. ` +
-    `The papers report ${expected} runs: a row with fewer seeds is partial and says so. ` +
+    `A row is complete at ${expected} seeds (the papers' ${expected} runs, where ` +
+    'they say how many they average; DCCF and CaEGCN do not): one with fewer says so. ' +
     "Not run: no run file yet; *features not public*: the registry's dataset, whose feature file no public source holds; " +
     "*your own files*: features the paper made (e.g. from a ResNet) that the registry does not hold — `dgclust train --features FILE` runs them.");
   lines.push('');
@@ -602,7 +603,8 @@ export function renderOverview(set: ResultSet, options: { command?: string; sour
     for (const g of mine) if (!datasets.includes(g.dataset)) datasets.push(g.dataset);
     datasets.forEach((d, i) => {
       const start = defaultInit(name) === 'own' ? '' : ` (${INIT_LABEL[defaultInit(name)]})`;
-      const first = i === 0 ? [`${modelHeading(name)}${start}`, PROTOCOL_SHORT[spec.paperProtocol]] : ['', ''];
+      const rule = `${PROTOCOL_SHORT[spec.paperProtocol]}${spec.paper?.protocolNotStated ? ' — the paper states none: ours' : ''}`;
+      const first = i === 0 ? [`${modelHeading(name)}${start}`, rule] : ['', ''];
       const paper = paperRows[d]?.acc;
       const paperText = paperCells(paperRows[d])[0];
       const g = mine.find((x) => x.dataset === d);
