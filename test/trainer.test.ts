@@ -273,6 +273,14 @@ describe('settings resolution', () => {
   test('unknown model lists the known ones', () => {
     expect(() => getModel('frob')).toThrow(/unknown model 'frob' \(known: dfcn, sdcn, ae, dec, idec/);
   });
+  test("registerModel: a user's model joins the registry; a name taken, or the reserved 'all', is refused", () => {
+    expect(() => dg.registerModel({ ...aeSpec, name: 'sdcn' })).toThrow(/registerModel: a model named 'sdcn' is already registered/);
+    expect(() => dg.registerModel({ ...aeSpec, name: 'all' })).toThrow(/registerModel: the name 'all' is reserved \(dgclust reproduce all\)/);
+    expect(models().map((m) => m.name)).not.toContain('all');
+    dg.registerModel({ ...aeSpec, name: 'my-ae' });
+    expect(getModel('my-ae').title).toBe(aeSpec.title);
+    expect(dg.modelNames().slice(-1)).toEqual(['my-ae']);
+  });
   test("a dataset's preset, or the documented defaults, said in the note", () => {
     const a = resolveSettings(sdcnSpec, 'cite');
     expect(a.preset).toBe('cite');

@@ -127,7 +127,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   reproduce: {
     args: '<model>',
-    summary: "run a model's paper protocol on every dataset held for it (one JSON per dataset and seed, resumable) and regenerate its section of RESULTS.md",
+    summary: "run a model's paper protocol on every dataset held for it (one JSON per dataset and seed, resumable) and regenerate its section of RESULTS.md; `reproduce all --tables-only` regenerates every model's section",
     options: [
       { name: 'datasets', type: 'string', value: 'A,B', default: "every dataset with a preset or a paper row whose files are found", description: 'the datasets to run, comma-separated' },
       { name: 'seeds', type: 'int', min: 1, default: 10, description: 'runs per dataset (seeds seed, seed+1, …)' },
@@ -368,8 +368,16 @@ async function reproduce(model: string, o: TrainCliOptions, ctx: CommandContext)
     if (progress.enabled) progress.log(line);
     else ctx.err(line);
   };
+  // `all`: every registry model's section, one after the other; only the tables (running every paper's protocol
+  // at once is days of CPU, and each model's runs are started by name).
+  const all = model === 'all';
+  if (all && !((o['tables-only'] as unknown) === true || o['tables-only'] === 'true')) {
+    throw new CliError("'reproduce all' only regenerates the tables: add --tables-only (name a model to run its protocol)");
+  }
   try {
-    await withConsole(routes(ctx, progress, false), () => reproduceCommand(model, o, progress, say));
+    for (const m of all ? modelNames() : [model]) {
+      await withConsole(routes(ctx, progress, false), () => reproduceCommand(m, o, progress, say));
+    }
   } finally {
     progress.stop();
   }

@@ -18,6 +18,8 @@ const MODELS: AnySpec[] = [dfcnSpec, sdcnSpec, aeSpec, decModelSpec, idecModelSp
 /** Adds a model to the registry (the built-in models register themselves here; a user's model may too). */
 export function registerModel<I extends ModelInput, P extends ResolvedOptions>(spec: ModelSpec<I, P>): void {
   if (MODELS.some((m) => m.name === spec.name)) throw new DgcError('DGC_ARG', `registerModel: a model named '${spec.name}' is already registered`);
+  // 'all' names every model in `dgclust reproduce all --tables-only`.
+  if (spec.name === 'all') throw new DgcError('DGC_ARG', "registerModel: the name 'all' is reserved (dgclust reproduce all)");
   MODELS.push(spec as AnySpec);
 }
 
