@@ -330,9 +330,12 @@ bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15)
 void checkGemmSizes(int64_t m, int64_t n, int64_t k) {
   DGC_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX, Shape, "matmul: ", m, "x", k, " times ", k, "x", n,
             " is too large for the CUDA GEMM (each dimension at most 2^31 - 1)");
-  DGC_CHECK((m + 63) / 64 <= INT_MAX && (n + 31) / 32 <= 65535, Shape, "matmul: an output of ", m, "x", n,
-            " has too many columns for the CUDA GEMM's grid (at most ", 65535LL * 32, ")");
 }
+
+// The grid's y extent (column tiles) is at most 65535: 65535 tiles of the narrowest (32 columns). Wider outputs
+// are computed in column slabs of this many columns (a multiple of every tile width, and of 4 so that a slab's B
+// and C keep the alignment the vector loads check for).
+constexpr int64_t kMaxGridColumns = 65535 / 128 * 128 * 32;
 
 }  // namespace
 
@@ -340,6 +343,15 @@ void sgemmBuiltin(bool transA, bool transB, int64_t m, int64_t n, int64_t k, flo
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (m == 0 || n == 0) return;
   checkGemmSizes(m, n, k);
+  if (n > kMaxGridColumns) {
+    // Column slabs: C[:, c0:c1] = op(A)·op(B)[:, c0:c1]; op(B)'s columns are B's columns, or B's rows when transposed.
+    // Each slab is the same computation per element as one launch would make (split-K is 1 at these widths).
+    for (int64_t c0 = 0; c0 < n; c0 += kMaxGridColumns) {
+      const int64_t w = std::min(kMaxGridColumns, n - c0);
+      sgemmBuiltin(transA, transB, m, w, k, alpha, A, lda, transB ? B + c0 * ldb : B + c0, ldb, beta, C + c0, ldc);
+    }
+    return;
+  }
   if (k == 0 || alpha == 0.0f) {
     scaleMatrix<<<blocksFor(m * n, 256), 256, 0, stream()>>>(C, m, n, ldc, beta);
     DGC_CUDA_LAUNCH_CHECK("matmul");
@@ -454,25 +466,30 @@ void CudaBackend::gemm(bool transA, bool transB, float alpha, const Tensor& a, c
 // ---- transpose ---------------------------------------------------------------------------------------------
 namespace {
 // 32×32 tiles through shared memory (one padding column against bank conflicts): reads and writes coalesced.
+// Column tiles on the grid's x axis; row tiles on y, strided by gridDim.y (at most 65535), so any height works.
 __global__ void transposeKernel(const float* __restrict__ x, int64_t rows, int64_t cols, float* __restrict__ out) {
   __shared__ float tile[32][33];
-  const int64_t c0 = int64_t(blockIdx.x) * 32, r0 = int64_t(blockIdx.y) * 32;
-  for (int i = threadIdx.y; i < 32; i += 8) {
-    const int64_t r = r0 + i, c = c0 + threadIdx.x;
-    if (r < rows && c < cols) tile[i][threadIdx.x] = x[r * cols + c];
-  }
-  __syncthreads();
-  for (int i = threadIdx.y; i < 32; i += 8) {
-    const int64_t c = c0 + i, r = r0 + threadIdx.x;  // out row c, out column r
-    if (r < rows && c < cols) out[c * rows + r] = tile[threadIdx.x][i];
+  const int64_t c0 = int64_t(blockIdx.x) * 32;
+  for (int64_t r0 = int64_t(blockIdx.y) * 32; r0 < rows; r0 += int64_t(gridDim.y) * 32) {
+    for (int i = threadIdx.y; i < 32; i += 8) {
+      const int64_t r = r0 + i, c = c0 + threadIdx.x;
+      if (r < rows && c < cols) tile[i][threadIdx.x] = x[r * cols + c];
+    }
+    __syncthreads();
+    for (int i = threadIdx.y; i < 32; i += 8) {
+      const int64_t c = c0 + i, r = r0 + threadIdx.x;  // out row c, out column r
+      if (r < rows && c < cols) out[c * rows + r] = tile[threadIdx.x][i];
+    }
+    __syncthreads();  // the tile is refilled by the next row tile
   }
 }
 }  // namespace
 
 void CudaBackend::transpose(const Tensor& x, Tensor& out) {
   const int64_t rows = x.dim(0), cols = x.dim(1);
-  DGC_CHECK((rows + 31) / 32 <= 65535, Shape, "transpose: ", rows, " rows is too many for the CUDA kernel's grid");
-  const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>((rows + 31) / 32));
+  if (rows == 0 || cols == 0) return;
+  DGC_CHECK((cols + 31) / 32 <= INT_MAX, Shape, "transpose: ", cols, " columns is too many for the CUDA kernel's grid");
+  const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>(std::min<int64_t>((rows + 31) / 32, 65535)));
   transposeKernel<<<grid, dim3(32, 8), 0, stream()>>>(x.f32(), rows, cols, out.f32());
   DGC_CUDA_LAUNCH_CHECK("transpose");
 }

@@ -212,6 +212,9 @@ void testGemm() {
       gemmCase(prov, ta, tb, 40, 24, 3000, 1.0f, 0.0f, 0);
       gemmCase(prov, ta, tb, 2000, 10, 3025, 1.0f, 0.0f, 0);
       gemmCase(prov, ta, tb, 257, 300, 1030, 2.0f, 0.0f, 2);
+      // More output columns than one launch's grid holds (65535 tiles of 32): column slabs, B offset by rows or
+      // columns as it is transposed or not; with a pad, the second slab's B and C are not 16-byte aligned.
+      gemmCase(prov, ta, tb, 2, 2100000, 3, 1.0f, 0.5f, 1);
     }
   }
   // Through the op front at a model shape, all four forms (as the autograd backward uses them), with determinism.
@@ -236,6 +239,11 @@ void testGemm() {
 
   Tensor x = cpuTensor(uniform(77 * 130), {77, 130});
   expectExact("transpose", ops::transpose(gpu(x)), ops::transpose(x));
+  // Taller than the grid's 65535 row tiles of 32: the kernel strides over row tiles.
+  Tensor tall = cpuTensor(uniform(2100003 * 3), {2100003, 3});
+  expectExact("transpose 2100003x3", ops::transpose(gpu(tall)), ops::transpose(tall));
+  Tensor none = cpuTensor(std::vector<float>{}, {0, 5});
+  expectExact("transpose 0x5", ops::transpose(gpu(none)), ops::transpose(none));
 }
 
 // ---- SpMM --------------------------------------------------------------------------------------------------
