@@ -48,8 +48,8 @@ export interface PaperTable {
   /** How the paper selects its number, in words (e.g. "the maximum of each metric over 200 epochs"). */
   protocol: string;
   /**
-   * True where the paper does not say how its number was selected (final or best epoch; CaEGCN, DCCF): the model's
-   * `paperProtocol` is then dgclust's reading, and the tables say so.
+   * True where the paper says neither how its number was selected (final or best epoch) nor over how many runs
+   * (CaEGCN, DCCF): the model's `paperProtocol` is then dgclust's reading, and the tables say so.
    */
   protocolNotStated?: boolean;
   rows: Record<string, PaperRow>;
