@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { readRunFile, readRunText, runFileContent, runJsonText } from '../lib/report/run-file';
-import { describeVariant, entriesOf, groupRuns, loadResults, renderModelSection, renderOverview, seedRanges, spliceSection } from '../lib/report/results-md';
+import { describeVariant, duration, entriesOf, groupRuns, loadResults, renderModelSection, renderOverview, seedRanges, spliceSection } from '../lib/report/results-md';
 import { sdcnSpec } from '../lib/models/sdcn';
 import { cdcSpec } from '../lib/models/cdc';
 import { dccfSpec } from '../lib/models/dccf';
@@ -71,7 +71,8 @@ describe('reproduce dfcn on the embedded ACM (shipped weights, 2 epochs per run)
     expect(protocolRow!.endsWith(`| ${(100 * acc - 90.9).toFixed(2)} |`)).toBe(true);
     expect(doc).toMatch(new RegExp(`\\| final epoch \\(label-free\\) \\| ${pct(finalAcc)} ± \\d+\\.\\d\\d \\|`));
     expect(doc).toMatch(/\| initial: k-means on the starting embedding \| 88\.\d\d ± /);
-    expect(doc).toMatch(/\| acm \| official weights, epochs=2 \| 2 \| \d+ \| \d+ \| 1 \| M1 \|/);
+    // The time of each run's two epochs (the shipped weights: no pretraining), the median run and both together.
+    expect(doc).toMatch(/\| acm \| official weights, epochs=2 \| 2 \| \d+ \| \d+ \| \d+ s \| \d+ s \| 1 \| M1 \|/);
 
     // Again: everything is found, nothing runs, the files and the section stay byte for byte.
     const stamps = files().map((f) => fs.statSync(path.join(out, f)).mtimeMs);
@@ -404,7 +405,7 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     expect(lines.filter((l) => l.startsWith('|') && l.includes('argmax Q'))).toHaveLength(2);
     expect(text).toContain("* rows that name no readout are the paper's (argmax Z); argmax Q rows are the same runs read out another way (where the runs recorded it);");
     expect(lines).toContain('|  | epochs=2 | 1 (0) | paper\'s protocol: max of each metric over epochs (labels; may mix epochs) | 61.00 | 41.00 | 46.00 | 60.00 | -29.45 |');
-    expect(lines).toContain('| acm | (preset) | 10 | 105 | 10 | 1 | M1 |');
+    expect(lines).toContain('| acm | (preset) | 10 | 105 | 10 | – | – | 1 | M1 |');
     expect(text).toContain('M1: Test CPU, 4 cores, 8 GiB, linux-x64, Node v20.0.0.');
     expect(text).toMatch(/acm, seed 4: found in \S*sdcn-acm-s0\.json and \S*zz-copy-s4\.json; counted once, from \S*sdcn-acm-s0\.json\./);
     expect(text).toContain('No runs yet for usps, hhar, reut, dblp, cite');
@@ -443,6 +444,27 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     expect(dccfText).toContain('* usps: 1 of 2 runs left clusters empty in the final labels (seed 3: 2 of 3 used).');
     // Files without final labels (the CDC ones here) get no such note.
     expect(renderModelSection('cdc', loadResults([cdcDir]))).not.toContain('left clusters empty');
+  });
+
+  test("the time of a run's epochs: the sum of each epoch's training and evaluation time, pretraining included; the median run and all runs", () => {
+    const timed = path.join(dir, 'results-timed');
+    fs.mkdirSync(timed, { recursive: true });
+    const f = trainFile('sdcn', 'acm', [0, 1, 2, 3], sdcnSpec.presets.acm as unknown as Record<string, unknown>, () => 0.8);
+    f.runs.forEach((r, s) => {
+      // Seed s: a pretraining epoch of (s + 1) minutes, then two training epochs of 1 s + 0.5 s evaluation; seed 3
+      // recorded no times (an old file).
+      (r as { epochs: unknown[] }).epochs = s === 3 ? [{ phase: 'train', epoch: 1, losses: {} }] : [
+        { phase: 'pretrain-ae', epoch: 1, losses: {}, trainMs: 60000 * (s + 1) },
+        { phase: 'train', epoch: 1, losses: {}, trainMs: 1000, evalMs: 500 },
+        { phase: 'train', epoch: 2, losses: {}, trainMs: 1000, evalMs: 500 },
+      ];
+    });
+    fs.writeFileSync(path.join(timed, 'sdcn-acm.json'), JSON.stringify(f));
+    const runs = loadResults([timed]).runs;
+    expect(runs.map((r) => r.epochsMs)).toEqual([63000, 123000, 183000, null]);
+    // Median of the three timed runs: 123 s → '2 min'; all: 369 s → '6 min'; one run without times is said.
+    expect(renderModelSection('sdcn', loadResults([timed]))).toMatch(/^\| acm \| \(preset\) \| 4 \| \d+ \| 10 \| 2 min \| 6 min \(3 of 4 runs\) \| 1 \| M1 \|$/m);
+    expect([duration(42_400), duration(17 * 60_000), duration(3.44 * 3_600_000)]).toEqual(['42 s', '17 min', '3.4 h']);
   });
 
   test('an initial evaluation written as { epoch, metrics } (by an earlier trainer) is read as its metrics', () => {

@@ -46,6 +46,12 @@ export interface RunEntry {
   initial: Metrics | null;
   epochTrainMs: number | null;
   epochEvalMs: number | null;
+  /**
+   * The time the run's epochs took, pretraining included: the sum of every recorded epoch's training and evaluation
+   * time (not k-means, loading or preparation). A run resumed from a checkpoint keeps the times of the epochs done
+   * before the stop. Null where no epoch recorded a time.
+   */
+  epochsMs: number | null;
   /** The epoch (or evaluation step) of the final result. */
   finalEpoch: number | null;
   /** Why training stopped early, when a rule stopped it. */
@@ -235,6 +241,7 @@ export function entriesOf(value: unknown, file: string): RunEntry[] {
       initial: isMetrics(run.initial) ? run.initial : null,
       epochTrainMs: typeof run.timings?.epochTrainMs === 'number' ? run.timings.epochTrainMs : null,
       epochEvalMs: typeof run.timings?.epochEvalMs === 'number' ? run.timings.epochEvalMs : null,
+      epochsMs: epochsTime(run.epochs),
       finalEpoch: typeof run.final?.epoch === 'number' ? run.final.epoch : null,
       stopped: typeof run.stopped === 'string' ? run.stopped : null,
       clustersUsed: Array.isArray(run.predicted) ? new Set(run.predicted).size : null,
@@ -245,6 +252,21 @@ export function entriesOf(value: unknown, file: string): RunEntry[] {
       oldFormat: x.paperProtocol === undefined,
     };
   });
+}
+
+/** The sum of the epochs' recorded training and evaluation times; null when none recorded one. */
+function epochsTime(epochs: RunRecord['epochs']): number | null {
+  let sum = 0;
+  let any = false;
+  for (const e of epochs) {
+    for (const t of [e.trainMs, e.evalMs]) {
+      if (typeof t === 'number' && Number.isFinite(t)) {
+        sum += t;
+        any = true;
+      }
+    }
+  }
+  return any ? sum : null;
 }
 
 /**
@@ -330,6 +352,14 @@ export function groupRuns(runs: RunEntry[]): RunGroup[] {
 // ---- rendering ---------------------------------------------------------------------------------------------
 
 const pct = (x: number): string => (100 * x).toFixed(2);
+
+/** A span of time for people: '42 s', '17 min', '3.4 h'. */
+export function duration(ms: number): string {
+  const s = ms / 1000;
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 2 * 3600) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
 
 /** A readout for people: 'argmax Q', or k-means on the embedding (DFCN's). */
 const readoutWords = (r: string): string => (r === 'kmeans' ? 'k-means on the embedding' : `argmax ${r.toUpperCase()}`);
@@ -483,10 +513,12 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
   const machines = [...new Set(groups.flatMap((g) => g.runs.map((r) => r.machine ?? 'not recorded')))];
   const mIndex = (m: string | null) => machines.indexOf(m ?? 'not recorded') + 1;
   if (groups.length) {
-    lines.push('Time per epoch (each run\'s median over its epochs, averaged over the runs; training step and evaluation apart) and the machine:');
+    lines.push('Time per epoch (each run\'s median over its epochs, averaged over the runs; training step and evaluation apart), ' +
+      'the time of a run\'s epochs (pretraining included where the run pretrained; the sum of every epoch\'s recorded time, ' +
+      'not k-means or loading; the median run, and all runs together) and the machine:');
     lines.push('');
-    lines.push('| dataset | variant | seeds | ms per training epoch | ms per evaluation | threads | machine |');
-    lines.push('|---|---|---|---|---|---|---|');
+    lines.push('| dataset | variant | seeds | ms per training epoch | ms per evaluation | epochs\' time per run | all runs | threads | machine |');
+    lines.push('|---|---|---|---|---|---|---|---|---|');
     for (const d of datasets) {
       for (const g of byDataset(d)) {
         const avg = (xs: (number | null)[]) => {
@@ -495,8 +527,11 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
         };
         const threads = [...new Set(g.runs.map((r) => r.threads ?? '?'))].join(', ');
         const ms = [...new Set(g.runs.map((r) => mIndex(r.machine)))].map((i) => `M${i}`).join(', ');
+        const spans = g.runs.map((r) => r.epochsMs).filter((x): x is number => x !== null);
+        const partial = spans.length && spans.length < g.runs.length ? ` (${spans.length} of ${g.runs.length} runs)` : '';
         lines.push(`| ${d} | ${g.variant.label || '(preset)'} | ${g.runs.length} | ${avg(g.runs.map((r) => r.epochTrainMs))} | ` +
-          `${avg(g.runs.map((r) => r.epochEvalMs))} | ${threads} | ${ms} |`);
+          `${avg(g.runs.map((r) => r.epochEvalMs))} | ${spans.length ? duration(upperMedian(spans)) : '–'} | ` +
+          `${spans.length ? duration(spans.reduce((a, b) => a + b, 0)) + partial : '–'} | ${threads} | ${ms} |`);
       }
     }
     lines.push('');
