@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { readRunFile, readRunText, runFileContent, runJsonText } from '../lib/report/run-file';
-import { describeVariant, duration, entriesOf, groupRuns, loadResults, renderModelSection, renderOverview, seedRanges, spliceSection } from '../lib/report/results-md';
+import { describeVariant, duration, entriesOf, groupRuns, loadResults, paperVariantOf, renderModelSection, renderOverview, seedRanges, spliceSection } from '../lib/report/results-md';
 import { sdcnSpec } from '../lib/models/sdcn';
 import { cdcSpec } from '../lib/models/cdc';
 import { dccfSpec } from '../lib/models/dccf';
@@ -465,6 +465,29 @@ describe('the tables generator: grouping, merging, duplicates, old files', () =>
     // Median of the three timed runs: 123 s → '2 min'; all: 369 s → '6 min'; one run without times is said.
     expect(renderModelSection('sdcn', loadResults([timed]))).toMatch(/^\| acm \| \(preset\) \| 4 \| \d+ \| 10 \| 2 min \| 6 min \(3 of 4 runs\) \| 1 \| M1 \|$/m);
     expect([duration(42_400), duration(17 * 60_000), duration(3.44 * 3_600_000)]).toEqual(['42 s', '17 min', '3.4 h']);
+  });
+
+  test("a variant that is one of the paper's ablation rows is shown under that row and compared with it; the most specific row wins", () => {
+    const abl = path.join(dir, 'results-ablation');
+    fs.mkdirSync(abl, { recursive: true });
+    const fmnist = cdcSpec.presets.fmnist as unknown as Record<string, unknown>;
+    fs.writeFileSync(path.join(abl, 'cdc-lc.json'), JSON.stringify(trainFile('cdc', 'fmnist', [0, 1], { ...fmnist, eta: 0, beta: 0 }, () => 0.6, 'final')));
+    fs.writeFileSync(path.join(abl, 'cdc-lr.json'), JSON.stringify(trainFile('cdc', 'fmnist', [0], { ...fmnist, lambda: 0 }, () => 0.55, 'final')));
+    const lines = renderModelSection('cdc', loadResults([abl])).split('\n');
+    // AE* + L_c: Table 3's row above the runs, the gap against its 61.1 (paper's protocol 0.61 → 0.0 … final 0.60 → −1.10).
+    const at = lines.indexOf('| | paper: AE* + L_c (Table 3) | | as the paper reports it | 61.1 | 64.0 | – | – | |');
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at + 1]).toMatch(/^\|  \| eta=0, beta=0 \| 2 \(0–1\) \| paper's protocol: final epoch \(no labels\) \| 61\.00 ± 0\.00 \|.*\| -0\.10 \|$/);
+    expect(lines[at + 2]).toMatch(/^\|  \|  \|  \| final epoch \(label-free\) \| 60\.00 ± 0\.00 \|.*\| -1\.10 \|$/);
+    // A variant the paper has no row for (pretraining without L_AE, then the whole fine-tuning) is compared with the model's own row.
+    expect(lines.find((l) => l.startsWith('|  | lambda=0 |'))).toMatch(/\| -8\.90 \|$/);
+    // The most specific fitting row: DCCF's 'neither' (contractive and focal off), not 'contractive only' (focal off).
+    const g = (changed: Record<string, unknown>) => ({ model: 'dccf', dataset: 'usps', runs: [], duplicates: [],
+      variant: { init: 'own' as const, changed, key: '', label: '' } });
+    expect(paperVariantOf(dccfSpec, g({ contractive: false, focal: false, reconReduction: 'mean_all' }))?.name).toBe('neither term, IDEC-like (Table 5)');
+    expect(paperVariantOf(dccfSpec, g({ focal: false }))?.name).toBe('contractive only (Table 5)');
+    expect(paperVariantOf(dccfSpec, g({ reconReduction: 'mean_all' }))).toBeNull();
+    expect(paperVariantOf(dccfSpec, g({ focal: true }))).toBeNull();
   });
 
   test('an initial evaluation written as { epoch, metrics } (by an earlier trainer) is read as its metrics', () => {

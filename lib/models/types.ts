@@ -58,6 +58,20 @@ export interface PaperTable {
    * CDC's Table 2): that median per dataset. The tables then add a median row beside the mean.
    */
   medians?: Record<string, PaperRow>;
+  /**
+   * The paper's ablation rows: each a set of option values that makes the variant (as run settings record them)
+   * and its numbers per dataset. A group of runs whose changed options include a variant's (the most specific one
+   * that fits) is compared with that row instead of the full model's.
+   */
+  variants?: PaperVariant[];
+}
+
+export interface PaperVariant {
+  /** The paper's name for the row, with its table: "AE* + L_c (Table 3)". */
+  name: string;
+  /** The option values that make it, e.g. { eta: 0, beta: 0 }. */
+  options: Record<string, unknown>;
+  rows: Record<string, PaperRow>;
 }
 
 /**

@@ -24,7 +24,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { getModel, modelNames } from '../models/registry';
 import { datasetNames, FEATURES_NOT_PUBLIC } from '../data/registry';
-import type { ModelSpec, PaperProtocol, PaperRow } from '../models/types';
+import type { ModelSpec, PaperProtocol, PaperRow, PaperVariant } from '../models/types';
 import { meanStd } from '../train/loop';
 import { upperMedian } from '../train/run';
 import { readRunText, validateRun, METRICS } from './run-file';
@@ -418,6 +418,22 @@ function paperCells(row: PaperRow | undefined): string[] {
   });
 }
 
+/**
+ * The paper's ablation row a variant group is compared with: among the paper's variants whose options the group
+ * changed to the same values, the one naming the most options; null when none fits (or the group's start is not the
+ * model's default), so the group is compared with the full model's row.
+ */
+export function paperVariantOf(spec: ModelSpec, g: RunGroup): PaperVariant | null {
+  if (g.variant.init !== defaultInit(g.model)) return null;
+  let best: PaperVariant | null = null;
+  for (const v of spec.paper?.variants ?? []) {
+    const keys = Object.keys(v.options);
+    if (!keys.length || !keys.every((k) => k in g.variant.changed && sameValue(g.variant.changed[k], v.options[k]))) continue;
+    if (!best || keys.length > Object.keys(best.options).length) best = v;
+  }
+  return best;
+}
+
 export interface SectionOptions {
   /** Lines said under the tables. */
   notes?: string[];
@@ -465,7 +481,8 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
     lines.push(`* rows that name no readout are the paper's (${readoutWords(primary)}); ${spec.readouts.slice(1).map(readoutWords).join(', ')} rows are the ` +
       'same runs read out another way (where the runs recorded it);');
   }
-  lines.push("* **variant** — what differs from the paper's preset (blank: the preset itself); ACC − paper compares with the paper's ACC.");
+  lines.push("* **variant** — what differs from the paper's preset (blank: the preset itself); ACC − paper compares with the paper's ACC" +
+    (spec.paper?.variants?.length ? ", or, for a variant that is one of the paper's ablation rows (its 'paper:' line above it), with that row's." : '.'));
   lines.push('');
   lines.push('| dataset | variant | seeds | result | ACC | NMI | ARI | F1 | ACC − paper |');
   lines.push('|---|---|---|---|---|---|---|---|---|');
@@ -485,13 +502,17 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
     gs.forEach((g, gi) => {
       const seeds = `${g.runs.length} (${seedRanges(g.runs.map((r) => r.seed))})`;
       const first = !paper && gi === 0 ? d : '';
+      // An ablation the paper reports: its row above the group's, and the gaps against it.
+      const pv = paperVariantOf(spec, g);
+      const against = pv ? pv.rows[d]?.acc?.[0] : paperAcc;
+      if (pv && pv.rows[d]) lines.push(`| | paper: ${pv.name} | | as the paper reports it | ${paperCells(pv.rows[d]).join(' | ')} | |`);
       // Each row: its label, the per-run metrics, the statistic, and the paper's ACC it is compared with (if any).
       type Row = [string, (Metrics | null)[], typeof statCells, number | undefined];
       const protocol = g.runs.map((r) => r.paperProtocol.metrics);
-      const rows: Row[] = [[`paper's protocol: ${PROTOCOL_WORDS[rule]}`, protocol, statCells, paperAcc]];
-      if (paperMedian) rows.push(["paper's protocol, upper median over the seeds", protocol, medianCells, paperMedianAcc]);
+      const rows: Row[] = [[`paper's protocol: ${PROTOCOL_WORDS[rule]}`, protocol, statCells, against]];
+      if (paperMedian && !pv) rows.push(["paper's protocol, upper median over the seeds", protocol, medianCells, paperMedianAcc]);
       if (rule === 'per-metric-max') rows.push(['best epoch by ACC (labels select one epoch)', g.runs.map((r) => r.best), statCells, undefined]);
-      rows.push(['final epoch (label-free)', g.runs.map((r) => r.final), statCells, paperAcc]);
+      rows.push(['final epoch (label-free)', g.runs.map((r) => r.final), statCells, against]);
       for (const ro of spec.readouts.slice(1)) {
         const at = (pick: (x: RunEntry['secondary'][string]) => Metrics | null) => g.runs.map((r) => (r.secondary[ro] ? pick(r.secondary[ro]) : null));
         if (rule === 'per-metric-max' && at((x) => x.perMetricMax).some((m) => m)) {
@@ -513,7 +534,9 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
   const machines = [...new Set(groups.flatMap((g) => g.runs.map((r) => r.machine ?? 'not recorded')))];
   const mIndex = (m: string | null) => machines.indexOf(m ?? 'not recorded') + 1;
   if (groups.length) {
-    lines.push('Time per epoch (each run\'s median over its epochs, averaged over the runs; training step and evaluation apart), ' +
+    lines.push('Time per epoch (each run\'s median over its epochs, averaged over the runs; training step and evaluation apart; a ' +
+      'mini-batch model\'s evaluation includes the inference on all rows that refreshes its target in runs made after 2026-12-07; ' +
+      'before, only the metrics), ' +
       'the time of a run\'s epochs (pretraining included where the run pretrained; the sum of every epoch\'s recorded time, ' +
       'not k-means or loading; the median run, and all runs together) and the machine:');
     lines.push('');
