@@ -110,6 +110,13 @@ for (const [m, k, n] of gemmShapes) {
   bench('adam step (fused)', shape, 28 * el, 'GB/s', () => opt.step());
   opt.dispose();
   p.dispose();
+  // Fused SGD with momentum: reads param, grad, velocity and writes param, velocity.
+  const ps = dg.parameter(gen.uniform([n, d], -1, 1));
+  ps.grad = dg.keep(gen.uniform([n, d], -1, 1));
+  const sgd = new dg.SGD([ps], { lr: 1e-2, momentum: 0.9 });
+  bench('sgd step, momentum (fused)', shape, 20 * el, 'GB/s', () => sgd.step());
+  sgd.dispose();
+  ps.dispose();
   for (const t of [x, y, v, idx]) t.dispose();
 }
 

@@ -15,12 +15,16 @@ inline float sigmoidf(float x) {
   return e / (1.0f + e);
 }
 
+// The chunk lambdas copy f (and with it any float it captured, e.g. affine's alpha): read through a reference, a
+// captured float could alias the float stores to `out` as far as the compiler knows, and it would reload it per
+// element instead of vectorising the loop.
 template <typename F>
 void map1(const Tensor& x, Tensor& out, int64_t cost, F f) {
   const float* px = x.f32();
   float* po = out.f32();
-  forRange(x.numel(), cost, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) po[i] = f(px[i]);
+  forRange(x.numel(), cost, [px, po, f](int64_t b, int64_t e) {
+    const F fn = f;
+    for (int64_t i = b; i < e; ++i) po[i] = fn(px[i]);
   });
 }
 
@@ -29,8 +33,9 @@ void map2(const Tensor& a, const Tensor& b, Tensor& out, int64_t cost, F f) {
   const float* pa = a.f32();
   const float* pb = b.f32();
   float* po = out.f32();
-  forRange(a.numel(), cost, [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
+  forRange(a.numel(), cost, [pa, pb, po, f](int64_t s, int64_t e) {
+    const F fn = f;
+    for (int64_t i = s; i < e; ++i) po[i] = fn(pa[i], pb[i]);
   });
 }
 
@@ -92,15 +97,16 @@ void broadcastVector(const Tensor& x, const Tensor& v, Tensor& out, bool alongRo
   const float* px = x.f32();
   const float* pv = v.f32();
   float* po = out.f32();
-  forRange(rows, cols, [&](int64_t b, int64_t e) {
+  forRange(rows, cols, [px, pv, po, cols, alongRows, f](int64_t b, int64_t e) {
+    const F fn = f;  // a local copy, as in map1
     for (int64_t i = b; i < e; ++i) {
       const float* xr = px + i * cols;
       float* orow = po + i * cols;
       if (alongRows) {
-        for (int64_t j = 0; j < cols; ++j) orow[j] = f(xr[j], pv[j]);
+        for (int64_t j = 0; j < cols; ++j) orow[j] = fn(xr[j], pv[j]);
       } else {
         const float vi = pv[i];
-        for (int64_t j = 0; j < cols; ++j) orow[j] = f(xr[j], vi);
+        for (int64_t j = 0; j < cols; ++j) orow[j] = fn(xr[j], vi);
       }
     }
   });

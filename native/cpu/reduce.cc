@@ -69,7 +69,8 @@ void CpuBackend::activationGrad(Activation act, float param, const Tensor& y, co
       const float* yr = py + i * cols;
       const float* gr = pg + i * cols;
       float* o = po + i * cols;
-      for (int64_t j = 0; j < cols; ++j) o[j] = activationGradFromOutput<kAct>(yr[j], gr[j], param);
+      const float slope = param;  // a local: `param` behind the reference could alias o[j] and block vectorising
+      for (int64_t j = 0; j < cols; ++j) o[j] = activationGradFromOutput<kAct>(yr[j], gr[j], slope);
       return static_cast<const float*>(o);
     };
     if (db) {
