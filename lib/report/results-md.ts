@@ -445,6 +445,16 @@ export interface SectionOptions {
   source?: string;
 }
 
+/** Whether the model trains in mini-batches under its default settings (its schedule asked without an input: a
+ * schedule that needs one counts as mini-batch, so the time table keeps its note on evaluation time). */
+function trainsInMiniBatches(spec: ModelSpec): boolean {
+  try {
+    return spec.schedule(spec.defaults, undefined as never).mode === 'mini-batch';
+  } catch {
+    return true;
+  }
+}
+
 /** The generated text of one model's section (what goes between its markers). */
 export function renderModelSection(model: string, set: ResultSet, options: SectionOptions = {}): string {
   const spec = getModel(model) as ModelSpec;
@@ -534,9 +544,13 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
   const machines = [...new Set(groups.flatMap((g) => g.runs.map((r) => r.machine ?? 'not recorded')))];
   const mIndex = (m: string | null) => machines.indexOf(m ?? 'not recorded') + 1;
   if (groups.length) {
-    lines.push('Time per epoch (each run\'s median over its epochs, averaged over the runs; training step and evaluation apart; a ' +
-      'mini-batch model\'s evaluation includes the inference on all rows that refreshes its target in runs made after 2026-12-07; ' +
-      'before, only the metrics), ' +
+    // The note on evaluation time concerns the models that refresh their target from all rows between mini-batches.
+    const evalNote = trainsInMiniBatches(spec)
+      ? '; the evaluation includes the inference on all rows that refreshes the target in runs made after 2026-12-07, before ' +
+        'that only the metrics'
+      : '';
+    lines.push('Time per epoch (each run\'s median over its epochs, averaged over the runs; training step and evaluation apart' +
+      evalNote + '), ' +
       'the time of a run\'s epochs (pretraining included where the run pretrained; the sum of every epoch\'s recorded time, ' +
       'not k-means or loading; the median run, and all runs together) and the machine:');
     lines.push('');
