@@ -39,6 +39,12 @@ describe('the SIMD kernel sets a run used are reported and recorded (results dif
     expect(machineLine(machine as unknown as Record<string, unknown>)).toMatch(/, (AVX512|AVX2|portable) GEMM$/);
     // Files written before the kernel sets were recorded keep their old line.
     expect(machineLine({ cpu: 'AMD EPYC', cores: 2, backends: [{ name: 'cpu', available: true }] })).toBe('AMD EPYC, 2 cores');
+    // The backend a run computed on is recorded; a CUDA run's line leads with the GPU and names no CPU kernel set.
+    expect(machineInfo('cpu').device).toBe('cpu');
+    expect(machineLine({ ...machine, device: 'cpu' })).toBe(machineLine(machine as unknown as Record<string, unknown>));
+    const gpuRun = { device: 'cuda', cpu: 'Intel Xeon', cores: 16, backends: [{ name: 'cpu', available: true, kernels: { gemm: 'avx512' } },
+      { name: 'cuda', available: true, device: 'NVIDIA H100 80GB HBM3 (0), 79.1 GiB, cc 9.0, 132 SMs' }] };
+    expect(machineLine(gpuRun)).toBe('NVIDIA H100 80GB HBM3 (0), 79.1 GiB, cc 9.0, 132 SMs (CUDA backend), Intel Xeon, 16 cores');
   });
 
   withDist('DGCLUST_GEMM_KERNEL and DGCLUST_ATTENTION_KERNEL pick the set (the portable one runs everywhere); a name the CPU cannot run is ignored', () => {
@@ -117,6 +123,7 @@ describe('train --model dfcn', () => {
     expect(report.settings).toMatchObject({ dataset: 'acm', epochs: 2, lr: 5e-5, preset: 'acm', seeds: [0, 1] });
     expect(report.settings.init).toMatch(/^official pretrained weights/);
     expect(report.machine.cores).toBeGreaterThan(0);
+    expect(report.machine.device).toBe('cpu'); // the backend the runs computed on
     expect(report.dataset).toMatchObject({ name: 'acm', n: 3025, d: 1870, k: 3, hasLabels: true });
     expect(report.truth).toHaveLength(3025);
     expect(report.runs).toHaveLength(2);

@@ -155,12 +155,15 @@ export function variantSlug(v: Variant): string {
 }
 
 /** The machine a run names, as one line. Runs on the CPU name the GEMM's SIMD kernel set (recorded since 2026-12-07): two
- * machines with the same CPU name but other kernel sets round differently, so their runs are not bit-identical. */
+ * machines with the same CPU name but other kernel sets round differently, so their runs are not bit-identical. Runs
+ * on CUDA (machine.device, recorded since 2026-12-07) lead with the GPU. */
 export function machineLine(m: Record<string, unknown> | undefined): string | null {
   if (!m) return null;
-  const backends = Array.isArray(m.backends) ? (m.backends as { name?: string; kernels?: { gemm?: string } }[]) : [];
-  const gemm = backends.find((b) => b.name === 'cpu')?.kernels?.gemm;
-  const parts = [m.cpu, m.cores !== undefined ? `${m.cores} cores` : null, m.memoryGiB !== undefined ? `${m.memoryGiB} GiB` : null, m.platform,
+  const backends = Array.isArray(m.backends) ? (m.backends as { name?: string; device?: string; kernels?: { gemm?: string } }[]) : [];
+  const onGpu = m.device === 'cuda';
+  const gpu = onGpu ? `${backends.find((b) => b.name === 'cuda')?.device ?? 'GPU not named'} (CUDA backend)` : null;
+  const gemm = onGpu ? undefined : backends.find((b) => b.name === 'cpu')?.kernels?.gemm;
+  const parts = [gpu, m.cpu, m.cores !== undefined ? `${m.cores} cores` : null, m.memoryGiB !== undefined ? `${m.memoryGiB} GiB` : null, m.platform,
     m.node ? `Node ${m.node}` : null, gemm ? `${gemm === 'generic' ? 'portable' : gemm.toUpperCase()} GEMM` : null].filter((x) => x !== undefined && x !== null);
   return parts.length ? parts.join(', ') : null;
 }

@@ -55,6 +55,8 @@ export interface TrainModelReport {
   dataset: { name: string; n: number; d: number; k: number; hasLabels: boolean; edges: number | null; source?: string };
   runs: RunResult[];
   seconds: number;
+  /** The backend the runs computed on. */
+  device: Device;
 }
 
 export function trainModel(req: TrainModelRequest): TrainModelReport {
@@ -108,6 +110,7 @@ export function trainModel(req: TrainModelRequest): TrainModelReport {
     },
     runs,
     seconds: (performance.now() - t0) / 1000,
+    device,
   };
 }
 
@@ -127,8 +130,11 @@ export function upperMedian(xs: number[]): number {
   return s.length ? s[Math.floor(s.length / 2)] : NaN;
 }
 
-export function machineInfo() {
+/** The machine a run was made on. `device`: the backend the run computed on (recorded since 2026-12-07; older run
+ * files ran on the CPU), beside the backends the machine has (`backends`: on CUDA, the GPU's name and memory). */
+export function machineInfo(device?: Device) {
   return {
+    ...(device ? { device } : {}),
     cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     platform: `${os.platform()}-${os.arch()}`, node: process.version, threads: native.numThreads(), backends: native.backends(),
   };
@@ -154,7 +160,7 @@ export function reportJson(rep: TrainModelReport, extra: { version?: string; emb
     // `start` repeats `init` because a model option may also be named init (DEC's weight initialisation), which
     // the spread of the settings writes over it.
     settings: { dataset: rep.dataset.name, seeds: rep.runs.map((r) => r.seed), preset: rep.preset, note: rep.settingsNote, init: rep.init, start: rep.init, ...rep.settings },
-    machine: machineInfo(),
+    machine: machineInfo(rep.device),
     dataset: rep.dataset,
     preprocessing: rep.input,
     readouts: spec.readouts,
