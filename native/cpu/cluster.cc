@@ -54,28 +54,6 @@ double sumInOrder(const std::vector<double>& partials) {
   return s;
 }
 
-// Squared Euclidean distance of two float rows, by direct differences accumulated in double (four independent
-// accumulators, combined in a fixed order).
-inline double squaredDistance(const float* a, const float* b, int64_t w) {
-  double acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-  int64_t c = 0;
-  for (; c + 4 <= w; c += 4) {
-    const double d0 = double(a[c]) - double(b[c]);
-    const double d1 = double(a[c + 1]) - double(b[c + 1]);
-    const double d2 = double(a[c + 2]) - double(b[c + 2]);
-    const double d3 = double(a[c + 3]) - double(b[c + 3]);
-    acc0 += d0 * d0;
-    acc1 += d1 * d1;
-    acc2 += d2 * d2;
-    acc3 += d3 * d3;
-  }
-  for (; c < w; ++c) {
-    const double dc = double(a[c]) - double(b[c]);
-    acc0 += dc * dc;
-  }
-  return (acc0 + acc1) + (acc2 + acc3);
-}
-
 // The Student-t kernel u(D) = (1 + D/ν)^(−e), e = (ν+1)/2, evaluated as a power of a ratio in (0, 1] so that
 // nothing over- or underflows into NaN: for ν = 1 (every paper's setting) no transcendental function is needed.
 struct StudentTKernel {
@@ -509,20 +487,11 @@ int64_t rowGrain(int64_t n, int64_t costPerRow) { return grainFor(n, std::max<in
 // ---------------------------------------------------------------------------------------------------------------
 // 4 (helpers). CDC pairwise kernels.
 
-// Full symmetric b×b matrix of squared distances (double), D_ii = 0. Row i computes the pairs j > i and mirrors
-// them, so every entry is written by exactly one chunk and D is exactly symmetric.
+// Full symmetric b×b matrix of squared distances (double), D_ii = 0 (pair_kernels.h: vectorised, the same bits on
+// every instruction set).
 std::vector<double> pairwiseSquaredDistances(int64_t b, int64_t w, const float* Y) {
-  std::vector<double> D(b * b, 0.0);
-  const int64_t grain = std::max<int64_t>(1, std::min<int64_t>(16, 32768 / std::max<int64_t>(1, b * w)));
-  parallelFor(b, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      for (int64_t j = i + 1; j < b; ++j) {
-        const double dist = squaredDistance(Y + i * w, Y + j * w, w);
-        D[i * b + j] = dist;
-        D[j * b + i] = dist;
-      }
-    }
-  });
+  std::vector<double> D(static_cast<size_t>(b * b), 0.0);
+  pairSquaredDistances(b, w, Y, D.data());
   return D;
 }
 
@@ -880,24 +849,6 @@ double cdcCorrelationLoss(int64_t b, int64_t wa, const float* Ya, int64_t wb, co
   }
   if (dYb) pairAffinityBackwardFromDistances(b, wb, Yb, Db, nu, dCb.data(), dYb);
   return loss;
-}
-
-void pairDistanceGrad(int64_t b, int64_t w, const float* Y, const double* H, float* dY) {
-  parallelFor(b, rowGrain(b, 3 * b * w), [&](int64_t begin, int64_t end) {
-    std::vector<double> acc(w);
-    for (int64_t i = begin; i < end; ++i) {
-      std::fill(acc.begin(), acc.end(), 0.0);
-      const float* yi = Y + i * w;
-      for (int64_t j = 0; j < b; ++j) {
-        if (j == i) continue;
-        const double a = 2.0 * (H[i * b + j] + H[j * b + i]);
-        if (a == 0.0) continue;
-        const float* yj = Y + j * w;
-        for (int64_t c = 0; c < w; ++c) acc[c] += a * (double(yi[c]) - double(yj[c]));
-      }
-      for (int64_t c = 0; c < w; ++c) dY[i * w + c] = static_cast<float>(acc[c]);
-    }
-  });
 }
 
 }  // namespace cpu

@@ -35,6 +35,7 @@
 //   combined in chunk order. Results are therefore bit-identical for any thread count (dgc::setNumThreads).
 #pragma once
 #include <cstdint>
+#include "pair_kernels.h"
 
 namespace dgc {
 namespace cpu {
@@ -156,9 +157,8 @@ void pairAffinity(int64_t b, int64_t w, const float* Y, double nu, float* C);
 // Recomputes D and K from Y.
 void pairAffinityBackward(int64_t b, int64_t w, const float* Y, double nu, const float* dC, float* dY);
 
-// The pairwise losses' last backward pass (pairAffinityBackward, CDC's cdcPairLoss): given H = ∂L/∂D (b×b, double)
-// over the squared distances D_ij = ‖y_i − y_j‖², dY_i = 2 Σ_{j ≠ i, in order} (H_ij + H_ji)(y_i − y_j), in double.
-void pairDistanceGrad(int64_t b, int64_t w, const float* Y, const double* H, float* dY);
+// The pairwise losses' distances and their last backward pass (pairAffinityBackward, CDC's cdcPairLoss):
+// pairSquaredDistances and pairDistanceGrad, in pair_kernels.h.
 
 // CDC's row KL with Keras clipping (the official code's KLDivergence), A and B are rows×cols:
 //   Ā = clip(A, 1e-7, 1), B̄ = clip(B, 1e-7, 1),  loss = scale·Σ_ij Ā_ij log(Ā_ij/B̄_ij)  (Keras mean: scale = w/rows)

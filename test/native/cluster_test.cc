@@ -2,8 +2,8 @@
 //
 // Build and run (from the repository root):
 //   mkdir -p /tmp/cluster-work
-//   g++ -O2 -std=c++17 -pthread -Inative test/native/cluster_test.cc native/cpu/cluster.cc
-//       native/core/thread_pool.cc -o /tmp/cluster-work/cluster_test   (one line)
+//   g++ -O2 -std=c++17 -pthread -Inative test/native/cluster_test.cc native/cpu/cluster.cc native/cpu/pair_kernels.cc
+//       native/cpu/isa.cc native/core/thread_pool.cc -o /tmp/cluster-work/cluster_test   (one line)
 //   /tmp/cluster-work/cluster_test            (add --no-bench to skip the timing section)
 // With sanitizers: add -fsanitize=address,undefined -g.
 //
@@ -25,6 +25,7 @@
 //     differences for both inputs, and bit-identity with the composition of the primitives; clipped entries;
 //   * degenerate inputs: a point exactly on a centre, identical points and centres, far-away points (1e30 and
 //     ±3e38: no NaN, Q against a log-space reference), K = 1, far points in the pairwise kernels;
+//   * the pair kernels' instruction sets (AVX-512, AVX2, portable) bit for bit against the scalar definition;
 //   * bit-identical outputs for 1, 2 and 4 threads;
 //   * timing: N = 100,000, K = 10, d = 20 on 2 threads (must be well under a second), and CDC batches.
 #include <algorithm>
@@ -1140,6 +1141,95 @@ void benchmark(std::mt19937_64& rng) {
 
 }  // namespace
 
+// The pair kernels' instruction sets (pair_kernels.h) all give the bits of the scalar definition, which is what the
+// CPU backend computed before they were vectorised: distances by four partial sums over the columns mod 4 (the last
+// w mod 4 columns into the first), pairs j > i mirrored; the gradient summed over j in order, zero coefficients
+// skipped. Written out here in plain loops, every set must match them bit for bit.
+void refPairDistances(int64_t b, int64_t w, const float* Y, std::vector<double>& D) {
+  D.assign(b * b, 0.0);
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t j = i + 1; j < b; ++j) {
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      int64_t c = 0;
+      const float* a = Y + i * w;
+      const float* e = Y + j * w;
+      for (; c + 4 <= w; c += 4) {
+        const double d0 = double(a[c]) - double(e[c]), d1 = double(a[c + 1]) - double(e[c + 1]);
+        const double d2 = double(a[c + 2]) - double(e[c + 2]), d3 = double(a[c + 3]) - double(e[c + 3]);
+        s0 += d0 * d0;
+        s1 += d1 * d1;
+        s2 += d2 * d2;
+        s3 += d3 * d3;
+      }
+      for (; c < w; ++c) {
+        const double d = double(a[c]) - double(e[c]);
+        s0 += d * d;
+      }
+      D[i * b + j] = D[j * b + i] = (s0 + s1) + (s2 + s3);
+    }
+}
+void refPairDistanceGrad(int64_t b, int64_t w, const float* Y, const std::vector<double>& H, FVec& dY) {
+  dY.assign(b * w, 0.0f);
+  std::vector<double> acc(w);
+  for (int64_t i = 0; i < b; ++i) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int64_t j = 0; j < b; ++j) {
+      if (j == i) continue;
+      const double a = 2.0 * (H[i * b + j] + H[j * b + i]);
+      if (a == 0.0) continue;
+      for (int64_t c = 0; c < w; ++c) acc[c] += a * (double(Y[i * w + c]) - double(Y[j * w + c]));
+    }
+    for (int64_t c = 0; c < w; ++c) dY[i * w + c] = static_cast<float>(acc[c]);
+  }
+}
+
+void testPairKernelSets(std::mt19937_64& rng) {
+  const std::string before = dgc::cpu::pair_detail::activeKernelSetName();
+  int sets = 0;
+  FVec lossesPortable;
+  for (const char* set : {"portable", "avx2", "avx512"}) {
+    if (!dgc::cpu::pair_detail::forceKernelSet(set)) {
+      std::printf("  pair kernels: set %s not available on this CPU or build (skipped)\n", set);
+      continue;
+    }
+    ++sets;
+    FVec losses;
+    std::mt19937_64 r(777);  // the same inputs for every set (fresh distributions: normal_distribution caches a draw)
+    std::normal_distribution<double> nd(0.0, 1.0);
+    std::uniform_real_distribution<double> ud(0.0, 1.0);
+    for (int64_t b : {1, 2, 5, 8, 63, 64, 67})
+      for (int64_t w : {0, 1, 3, 4, 7, 10, 33, 784}) {
+        FVec Y(b * w);
+        const double scale = ud(r) < 0.3 ? 1e3 : 1.0;
+        for (auto& v : Y) v = static_cast<float>(scale * nd(r));
+        std::vector<double> H(b * b);
+        for (auto& v : H) v = ud(r) < 0.2 ? 0.0 : nd(r);
+        for (int64_t i = 0; i + 1 < b; i += 3) H[(i + 1) * b + i] = -H[i * b + i + 1];  // some H_ij + H_ji = 0 exactly
+        std::vector<double> Dref, D(b * b, -1.0);
+        refPairDistances(b, w, Y.data(), Dref);
+        dgc::cpu::pairSquaredDistances(b, w, Y.data(), D.data());
+        const std::string nm = std::string("pair kernels (") + set + ") b=" + std::to_string(b) + " w=" + std::to_string(w);
+        CHECK(std::memcmp(D.data(), Dref.data(), sizeof(double) * b * b) == 0, "%s: distances differ from the scalar definition", nm.c_str());
+        FVec gRef, g(b * w, -1.0f);
+        refPairDistanceGrad(b, w, Y.data(), H, gRef);
+        dgc::cpu::pairDistanceGrad(b, w, Y.data(), H.data(), g.data());
+        CHECK(bitEqual(g, gRef), "%s: gradient differs from the scalar definition", nm.c_str());
+        if (w > 0 && b > 1) {
+          FVec Yb(b * 10), dA(b * w), dB(b * 10);
+          for (auto& v : Yb) v = static_cast<float>(nd(r));
+          losses.push_back(static_cast<float>(dgc::cpu::cdcCorrelationLoss(b, w, Y.data(), 10, Yb.data(), 1.0, 1.0 / b, dA.data(), dB.data())));
+          losses.insert(losses.end(), dA.begin(), dA.end());
+          losses.insert(losses.end(), dB.begin(), dB.end());
+        }
+      }
+    if (lossesPortable.empty()) lossesPortable = losses;
+    else CHECK(bitEqual(losses, lossesPortable), "cdcCorrelationLoss (set %s) differs from the portable set", set);
+  }
+  CHECK(sets >= 1, "no pair kernel set could be forced");
+  dgc::cpu::pair_detail::forceKernelSet(before.c_str());
+  std::printf("  pair kernels: %d instruction set(s) checked bit for bit against the scalar definition\n", sets);
+}
+
 int main(int argc, char** argv) {
   bool bench = true;
   for (int i = 1; i < argc; ++i)
@@ -1151,6 +1241,7 @@ int main(int argc, char** argv) {
   testFocalClamp(rng);
   testDegenerate(rng);
   testPairKernels(rng);
+  testPairKernelSets(rng);
   testThreadDeterminism(rng);
   if (bench) benchmark(rng);
   std::printf("cluster_test: %d checks, %d failures\n", gChecks, gFailures);
