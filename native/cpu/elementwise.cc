@@ -15,9 +15,10 @@ inline float sigmoidf(float x) {
   return e / (1.0f + e);
 }
 
-// The chunk lambdas copy f (and with it any float it captured, e.g. affine's alpha): read through a reference, a
-// captured float could alias the float stores to `out` as far as the compiler knows, and it would reload it per
-// element instead of vectorising the loop.
+// The chunk lambdas copy f (and with it any float it captured, e.g. affine's alpha), so that no captured float is read
+// through a reference inside the loop: one that the float stores to `out` might alias, as far as the compiler knows,
+// must be reloaded per element, which kept the optimizer loops (optim.cc) scalar. (These maps were vectorised anyway;
+// the copies keep it so.)
 template <typename F>
 void map1(const Tensor& x, Tensor& out, int64_t cost, F f) {
   const float* px = x.f32();
