@@ -38,7 +38,7 @@ import { GraphConv } from '../nn/gcn';
 import { Linear } from '../nn/linear';
 import { Autoencoder } from './ae';
 import { StudentTHead, softmaxKl } from './blocks';
-import { SDCN_AE_OPTIONS, SDCN_GRAPH_OPTIONS, prepareSdcnInput, sdcnAePretrainStage, sdcnAutoencoder } from './sdcn';
+import { SDCN_AE_COLUMN, SDCN_AE_OPTIONS, SDCN_GRAPH_OPTIONS, prepareSdcnInput, sdcnAePretrainStage, sdcnAutoencoder } from './sdcn';
 import type { SdcnFamilySettings, SdcnInput } from './sdcn';
 import * as ops from '../ops';
 import { noGrad } from '../autograd/tape';
@@ -242,6 +242,7 @@ export const AGCN_PAPER: PaperTable = {
     dblp: { acc: [73.26, 0.37], nmi: [39.68, 0.42], ari: [42.49, 0.31], f1: [72.8, 0.56] },
     cite: { acc: [68.79, 0.23], nmi: [41.54, 0.3], ari: [43.79, 0.31], f1: [62.37, 0.21] },
   },
+  initial: { name: "AE + k-means (AGCN's Table 3, AE column, cited from SDCN)", rows: SDCN_AE_COLUMN },
   // Table 4's rows (ACM and USPS); 'full' is the model itself, the row above.
   variants: (['none', 'h', 'h-ss'] as const).map((v) => ({
     name: `${{ none: 'SDCN (no attention fusion)', h: 'AGCN-H', 'h-ss': 'AGCN-H + S[S]' }[v]} (Table 4)`,

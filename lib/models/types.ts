@@ -64,6 +64,12 @@ export interface PaperTable {
    * that fits) is compared with that row instead of the full model's.
    */
   variants?: PaperVariant[];
+  /**
+   * Where the paper reports k-means on the embedding its pretraining gives (CDC's "AE + L_AE", SDCN's AE column):
+   * the runs' "initial" rows (k-means on the starting embedding) are compared with it — those of the preset and of
+   * the paper's variants that keep its pretraining (every `variants` entry whose `compare` is not 'initial').
+   */
+  initial?: { name: string; rows: Record<string, PaperRow> };
 }
 
 export interface PaperVariant {
@@ -72,6 +78,12 @@ export interface PaperVariant {
   /** The option values that make it, e.g. { eta: 0, beta: 0 }. */
   options: Record<string, unknown>;
   rows: Record<string, PaperRow>;
+  /**
+   * 'initial': the paper's number is k-means after the variant's pretraining (CDC's "AE + L_r", `--lambda 0`), so
+   * only the runs' initial row is compared with it (their training after it has no row in the paper).
+   * Default 'final': the paper's number is the trained model's, compared as the full model's is.
+   */
+  compare?: 'final' | 'initial';
 }
 
 /**

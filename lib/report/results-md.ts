@@ -488,7 +488,11 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
     lines.push('* **best epoch by ACC** — per run, the one evaluation with the highest ACC and its NMI / ARI / F1 (the labels select the epoch);');
   }
   lines.push('* **final epoch** — the clustering after the last epoch; uses no labels;');
-  lines.push('* **initial** — k-means on the embedding the training starts from (after pretraining or loading weights), where the run recorded it;');
+  const initialNote = spec.paper?.initial || spec.paper?.variants?.some((v) => v.compare === 'initial')
+    ? ` (compared with the paper's number for k-means after the same pretraining: ${[spec.paper?.initial?.name, ...(spec.paper?.variants ?? [])
+      .filter((v) => v.compare === 'initial').map((v) => v.name)].filter(Boolean).join('; ')})`
+    : '';
+  lines.push(`* **initial** — k-means on the embedding the training starts from (after pretraining or loading weights), where the run recorded it${initialNote};`);
   const primary = spec.readouts[0];
   if (spec.readouts.length > 1) {
     lines.push(`* rows that name no readout are the paper's (${readoutWords(primary)}); ${spec.readouts.slice(1).map(readoutWords).join(', ')} rows are the ` +
@@ -517,8 +521,17 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
       const first = !paper && gi === 0 ? d : '';
       // An ablation the paper reports: its row above the group's, and the gaps against it.
       const pv = paperVariantOf(spec, g);
-      const against = pv ? pv.rows[d]?.acc?.[0] : paperAcc;
-      if (pv && pv.rows[d]) lines.push(`| | paper: ${pv.name} | | as the paper reports it | ${paperCells(pv.rows[d]).join(' | ')} | |`);
+      const initialOnly = pv?.compare === 'initial';
+      const against = initialOnly ? undefined : pv ? pv.rows[d]?.acc?.[0] : paperAcc;
+      if (pv && pv.rows[d]) {
+        lines.push(`| | paper: ${pv.name} | | ${initialOnly ? 'k-means after its pretraining, ' : ''}as the paper reports it | ${paperCells(pv.rows[d]).join(' | ')} | |`);
+      }
+      // k-means on the starting embedding, against the paper's number for the same pretraining where it has one: an
+      // 'initial' variant's own, or, for the preset's group, the paper's for the preset's pretraining.
+      const initialPaper = initialOnly ? pv!.rows[d] : !g.variant.label ? spec.paper?.initial?.rows[d] : undefined;
+      if (initialPaper && !initialOnly && g.runs.some((r) => r.initial)) {
+        lines.push(`| | paper: ${spec.paper!.initial!.name} | | k-means after pretraining, as the paper reports it | ${paperCells(initialPaper).join(' | ')} | |`);
+      }
       // Each row: its label, the per-run metrics, the statistic, and the paper's ACC it is compared with (if any).
       type Row = [string, (Metrics | null)[], typeof statCells, number | undefined];
       const protocol = g.runs.map((r) => r.paperProtocol.metrics);
@@ -533,7 +546,7 @@ export function renderModelSection(model: string, set: ResultSet, options: Secti
         }
         if (at((x) => x.final).some((m) => m)) rows.push([`${readoutWords(ro)}: final epoch (label-free)`, at((x) => x.final), statCells, undefined]);
       }
-      if (g.runs.some((r) => r.initial)) rows.push(['initial: k-means on the starting embedding', g.runs.map((r) => r.initial), statCells, undefined]);
+      if (g.runs.some((r) => r.initial)) rows.push(['initial: k-means on the starting embedding', g.runs.map((r) => r.initial), statCells, initialPaper?.acc?.[0]]);
       rows.forEach(([label, ms, stat, against], i) => {
         const st = stat(ms);
         const gap = st.acc !== null && against !== undefined ? (100 * st.acc - against).toFixed(2) : '';
