@@ -35,16 +35,12 @@ struct VecTypes {
   typedef float F __attribute__((vector_size(4 * W)));
 };
 
-// Unaligned loads and stores through memcpy (the compiler emits one vector move).
+// Unaligned loads through memcpy (the compiler emits one vector move).
 template <class V>
 DGC_PAIR_INLINE V loadV(const double* p) {
   V v;
   std::memcpy(&v, p, sizeof(V));
   return v;
-}
-template <class V>
-DGC_PAIR_INLINE void storeV(double* p, V v) {
-  std::memcpy(p, &v, sizeof(V));
 }
 template <class V>
 DGC_PAIR_INLINE V splat(double x) {
@@ -53,6 +49,9 @@ DGC_PAIR_INLINE V splat(double x) {
   return v;
 }
 
+// Rows [i0, i1) of D: for each row i the pairs j > i, mirrored to D_ji (each entry written by one row). The four
+// partial sums s0..s3 of the definition are the four lanes of one 4-double vector (two SSE2 registers in the portable
+// build, one ymm in the x86 sets), four pairs at a time sharing the loads of y_i. Yd: Y as double (b × w).
 DGC_PAIR_INLINE void distanceRowsImpl(int64_t b, int64_t w, const double* Yd, int64_t i0, int64_t i1, double* D) {
   using V = typename VecTypes<4>::D;
   const int64_t w4 = w - w % 4;
