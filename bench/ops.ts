@@ -1,8 +1,10 @@
-// `npm run bench:ops [-- --quick] [-- --threads N] [-- --no-openblas]` (also `npm run bench -- --ops`)
+// `npm run bench:ops [-- --quick] [-- --threads N] [-- --no-openblas] [-- --only REGEX]` (also `npm run bench -- --ops`)
 //
 // Times every op of the CPU op table through the addon (median of repeated runs after warm-up) at the
 // models' shapes, prints a markdown table and writes JSON to bench/results/. GEMM is also compared side by
 // side with Debian's OpenBLAS in one process by bench/gemm/run.sh (which installs libopenblas-dev if missing).
+// --only REGEX times only the rows whose op name matches (e.g. `--only attentionFusion`), to compare two binaries
+// (DGCLUST_NATIVE_PATH) on a few ops.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import * as fs from 'fs';
@@ -28,11 +30,18 @@ interface Row {
   unit: 'GFLOP/s' | 'GB/s';
 }
 
+const onlyArg = args.indexOf('--only');
+const only = onlyArg >= 0 ? new RegExp(args[onlyArg + 1]) : null;
+
 const rows: Row[] = [];
 const budgetMs = quick ? 400 : 3000;
 
 function bench(op: string, shape: string, work: number, unit: Row['unit'], fn: () => void): void {
-  const t = time(() => dg.tidy(fn), { warmup: quick ? 1 : 2, runs: quick ? 5 : 15, budgetMs });
+  if (only && !only.test(op)) return;
+  // The result is disposed at once: left to the garbage collector, each call's output was a fresh allocation (page
+  // faults on first touch) and the collector's pauses landed in random runs (an AGCN-S fusion forward measured
+  // 66–890 ms before this).
+  const t = time(() => dg.dispose(dg.tidy(fn as () => unknown)), { warmup: quick ? 1 : 2, runs: quick ? 5 : 15, budgetMs });
   const rate = work / (t.medianMs / 1e3) / 1e9;
   rows.push({ op, shape, ...t, rate, unit });
   process.stderr.write(`  ${op} ${shape}: ${fmt(t.medianMs)} ms\n`);
@@ -120,6 +129,32 @@ for (const [m, k, n] of gemmShapes) {
   for (const t of [x, y, v, idx]) t.dispose();
 }
 
+// ---- AGCN's attention fusion at its USPS shapes (N = 9298): AGCN-H (2 blocks, sum) and AGCN-S (5 blocks, concat) ----
+{
+  const n = quick ? 3025 : 9298;
+  const cases: [string, number[], 'sum' | 'concat'][] = [
+    ['AGCN-H', [2000, 2000], 'sum'],
+    ['AGCN-S', [500, 500, 2000, 10, 10], 'concat'],
+  ];
+  for (const [name, widths, mode] of cases) {
+    const total = widths.reduce((a, b) => a + b, 0);
+    const xs = widths.map((d) => dg.parameter(gen.uniform([n, d], -1, 1)));
+    const w = dg.parameter(gen.uniform([widths.length, total], -0.05, 0.05));
+    const b = dg.parameter(gen.uniform([widths.length], -0.1, 0.1));
+    const outWidth = mode === 'sum' ? widths[0] : total;
+    const g = keep(gen.uniform([n, outWidth], -1, 1));
+    const shape = `${name} ${n}x[${widths.join(',')}] ${mode}`;
+    // Forward: reads every block, writes the output. Backward: reads the blocks twice (row pass, dW pass) and G,
+    // writes every block's gradient.
+    bench('attentionFusion', shape, 4 * n * (total + outWidth), 'GB/s', () => dg.noGrad(() => dg.attentionFusion(xs, w, b, { mode }).out));
+    bench('attentionFusion fwd+bwd', shape, 4 * n * (total + outWidth + 3 * total + outWidth), 'GB/s', () => {
+      dg.backward(dg.attentionFusion(xs, w, b, { mode }).out, g);
+      dg.zeroGrad([...xs, w, b]);
+    });
+    for (const t of [...xs, w, b, g]) t.dispose();
+  }
+}
+
 // ---- one training step of a small AE + GCN model (forward, backward, Adam) -----------------------------
 {
   const n = 3025;
@@ -147,7 +182,8 @@ for (const [m, k, n] of gemmShapes) {
     opt.step();
     opt.zeroGrad();
   });
-  rows[rows.length - 1].rate = NaN;
+  const last = rows[rows.length - 1];
+  if (last?.op.startsWith('train step')) last.rate = NaN;  // no meaningful rate for a whole step
   opt.dispose();
   for (const m of [enc1, enc2, dec, gcn]) m.dispose();
   adj.dispose();
@@ -178,5 +214,5 @@ if (!args.includes('--no-openblas')) {
   }
 }
 
-const out = writeResults(quick ? 'ops-quick' : 'ops', { machine: m, threads, quick, date: new Date().toISOString(), rows, gemmVsOpenblas: gemm });
+const out = writeResults(only ? 'ops-only' : quick ? 'ops-quick' : 'ops', { machine: m, threads, quick, only: only?.source ?? null, date: new Date().toISOString(), rows, gemmVsOpenblas: gemm });
 console.log(`\nwrote ${path.relative(process.cwd(), out)}`);
