@@ -124,7 +124,7 @@ DGC_ALWAYS_INLINE inline void transposeBlock(const float* Z, int64_t i0, int64_t
 }
 
 // out[j·8 + r] = Σ_c (zt[c·8 + r] − μ_jc)², summed in coordinate order, for every centre j. Four centres at a time,
-// so that four independent FMA chains hide the add latency (one chain per centre was latency-bound).
+// so that four independent add chains hide the add latency (one chain per centre was latency-bound).
 template <int G>
 DGC_ALWAYS_INLINE inline void centreGroupDistances(const double* zt, int64_t d, const double* m0, double* out) {
   Vec8d acc[G] = {};
@@ -140,7 +140,7 @@ DGC_ALWAYS_INLINE inline void centreGroupDistances(const double* zt, int64_t d, 
 }
 
 // out[j·8 + r] = Σ_c (zt[c·8 + r] − μ_jc)², summed in coordinate order, for every centre j. Up to four centres at
-// a time, so that independent FMA chains hide the add latency (one chain per centre was latency-bound); the
+// a time, so that independent add chains hide the add latency (one chain per centre was latency-bound); the
 // grouping changes no result, each centre's sum being its own chain.
 DGC_ALWAYS_INLINE inline void blockCentreDistances(const double* zt, int64_t k, int64_t d, const double* muD,
                                                    double* out) {

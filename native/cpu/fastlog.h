@@ -22,9 +22,11 @@
 #include <cstring>
 
 // Run-time dispatch for the vectorizable loops that use fastLog and the Student-t distances: GCC compiles an
-// AVX-512, an AVX2 and a baseline (SSE2) copy and picks one at load time from the CPU's features.
+// AVX-512, an AVX2 and a baseline (SSE2) copy and picks one at load time from the CPU's features. The copies are
+// compiled without FMA contraction (the AVX-512 one would otherwise fuse a·b + c where the others cannot), so all
+// three give the same bits and a forced-AVX2 run repeats an AVX2 CPU's (test/isa.test.ts).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define DGC_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define DGC_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
 #else
 #define DGC_SIMD_CLONES
 #endif
