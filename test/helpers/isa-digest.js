@@ -56,6 +56,10 @@ check('attentionFusion sum', [[[n, 37]], [[n, 37]], [[2, 74], 0.3], [[2], 0.1]],
 check('attentionFusion concat', [[[n, 13]], [[n, 29]], [[n, 3]], [[3, 45], 0.3], [[3], 0.1]], (a, b, c, w, v) => dg.attentionFusion([a, b, c], w, v, { mode: 'concat' }).out);
 check('pairAffinity', [[[64, 10], 2]], (y) => dg.pairAffinity(y));
 check('cdcCorrelationLoss', [[[64, 10], 2], [[64, 37]]], (a, b) => dg.cdcCorrelationLoss(a, b));
+check('rowKlClipped', [[[64, 10], 2]], (y) => { const a = dg.pairAffinity(y); return dg.rowKlClipped(a, dg.noGrad(() => dg.pairAffinity(constant([64, 10], 2)))); });
+check('cdcPairLoss, row and global', [[[64, 10], 2], [[64, 37]]], (a, b) =>
+  dg.add(dg.cdcPairLoss(a, b), dg.cdcPairLoss(a, b, { normalization: 'global', sharpen: false })));
+check('targetDistribution', [[[n, 6], 2]], (x) => dg.noGrad(() => dg.targetDistribution(dg.softmax(x))));
 check('contractivePenalty', [[[50, 30], 0.3], [[20, 50], 0.3], [[10, 20], 0.3]], (w1, w2, w3) => {
   const x = constant([40, 30]);
   const h1 = dg.noGrad(() => dg.relu(dg.matmul(x, w1, { transB: true })));
