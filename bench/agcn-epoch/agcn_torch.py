@@ -31,7 +31,7 @@ from sklearn import metrics
 # reference_common lives in bench/torch/; the runners launch this file by its path, so that folder is not on sys.path.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'torch'))
 # SDCN's autoencoder and GNN layer, as the AGCN code takes them (its GNN layer with LeakyReLU(0.2)).
-from reference_common import AE, GNNLayer as SdcnGNNLayer, load_edge_list_inputs
+from reference_common import AE, GNNLayer as SdcnGNNLayer, load_edge_list_inputs, openblas_core
 
 d, epochs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ld1, ld2, lr = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
@@ -144,4 +144,5 @@ print(json.dumps({
     'stepMs': float(np.median(step_ms)), 'evalMs': float(np.median(eval_ms)),
     'peakRssBytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     'torch': torch.__version__, 'threads': torch.get_num_threads(), 'loss': float(loss.item()),
+    'openblasCore': openblas_core(),
 }))

@@ -95,4 +95,6 @@ const table = markdownTable(['dataset', 'N×d', 'dgclust step ms', 'PyTorch step
   'epoch + eval speed-up', 'dgclust peak RSS MiB', 'PyTorch peak RSS MiB'], rows);
 console.log(`AGCN epoch, ${threads} thread${threads > 1 ? 's' : ''}, medians of epochs 2..${epochs} over ${reps} alternating runs per side; ${machine().cpu}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
 console.log(table);
+const cores = [...new Set((results as { torch: { openblasCore?: string | null }[] }[]).flatMap((r) => r.torch.map((t) => t.openblasCore ?? 'none')))];
+console.log(`\nPyTorch's OpenBLAS kernels: ${cores.join(', ')}${cores.includes('Prescott') ? ' (generic SSE3: OpenBLAS did not recognise this CPU; set OPENBLAS_CORETYPE for a fair comparison)' : ''}`);
 console.log(`\nwrote ${writeResults('agcn-epoch', { threads, epochs, reps, loadavg: os.loadavg(), machine: machine(), results })}`);

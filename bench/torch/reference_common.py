@@ -14,6 +14,27 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def openblas_core():
+    """The kernel set PyTorch's OpenBLAS runs ('Cooperlake', 'Haswell', ...), or None when no OpenBLAS is loaded.
+    OpenBLAS 0.3.21 (Debian 12) does not know some recent CPUs and falls back to 'Prescott' (SSE3) kernels, a third of
+    the speed of its AVX-512 ones: the benchmarks print it so that such a comparison is not taken for a fair one
+    (OPENBLAS_CORETYPE=Cooperlake or SkylakeX selects the right kernels on those CPUs)."""
+    import ctypes
+    try:
+        with open('/proc/self/maps') as maps:
+            paths = {line.split()[-1] for line in maps if 'openblas' in line and '.so' in line.split()[-1]}
+        for path in sorted(paths):
+            try:
+                lib = ctypes.CDLL(path)
+                lib.openblas_get_corename.restype = ctypes.c_char_p
+                return lib.openblas_get_corename().decode()
+            except (OSError, AttributeError):
+                continue
+    except OSError:
+        pass
+    return None
+
+
 def load_edge_list_inputs(d):
     """x.npy (float32), edges.npy ([row, column] pairs of Â's nonzeros) and labels.npy from folder d."""
     return np.load(f'{d}/x.npy').astype(np.float32), np.load(f'{d}/edges.npy'), np.load(f'{d}/labels.npy')
