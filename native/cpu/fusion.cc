@@ -234,9 +234,9 @@ void attentionFusionBackward(const FusionBlocks& xs, const float* W, const float
     }
   });
   // Pass 2 (column strips of every block): dW = G_tᵀ [x_0 ‖ …], each column summed over the rows in order, whatever
-  // strip it falls in, so the strip width may follow the thread count. Wide strips read long pieces of each row (64
-  // columns, 256 bytes per row at a stride of the row's length, ran at a third of the memory's speed); at least
-  // ~4 strips per thread keep the threads busy, at most 1024 columns keep the accumulators (m × width) in L1/L2.
+  // strip it falls in, so the strip width may follow the thread count. Strips of 64 columns (256 bytes per row at a
+  // stride of the row's length) ran at a third of the memory's speed, so strips are as wide as ~4 per thread allow,
+  // up to 1024 columns (the accumulators, m × width floats, stay in L1/L2).
   const int64_t stripWidth =
       std::min<int64_t>(1024, std::max<int64_t>(64, (xs.total + 4 * numThreads() - 1) / (4 * numThreads())));
   struct Strip {
