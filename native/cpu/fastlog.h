@@ -27,6 +27,8 @@
 // three give the same bits and a forced-AVX2 run repeats an AVX2 CPU's (test/isa.test.ts).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define DGC_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
+#elif defined(__GNUC__) && !defined(__clang__)
+#define DGC_SIMD_CLONES __attribute__((optimize("fp-contract=off")))  // no clones here, the same arithmetic
 #else
 #define DGC_SIMD_CLONES
 #endif

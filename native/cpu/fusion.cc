@@ -12,11 +12,8 @@
 #if defined(__GNUC__) && !defined(__clang__)
 // The vector helpers return V8 by value; they are always inlined into the kernels, so the ABI warning does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
-// DGC_SIMD_CLONES already turns contraction off where it makes clones; this covers GCC builds without clones.
-#define DGC_FUSION_KERNEL DGC_SIMD_CLONES __attribute__((optimize("fp-contract=off")))
 #else
-#pragma STDC FP_CONTRACT OFF
-#define DGC_FUSION_KERNEL DGC_SIMD_CLONES
+#pragma STDC FP_CONTRACT OFF  // what DGC_SIMD_CLONES's fp-contract=off does under GCC
 #endif
 #define DGC_FUSION_INLINE inline __attribute__((always_inline))
 
@@ -24,10 +21,10 @@ namespace dgc {
 namespace cpu {
 namespace {
 
-// Every kernel below is compiled with fp-contract=off (DGC_FUSION_KERNEL): a·b + c is a rounded product and a rounded
-// sum in the AVX-512, AVX2 and baseline clones alike, so the op gives the same bits on every x86-64 CPU (until
-// 2026-12-07 the AVX-512 clone contracted some of these loops into FMAs and the others did not; test/fusion.test.ts
-// checks a digest recorded on AVX-512 that the AVX2 copy also gives).
+// Every kernel below is compiled with fp-contract=off (DGC_SIMD_CLONES, fastlog.h): a·b + c is a rounded product and
+// a rounded sum in the AVX-512, AVX2 and baseline clones alike, so the op gives the same bits on every x86-64 CPU
+// (until 2026-12-07 the AVX-512 clone contracted some of these loops into FMAs and the others did not;
+// test/fusion.test.ts checks a digest recorded on AVX-512 that the AVX2 copy also gives).
 typedef float V8 __attribute__((vector_size(32)));  // 8 floats: one ymm, or two xmm in the baseline clone
 
 DGC_FUSION_INLINE V8 load8(const float* p) {
@@ -66,7 +63,7 @@ DGC_FUSION_INLINE void dotsImpl(const float* x, const float* const* w, int64_t n
   for (int j = 0; j < M; ++j) out[j] = combine8(acc[j]);
 }
 
-DGC_FUSION_KERNEL void dots(const float* x, const float* const* w, int m, int64_t n, float* out) {
+DGC_SIMD_CLONES void dots(const float* x, const float* const* w, int m, int64_t n, float* out) {
   static_assert(kMaxFusionBlocks == 8, "dots() dispatches m = 1..8");
   switch (m) {
     case 1: dotsImpl<1>(x, w, n, out); break;
@@ -81,7 +78,7 @@ DGC_FUSION_KERNEL void dots(const float* x, const float* const* w, int m, int64_
 }
 
 // y[c] = alpha·x[c] (+ y[c] when accumulate).
-DGC_FUSION_KERNEL void scaleInto(float* y, const float* x, float alpha, int64_t n, bool accumulate) {
+DGC_SIMD_CLONES void scaleInto(float* y, const float* x, float alpha, int64_t n, bool accumulate) {
   if (accumulate) {
     for (int64_t c = 0; c < n; ++c) y[c] += alpha * x[c];
   } else {
@@ -110,7 +107,7 @@ DGC_FUSION_INLINE void inputGradImpl(float* dx, const float* g, float u, const f
   }
 }
 
-DGC_FUSION_KERNEL void inputGrad(float* dx, const float* g, float u, const float* gt, const float* W, int64_t ldw,
+DGC_SIMD_CLONES void inputGrad(float* dx, const float* g, float u, const float* gt, const float* W, int64_t ldw,
                                  int m, int64_t n) {
   switch (m) {
     case 1: inputGradImpl<1>(dx, g, u, gt, W, ldw, n); break;
@@ -125,7 +122,7 @@ DGC_FUSION_KERNEL void inputGrad(float* dx, const float* g, float u, const float
 }
 
 // A strip of dW: acc[j·width + l] = Σ_i gt[i·m + j]·x[i·ldx + l] for l < width, the rows summed in order.
-DGC_FUSION_KERNEL void weightGradStrip(const float* x, int64_t ldx, int64_t rows, const float* gt, int m, int64_t width,
+DGC_SIMD_CLONES void weightGradStrip(const float* x, int64_t ldx, int64_t rows, const float* gt, int m, int64_t width,
                                        float* acc) {
   std::fill(acc, acc + m * width, 0.0f);
   for (int64_t i = 0; i < rows; ++i) {
