@@ -24,7 +24,7 @@ fi
 mkdir -p bench/.build bench/results
 BIN=bench/.build/gemm_vs_openblas
 g++ -O3 -std=c++17 -pthread -Inative -I"$(dirname "$CBLAS_H")" \
-  bench/gemm/gemm_vs_openblas.cc native/cpu/gemm*.cc native/core/thread_pool.cc \
+  bench/gemm/gemm_vs_openblas.cc native/cpu/gemm*.cc native/cpu/isa.cc native/core/thread_pool.cc \
   -o "$BIN" -lopenblas
 
 args=()
