@@ -72,6 +72,21 @@ export function detach(x: Tensor): Tensor {
   return wrap(native.clone(x.handle));
 }
 
+/** Above this fraction of nonzero entries a product from the nonzeros is no faster than the dense one (bench/ops.ts). */
+export const ROW_SPARSE_MAX_DENSITY = 0.25;
+
+/**
+ * Declares x a constant input (node features, ÂX) and, when at most `maxDensity` of its entries are nonzero, lets the
+ * CPU products that read it skip its zeros: the index of its nonzeros is kept with it, and matmul / linear compute
+ * from it, with the dense product's values bit for bit (a bag-of-words first layer then costs its nonzeros, not
+ * N·d·h). x must not be written in place afterwards (the native layer refuses it). On other devices, or denser
+ * inputs, nothing changes. Returns the density found and whether the index is attached.
+ */
+export function attachRowSparse(x: Tensor, maxDensity = ROW_SPARSE_MAX_DENSITY): { density: number; attached: boolean } {
+  const r = native.attachRowSparse(x.handle, maxDensity);
+  return { density: r.density, attached: r.attached };
+}
+
 export function clone(x: Tensor): Tensor {
   return record(wrap(native.clone(x.handle)), 'clone', [x], (g) => [wrap(native.clone(g.handle))]);
 }

@@ -85,6 +85,7 @@ const specs: Record<string, Spec> = {
   clone: { op: 'clone', min: 1, max: 1, valid: () => [f32([2, 3])], tensors: [T(0, 'x', false)] },
   to: { op: 'to', min: 2, max: 2, valid: () => [f32([2, 3]), 'cpu'], tensors: [T(0, 'x', false)] },
   copyInto: { op: 'copyInto', min: 2, max: 2, valid: () => [f32([2, 3]), f32([2, 3])], tensors: [T(0, 'dst', false), T(1, 'src', false)] },
+  attachRowSparse: { op: 'attachRowSparse', min: 2, max: 2, valid: () => [f32([2, 3]), 0.5], tensors: [T(0, 'x')] },
   matmul: { op: 'matmul', min: 2, max: 5, valid: () => [f32([2, 3]), f32([3, 4])], tensors: [T(0, 'a'), T(1, 'b')] },
   transpose: { op: 'transpose', min: 1, max: 1, valid: () => [f32([2, 3])], tensors: [T(0, 'x')] },
   csrFromEdges: {
@@ -426,6 +427,9 @@ add('reshape: negative dimension → DGC_SHAPE', () => N.reshape(f32([2, 3]), [-
 add("to: device 'tpu' → DGC_ARG", () => N.to(f32([2]), 'tpu' as never), 'DGC_ARG', /^to: /, /'device'/, /tpu/);
 add('copyInto: shapes [2] vs [3] → DGC_SHAPE', () => N.copyInto(f32([2]), f32([3])), 'DGC_SHAPE', /^copyInto: /, /'dst'/, /'src'/, /\[2\]/, /\[3\]/);
 add('copyInto: float32 dst, int32 src → DGC_SHAPE naming both dtypes', () => N.copyInto(f32([2]), i32([2])), 'DGC_SHAPE', /^copyInto: /, /float32/, /int32/);
+add('attachRowSparse: maxDensity 2 → DGC_VALUE naming it', () => N.attachRowSparse(f32([2, 3]), 2), 'DGC_VALUE', /^attachRowSparse: /, /'maxDensity'/, /\[0, 1\]/);
+add('attachRowSparse: maxDensity NaN → DGC_VALUE', () => N.attachRowSparse(f32([2, 3]), NaN), 'DGC_VALUE', /^attachRowSparse: /, /maxDensity/);
+add('attachRowSparse: a vector → DGC_SHAPE', () => N.attachRowSparse(f32([6]), 0.5), 'DGC_SHAPE', /^attachRowSparse: /, /rank 2/);
 
 // linear algebra
 add('matmul: 2x3 · 4x5 → DGC_SHAPE naming the sizes', () => N.matmul(f32([2, 3]), f32([4, 5])), 'DGC_SHAPE', /^matmul: /, /inner dimensions/, /2x3/, /4x5/, /b \[4, 5\]/);

@@ -98,6 +98,12 @@ export interface NativeModule {
   clone(x: NativeTensor): NativeTensor;
   to(x: NativeTensor, device: NativeDevice): NativeTensor;
   copyInto(dst: NativeTensor, src: NativeTensor): void;
+  /**
+   * Marks a constant float32 matrix as sparse: when at most maxDensity of its entries are nonzero, the index of its
+   * nonzeros is built and kept with it, and the CPU products that read it (matmul, matmulBiasAct) skip its zeros with
+   * the dense product's values bit for bit. In-place writes into it are refused from then on. Other devices: no index.
+   */
+  attachRowSparse(x: NativeTensor, maxDensity: number): { density: number; attached: boolean; indexBytes: number };
 
   matmul(a: NativeTensor, b: NativeTensor, transA?: boolean, transB?: boolean, alpha?: number): NativeTensor;
   transpose(x: NativeTensor): NativeTensor;

@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "../core/cuda_status.h"
+#include "../core/row_sparse.h"
 #include "addon.h"
 
 namespace dgc {
@@ -50,7 +51,13 @@ const Tensor& Args::tensor(size_t i, const char* name) const {
 
 Tensor& Args::mutableTensor(size_t i, const char* name) const {
   if (i >= info_.Length() || !TensorWrap::Is(info_[i])) bad(i, name, "a tensor");
-  return liveWrap(info_[i], op_, name).getMutable(op_, name);
+  Tensor& t = liveWrap(info_[i], op_, name).getMutable(op_, name);
+  // A tensor with a nonzero index (attachRowSparse) is a constant: the CPU products read the index instead of
+  // the values, so writing the values would silently desynchronise the two.
+  DGC_CHECK(!t.buffer() || !t.buffer()->rowSparse(), Arg, op_, ": '", name,
+            "' is a constant input with a nonzero index (attachRowSparse) and cannot be written in place; ",
+            "write into a clone of it");
+  return t;
 }
 
 std::vector<Tensor> Args::tensorList(size_t i, const char* name) const {

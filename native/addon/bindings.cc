@@ -96,6 +96,18 @@ Napi::Value CopyInto(const Info& info) {
   return info.Env().Undefined();
 }
 
+// attachRowSparse(x, maxDensity) → { density, attached, indexBytes } (ops.h): x becomes a constant whose zeros the
+// CPU products skip, when at most maxDensity of it is nonzero.
+Napi::Value AttachRowSparse(const Info& info) {
+  Args a(info, "attachRowSparse", 2, 2);
+  const ops::RowSparseInfo r = ops::attachRowSparse(a.tensor(0, "x"), a.number(1, "maxDensity"));
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("density", Napi::Number::New(info.Env(), r.density));
+  o.Set("attached", Napi::Boolean::New(info.Env(), r.attached));
+  o.Set("indexBytes", Napi::Number::New(info.Env(), double(r.indexBytes)));
+  return o;
+}
+
 // ---- linear algebra ----------------------------------------------------------------------------------
 
 // matmul(a, b, transA?, transB?, alpha?)
@@ -780,6 +792,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   DGC_OP("clone", Clone);
   DGC_OP("to", To);
   DGC_OP("copyInto", CopyInto);
+  DGC_OP("attachRowSparse", AttachRowSparse);
   DGC_OP("matmul", Matmul);
   DGC_OP("transpose", Transpose);
   DGC_OP("csrFromEdges", CsrFromEdges);

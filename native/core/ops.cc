@@ -1,5 +1,7 @@
 #include "ops.h"
 
+#include "row_sparse.h"
+
 #include <cmath>
 #include <algorithm>
 #include <cstring>
@@ -7,6 +9,7 @@
 #include <string>
 
 #include "graph.h"
+#include "row_sparse.h"
 
 namespace dgc {
 namespace ops {
@@ -129,6 +132,33 @@ Tensor clone(const Tensor& x) {
   Tensor out = like(x);
   if (x.numel() > 0) backendFor(x.device()).copy(out, x);
   return out;
+}
+
+RowSparseInfo attachRowSparse(const Tensor& x, double maxDensity) {
+  requireMatrix("attachRowSparse", "x", x);
+  requireF32("attachRowSparse", "x", x);
+  DGC_CHECK(maxDensity >= 0.0 && maxDensity <= 1.0, Value, "attachRowSparse: 'maxDensity' must be in [0, 1], got ",
+            maxDensity);
+  RowSparseInfo info;
+  if (x.numel() == 0) return info;
+  if (x.device() != Device::CPU) return info;  // the CUDA products are dense
+  if (const auto& existing = x.buffer()->rowSparse()) {
+    if (existing->rows == x.dim(0) && existing->cols == x.dim(1)) {
+      info.density = double(existing->nnz()) / double(x.numel());
+      info.attached = true;
+      info.indexBytes = int64_t(existing->bytes());
+      return info;
+    }
+    fail(ErrorCode::Shape, "attachRowSparse: the buffer of ", x.describe(), " already has an index for shape [",
+         existing->rows, ", ", existing->cols, "] (a reshaped view)");
+  }
+  info.density = double(countNonzeros(x.f32(), x.dim(0), x.dim(1))) / double(x.numel());
+  if (info.density > maxDensity) return info;
+  auto index = buildRowSparseIndex(x.f32(), x.dim(0), x.dim(1));
+  info.indexBytes = int64_t(index->bytes());
+  x.buffer()->setRowSparse(std::move(index));
+  info.attached = true;
+  return info;
 }
 
 Tensor to(const Tensor& x, Device device) {

@@ -17,6 +17,18 @@ Tensor fromHost(const void* data, const Shape& shape, DType dtype, Device device
 void toHost(const Tensor& t, void* dst);  // t.nbytes() bytes
 Tensor full(const Shape& shape, double value, DType dtype, Device device);
 Tensor clone(const Tensor& x);
+
+// Marks a constant float32 matrix on the CPU as sparse: when at most maxDensity of its entries are nonzero,
+// builds the index of its nonzeros (row_sparse.h) and keeps it with its buffer, so that the CPU products that read
+// it (matmul, matmulBiasAct) skip its zeros, with the dense product's values bit for bit. The tensor is constant
+// from then on (in-place writes are refused). Denser matrices, and tensors on another device, are left as they
+// are. Returns the fraction of nonzero entries and whether an index is (now) attached.
+struct RowSparseInfo {
+  double density = 0.0;
+  bool attached = false;
+  int64_t indexBytes = 0;
+};
+RowSparseInfo attachRowSparse(const Tensor& x, double maxDensity);
 Tensor to(const Tensor& x, Device device);
 
 // ---- dense linear algebra ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "error.h"
@@ -23,6 +24,7 @@ inline const char* deviceName(Device d) { return d == Device::CPU ? "cpu" : "cud
 inline size_t dtypeSize(DType) { return 4; }
 
 using Shape = std::vector<int64_t>;
+struct RowSparseIndex;  // row_sparse.h
 std::string shapeStr(const Shape& s);  // "[3, 4]"
 int64_t shapeNumel(const Shape& s);    // validates: dims >= 0, product < 2^62
 
@@ -36,8 +38,13 @@ class Buffer {
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  // The nonzeros of a constant matrix held in this buffer (row_sparse.h, ops::attachRowSparse), or null. Set once,
+  // before the buffer is shared between threads; a buffer with an index refuses in-place writes (ops::requireWritable).
+  const std::shared_ptr<const RowSparseIndex>& rowSparse() const { return rowSparse_; }
+  void setRowSparse(std::shared_ptr<const RowSparseIndex> index) { rowSparse_ = std::move(index); }
 
  private:
+  std::shared_ptr<const RowSparseIndex> rowSparse_;
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;

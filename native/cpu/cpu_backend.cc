@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "../core/row_sparse.h"
 #include "activation.h"
 #include "gemm.h"
 #include "sparse.h"
@@ -27,18 +28,44 @@ void CpuBackend::fill(Tensor& out, double value) {
   }
 }
 
-void CpuBackend::gemm(bool transA, bool transB, float alpha, const Tensor& a, const Tensor& b, float beta,
-                      Tensor& c) {
-  const int64_t m = c.dim(0), n = c.dim(1);
-  const int64_t k = transA ? a.dim(0) : a.dim(1);
-  sgemm(transA, transB, m, n, k, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), beta, c.f32(), n);
-}
-
 namespace {
 int activationCode(Activation act) {
   return act == Activation::Relu ? kActRelu : act == Activation::LeakyRelu ? kActLeakyRelu : kActNone;
 }
+
+// The nonzero index of t's buffer (ops::attachRowSparse) when it describes t as shaped now (a reshape shares the
+// buffer), else null.
+const RowSparseIndex* sparseIndexOf(const Tensor& t) {
+  const RowSparseIndex* s = t.buffer() ? t.buffer()->rowSparse().get() : nullptr;
+  return s && t.rank() == 2 && s->rows == t.dim(0) && s->cols == t.dim(1) ? s : nullptr;
+}
+CsrView rowsOf(const RowSparseIndex& s) { return {s.rows, s.cols, s.rowStart.data(), s.colIdx.data(), s.val.data()}; }
+CsrView colsOf(const RowSparseIndex& s) { return {s.cols, s.rows, s.colStart.data(), s.rowIdx.data(), s.valT.data()}; }
+
+// sgemm, from the nonzeros of an operand that has an index (gemm.h sgemmSparse: the same values, fewer
+// multiply-adds) where the form and shape allow it; the dense product otherwise.
+void gemmAny(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const Tensor& a,
+             const Tensor& b, float beta, Tensor& c, const GemmEpilogue* e) {
+  if (const RowSparseIndex* s = sparseIndexOf(a)) {
+    if (sgemmSparse(transA, transB, m, n, k, alpha, rowsOf(*s), colsOf(*s), true, b.f32(), b.dim(1), beta, c.f32(),
+                    n, e))
+      return;
+  }
+  if (const RowSparseIndex* s = sparseIndexOf(b)) {
+    if (sgemmSparse(transA, transB, m, n, k, alpha, rowsOf(*s), colsOf(*s), false, a.f32(), a.dim(1), beta,
+                    c.f32(), n, e))
+      return;
+  }
+  sgemm(transA, transB, m, n, k, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), beta, c.f32(), n, e);
+}
 }  // namespace
+
+void CpuBackend::gemm(bool transA, bool transB, float alpha, const Tensor& a, const Tensor& b, float beta,
+                      Tensor& c) {
+  const int64_t m = c.dim(0), n = c.dim(1);
+  const int64_t k = transA ? a.dim(0) : a.dim(1);
+  gemmAny(transA, transB, m, n, k, alpha, a, b, beta, c, nullptr);
+}
 
 // The bias and the activation run in the GEMM's epilogue (gemm.h GemmEpilogue): each finished block of c is
 // updated while it is in cache, instead of two more passes over c and two more n×d tensors.
@@ -50,7 +77,7 @@ void CpuBackend::gemmBiasAct(bool transA, bool transB, const Tensor& a, const Te
   e.bias = bias ? bias->f32() : nullptr;
   e.act = activationCode(act);
   e.slope = param;
-  sgemm(transA, transB, m, n, k, 1.0f, a.f32(), a.dim(1), b.f32(), b.dim(1), 0.0f, c.f32(), n, &e);
+  gemmAny(transA, transB, m, n, k, 1.0f, a, b, 0.0f, c, &e);
 }
 
 void CpuBackend::spmmAct(const CsrMatrix& a, const Tensor& h, Activation act, float param, Tensor& out) {

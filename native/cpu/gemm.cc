@@ -62,6 +62,14 @@
 //   - k == 0 or alpha == 0: C = beta·C (C not read when beta == 0).
 //   The choice of path depends on the shape and kernel set, never on the thread count.
 //
+// ROW-SPARSE OPERAND (sgemmSparse, gemm.h): when one operand is a constant with a nonzero index
+//   (core/row_sparse.h: bag-of-words features), each element of C is computed as the packed path computes it —
+//   per k slice an FMA chain from zero in k order, then the micro-kernel's epilogue — over the nonzero terms
+//   only. A zero term is fma(0, b, s) = s for finite b, so the values are the dense product's, bit for bit; where
+//   the dense product would take another path (direct, skinny) or the operand holds Inf/NaN, it declines.
+//   Rows of the sparse matrix go to the threads; the dense operand is repacked into column panels of one
+//   register block (k × 128 floats with AVX-512) that stay in L2 while the rows select from them.
+//
 // RESULT (bench/gemm/run.sh, 2 threads, quiet machine): 3025×1870×500 and 10000×500×2000 in all four forms
 //   at 157–211 GFLOP/s, 0.99–1.2× Debian's OpenBLAS 0.3.21 (its Cooperlake AVX-512 kernels); 10000×2000×10
 //   at 27–62 GFLOP/s, 1.3–4.5× OpenBLAS over three runs (memory-bound: A is 80 MB, read once).
@@ -395,6 +403,96 @@ void gemmSkinnyTransposedA(const KernelSet& ks, int threads, int64_t m, int64_t 
   });
 }
 
+// ---- Products with a row-sparse operand (sgemmSparse) -------------------------------------------------
+
+// The dense operand of a sparse product, k × n, repacked as column panels of `width` (the kernel set's register
+// block) stored one after the other, each k × nb contiguous (panel q at dst + q·width·k, row stride nb): the rows a
+// sparse row selects are then 512-byte runs of one compact ~1 MiB block that stays in L2, instead of segments
+// strided over all of D. D is stored k × n (row stride ldd), or n × k when `transposed`. Returns whether every
+// value is finite (the test of sgemmSparse, folded into the copy).
+bool packSparseB(const float* D, int64_t ldd, bool transposed, int64_t k, int64_t n, int64_t width, float* dst) {
+  uint32_t bad = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += width) {
+    const int64_t nb = std::min(width, n - j0);
+    float* panel = dst + j0 * k;
+    if (!transposed) {
+      for (int64_t p = 0; p < k; ++p) {
+        const float* src = D + p * ldd + j0;
+        float* out = panel + p * nb;
+        for (int64_t j = 0; j < nb; ++j) {
+          uint32_t u;
+          std::memcpy(&u, src + j, sizeof u);
+          bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+          out[j] = src[j];
+        }
+      }
+    } else {  // D is n × k: 32 × 32 tiles keep both sides within a few cache lines
+      constexpr int64_t kTile = 32;
+      for (int64_t p0 = 0; p0 < k; p0 += kTile) {
+        const int64_t p1 = std::min(k, p0 + kTile);
+        for (int64_t jj = 0; jj < nb; jj += kTile) {
+          const int64_t j1 = std::min(nb, jj + kTile);
+          for (int64_t j = jj; j < j1; ++j) {
+            const float* src = D + (j0 + j) * ldd;
+            for (int64_t p = p0; p < p1; ++p) {
+              uint32_t u;
+              std::memcpy(&u, src + p, sizeof u);
+              bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+              panel[p * nb + j] = src[p];
+            }
+          }
+        }
+      }
+    }
+  }
+  return bad == 0;
+}
+
+// Rows of C = alpha·R·B + beta·C, R sparse in CSR (its column indices are rows of B, k of them), B packed by
+// packSparseB. Each row is cut into the packed path's k slices (kSliceLength: the same slices, hence the same
+// sums) and each slice's terms go through the kernel set's sparseRow, one register block of columns at a time.
+// Chunks of rows go to the threads (a row's values do not depend on who computes it); within a chunk the column
+// panels are the outer loop, so the panel being read stays in L2 across the chunk's rows. (Measured on the Xeon
+// VM, one thread, 3025 × 1870 at 5% nonzero times 1870 × 500: 64-row chunks over D as stored ran at ~15 GFLOP/s
+// of useful work, L3-bound; packed panels and 512-row chunks, see bench/RESULTS.md.)
+void sparseTimesDense(const KernelSet& ks, int threads, const CsrView& r, int64_t n, int64_t k, float alpha,
+                      const float* packedB, float beta, float* c, int64_t ldc, const EpilogueView& epi) {
+  const int64_t kcMax = kSliceLength(ks, k), slices = ceilDiv(k, kcMax);
+  const int64_t width = ks.sparseWidth;
+  forChunks(threads, r.rows, evenBlock(r.rows, 1, 512, threads), [&](int64_t i0, int64_t i1) {
+    for (int64_t j0 = 0; j0 < n; j0 += width) {
+      const int nb = static_cast<int>(std::min(width, n - j0));
+      const float* panel = packedB + j0 * k;
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t e = r.start[i];
+        const int64_t end = r.start[i + 1];
+        for (int64_t sl = 0; sl < slices; ++sl) {
+          const int64_t limit = std::min(k, (sl + 1) * kcMax);
+          int64_t f = e;
+          while (f < end && r.col[f] < limit) ++f;
+          // Later slices add onto the first, as in gemmSplitM (beta 1); a slice without terms still adds its
+          // zero sum, as the dense product does.
+          ks.sparseRow(f - e, r.val + e, r.col + e, panel, nb, nb, alpha, sl == 0 ? beta : 1.0f, c + i * ldc + j0);
+          e = f;
+        }
+      }
+    }
+    epi.apply(i0, i1, 0, n);
+  });
+}
+
+// dst (cols × rows, row stride ldd) = srcᵀ, src rows × cols (row stride lds); in 32 × 32 tiles.
+void transposeInto(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
+  constexpr int64_t kTile = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) dst[c * ldd + r] = src[r * lds + c];
+    }
+  }
+}
+
 }  // namespace
 
 const KernelSet& activeKernelSet() { return choice().active(); }
@@ -455,6 +553,39 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alph
     gemm_detail::gemmSplitM(ks, threads, m, n, k, alpha, a, b, beta, C, rsC, csC, epi);
   else
     gemm_detail::gemmSplitN(ks, threads, m, n, k, alpha, a, b, beta, C, rsC, csC, epi);
+}
+
+// The zero terms of S's dense copy contribute fma(0, d, acc) = acc to sgemm's FMA chains (d finite, hence the
+// test of D), so computing each chain over the nonzeros only, with sgemm's k slices and epilogue arithmetic,
+// reproduces its values. The path conditions mirror sgemm's dispatch above: where sgemm would take its direct
+// loops or skinny dot products (other summation orders), this declines.
+bool sgemmSparse(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const CsrView& s,
+                 const CsrView& st, bool sparseIsA, const float* D, int64_t ldd, float beta, float* C, int64_t ldc,
+                 const GemmEpilogue* epilogue) {
+  using namespace gemm_detail;
+  if (m <= 0 || n <= 0 || k <= 0 || alpha == 0.0f) return false;
+  if (double(m) * double(n) * double(k) < kDirectMaxMacs) return false;
+  const KernelSet& ks = activeKernelSet();
+  if (!ks.sparseRow || ks.sparseWidth <= 0) return false;
+  if (n <= ks.skinnyMaxN && m > n) return false;
+  if (epilogue && !epilogue->bias && epilogue->act == kActNone) epilogue = nullptr;
+  const int threads = threadsFor(m, n, k);
+  float* packed = scratch(kSharedB, size_t(k) * size_t(std::max(m, n)));
+  if (sparseIsA) {
+    const CsrView& r = transA ? st : s;  // the rows of op(S)
+    if (r.rows != m || r.cols != k) return false;
+    if (!packSparseB(D, ldd, transB, k, n, ks.sparseWidth, packed)) return false;
+    sparseTimesDense(ks, threads, r, n, k, alpha, packed, beta, C, ldc, EpilogueView{epilogue, C, ldc, 1, false});
+    return true;
+  }
+  // C = Dᵀ·S (D stored k × m): Cᵀ = Sᵀ·D, whose rows are the rows of Sᵀ, into a buffer, then transposed into C.
+  if (!transA || transB || beta != 0.0f || epilogue) return false;
+  if (st.rows != n || st.cols != k) return false;
+  if (!packSparseB(D, ldd, false, k, m, ks.sparseWidth, packed)) return false;
+  float* ct = scratch(kPackB, size_t(n) * size_t(m));
+  sparseTimesDense(ks, threads, st, m, k, alpha, packed, 0.0f, ct, m, EpilogueView{});
+  transposeInto(ct, n, m, m, C, ldc);
+  return true;
 }
 
 }}  // namespace dgc::cpu

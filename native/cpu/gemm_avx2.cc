@@ -61,6 +61,8 @@ const KernelSet kAvx2 = {
     kMr, kNv * Ymm::W, &gemm_impl::macroKernel<Ymm, kMr, kNv>,  // no room for a taller tile in 16 registers
     // Skinny dot products: 12 accumulators for one row, 2×6 for a pair (+ A and B vectors: 16 registers).
     16, &gemm_impl::skinnyDot<Ymm, 12, 6>,
+    // Row-sparse rows: 8 vectors per register block (8 accumulators).
+    8 * Ymm::W, &gemm_impl::sparseRow<Ymm, 8>,
 };
 
 }  // namespace

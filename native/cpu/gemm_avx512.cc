@@ -84,6 +84,8 @@ const KernelSet kAvx512 = {
     kZmmSkinnyMr, kZmmSkinnyNv * Zmm::W, &gemm_impl::macroKernel<Zmm, kZmmSkinnyMr, kZmmSkinnyNv>,
     // Skinny dot products: 16 accumulators for one row, 2×14 for a pair of rows (of the 32 registers).
     16, &gemm_impl::skinnyDot<Zmm, 16, 14>,
+    // Row-sparse rows: 8 vectors per register block (8 accumulators).
+    8 * Zmm::W, &gemm_impl::sparseRow<Zmm, 8>,
 };
 
 }  // namespace

@@ -50,6 +50,7 @@ const KernelSet kGeneric = {
     &gemm_impl::pack<Vec4>, &gemm_impl::macroKernel<Vec4, kMr, kNv>,
     kMr, kNv * Vec4::W, &gemm_impl::macroKernel<Vec4, kMr, kNv>,
     0, nullptr,  // no dot-product path: skinny products take the packed path
+    0, nullptr,  // no row-sparse products: the portable fma may round twice (sgemmSparse declines)
 };
 
 }  // namespace

@@ -283,6 +283,68 @@ DGC_GEMM_TARGET void packPanelTransposed(const float* s, int64_t rs, int valid, 
   }
 }
 
+// ---- Row-sparse products (KernelSet::sparseRow) --------------------------------------------------------
+
+// NV vectors of one row of C (the last one holding `lastValid` ≤ W columns) from nnz sparse terms: the
+// accumulators stay in registers over the terms, as microTile's do over k.
+template <class V, int NV>
+DGC_GEMM_TARGET DGC_GEMM_INLINE void sparseRowBlock(int64_t nnz, const float* __restrict val,
+                                                    const int32_t* __restrict idx, const float* b, int64_t ldb,
+                                                    int lastValid, float alpha, float beta, float* c) {
+  using T = typename V::T;
+  constexpr int W = V::W;
+  T acc[NV];
+  DGC_GEMM_PRAGMA_UNROLL
+  for (int v = 0; v < NV; ++v) acc[v] = V::zero();
+  const bool partial = lastValid < W;
+  constexpr int64_t kAhead = 4;  // rows of B requested this many terms ahead (random rows defeat the prefetcher)
+  for (int64_t e = 0; e < nnz; ++e) {
+    if (e + kAhead < nnz) {
+      const float* ahead = b + int64_t(idx[e + kAhead]) * ldb;
+      DGC_GEMM_PRAGMA_UNROLL
+      for (int v = 0; v < NV; v += 64 / (W * int(sizeof(float))) > 0 ? 64 / (W * int(sizeof(float))) : 1)
+        V::prefetch(ahead + v * W);
+    }
+    const T av = V::set1(val[e]);
+    const float* row = b + int64_t(idx[e]) * ldb;
+    DGC_GEMM_PRAGMA_UNROLL
+    for (int v = 0; v < NV - 1; ++v) acc[v] = V::fma(av, V::load(row + v * W), acc[v]);
+    const T last = partial ? V::loadPartial(row + (NV - 1) * W, lastValid) : V::load(row + (NV - 1) * W);
+    acc[NV - 1] = V::fma(av, last, acc[NV - 1]);
+  }
+  // microTile's epilogue: t = alpha·acc, then C = t (beta == 0, C not read) or C = beta·C + t (one FMA).
+  const T va = V::set1(alpha);
+  const T vb = V::set1(beta);
+  DGC_GEMM_PRAGMA_UNROLL
+  for (int v = 0; v < NV; ++v) {
+    float* p = c + v * W;
+    const T t = V::mul(acc[v], va);
+    if (v < NV - 1 || !partial) {
+      V::store(p, beta == 0.0f ? t : V::fma(vb, V::load(p), t));
+    } else {
+      alignas(64) float tmp[W];
+      V::store(tmp, beta == 0.0f ? t : V::fma(vb, V::loadPartial(p, lastValid), t));
+      V::copy(p, tmp, lastValid);
+    }
+  }
+}
+
+template <class V, size_t... NVs>
+constexpr auto sparseBlockTable(std::index_sequence<NVs...>) {
+  using Fn = void (*)(int64_t, const float*, const int32_t*, const float*, int64_t, int, float, float, float*);
+  return std::array<Fn, sizeof...(NVs)>{{&sparseRowBlock<V, int(NVs) + 1>...}};
+}
+
+// KernelSet::sparseRow with sparseWidth = NV·W: one register block of up to NV vectors.
+template <class V, int NV>
+DGC_GEMM_TARGET void sparseRow(int64_t nnz, const float* val, const int32_t* idx, const float* b, int64_t ldb, int n,
+                               float alpha, float beta, float* c) {
+  static constexpr auto table = sparseBlockTable<V>(std::make_index_sequence<NV>());
+  if (n <= 0) return;
+  const int nv = (n + V::W - 1) / V::W;
+  table[nv - 1](nnz, val, idx, b, ldb, n - (nv - 1) * V::W, alpha, beta, c);
+}
+
 // Packs `rows` × kc of src into panels of `width` rows (see KernelSet::pack).
 template <class V>
 DGC_GEMM_TARGET void pack(Operand src, int64_t rows, int64_t kc, int width, int padTo, float* dst) {

@@ -49,6 +49,15 @@ struct KernelSet {
   int skinnyMaxN;
   void (*skinnyDot)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bt, int64_t ldbt,
                     float alpha, float beta, float* c, int64_t ldc);
+
+  // Products with a row-sparse operand (gemm.cc, sgemmSparse); null in a set whose fma is not one rounding
+  // (generic). One k slice of one row of C, at most sparseWidth columns:
+  //   c[0, n) = alpha · Σ_e val[e] · b[idx[e] · ldb + (0, n)]  +  beta · c[0, n)  (c not read when beta == 0),
+  // each element summed as the micro-kernel sums it over the slice, an FMA chain from zero in k order, the zero
+  // terms of the dense row left out (for a finite b, fma(0, b, s) is s), then the micro-kernel's epilogue.
+  int sparseWidth;
+  void (*sparseRow)(int64_t nnz, const float* val, const int32_t* idx, const float* b, int64_t ldb, int n,
+                    float alpha, float beta, float* c);
 };
 
 const KernelSet* avx512KernelSet();  // nullptr when not compiled in (non-x86 or compiler without support)
