@@ -83,6 +83,8 @@ export const ROW_SPARSE_MAX_DENSITY = 0.25;
  * inputs, nothing changes. Returns the density found and whether the index is attached.
  */
 export function attachRowSparse(x: Tensor, maxDensity = ROW_SPARSE_MAX_DENSITY): { density: number; attached: boolean } {
+  // DGCLUST_SPARSE_INPUTS=0 leaves every input dense (density not measured): for comparisons (bench/sparse-inputs.ts).
+  if (process.env.DGCLUST_SPARSE_INPUTS === '0') return { density: Number.NaN, attached: false };
   const r = native.attachRowSparse(x.handle, maxDensity);
   return { density: r.density, attached: r.attached };
 }
