@@ -136,4 +136,6 @@ if (epochRows.length) {
   console.log(markdownTable(['model', 'dataset', 'features nonzero', 'dense epoch ms', 'indexed epoch ms', 'dense ÷ indexed'],
     epochRows.map((r) => [r.model, r.dataset, `${(100 * r.density).toFixed(1)}%`, fmt(r.denseMs), fmt(r.indexedMs), (r.denseMs / r.indexedMs).toFixed(2)])));
 }
-console.log(`\nwrote ${writeResults('sparse-inputs', { machine: m, threads, runs, rows, epochs, rounds, epochRows })}`);
+// A run narrowed by --models / --datasets / --densities writes sparse-inputs-only-*.json, never replacing a full run's file.
+const narrowed = ['--models', '--datasets', '--densities'].some((a) => process.argv.includes(a));
+console.log(`\nwrote ${writeResults(narrowed ? 'sparse-inputs-only' : 'sparse-inputs', { machine: m, threads, runs, rows, epochs, rounds, epochRows })}`);
