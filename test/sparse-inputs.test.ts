@@ -111,6 +111,19 @@ describe('sparse constant inputs (attachRowSparse)', () => {
     }
   });
 
+  const cuda = dg.backends().find((b) => b.name === 'cuda');
+  if (!cuda?.available) console.warn(`skipped: the CUDA case of the sparse inputs (${cuda?.reason ?? 'no CUDA backend in this build'})`);
+  (cuda?.available ? test : test.skip)('on CUDA: nothing is indexed (the CUDA products are dense), density not measured', () => {
+    const x = dg.tensor(sparseArray(50, 40, 0.1, 10), [50, 40], { device: 'cuda' });
+    try {
+      const r = ops.attachRowSparse(x);
+      expect(r.attached).toBe(false);
+      expect(r.density).toBeNaN();
+    } finally {
+      x.dispose();
+    }
+  });
+
   test('an indexed input is a constant: in-place writes are refused, naming the argument', () => {
     const x = dg.tensor(sparseArray(50, 40, 0.1, 8), [50, 40]);
     const y = dg.tensor(new Float32Array(2000), [50, 40]);

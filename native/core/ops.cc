@@ -141,7 +141,10 @@ RowSparseInfo attachRowSparse(const Tensor& x, double maxDensity) {
             maxDensity);
   RowSparseInfo info;
   if (x.numel() == 0) return info;
-  if (x.device() != Device::CPU) return info;  // the CUDA products are dense
+  if (x.device() != Device::CPU) {  // the CUDA products are dense: nothing to index, density not measured
+    info.density = std::numeric_limits<double>::quiet_NaN();
+    return info;
+  }
   if (const auto& existing = x.buffer()->rowSparse()) {
     if (existing->rows == x.dim(0) && existing->cols == x.dim(1)) {
       info.density = double(existing->nnz()) / double(x.numel());

@@ -22,7 +22,8 @@ Tensor clone(const Tensor& x);
 // builds the index of its nonzeros (row_sparse.h) and keeps it with its buffer, so that the CPU products that read
 // it (matmul, matmulBiasAct) skip its zeros, with the dense product's values bit for bit. The tensor is constant
 // from then on (in-place writes are refused). Denser matrices, and tensors on another device, are left as they
-// are. Returns the fraction of nonzero entries and whether an index is (now) attached.
+// are. Returns the fraction of nonzero entries (NaN on another device: not measured) and whether an index is
+// (now) attached.
 struct RowSparseInfo {
   double density = 0.0;
   bool attached = false;
