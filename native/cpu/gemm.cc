@@ -570,10 +570,10 @@ bool sgemmSparse(bool transA, bool transB, int64_t m, int64_t n, int64_t k, floa
   if (n <= ks.skinnyMaxN && m > n) return false;
   if (epilogue && !epilogue->bias && epilogue->act == kActNone) epilogue = nullptr;
   const int threads = threadsFor(m, n, k);
-  float* packed = scratch(kSharedB, size_t(k) * size_t(std::max(m, n)));
   if (sparseIsA) {
     const CsrView& r = transA ? st : s;  // the rows of op(S)
     if (r.rows != m || r.cols != k) return false;
+    float* packed = scratch(kSharedB, size_t(k) * size_t(n));
     if (!packSparseB(D, ldd, transB, k, n, ks.sparseWidth, packed)) return false;
     sparseTimesDense(ks, threads, r, n, k, alpha, packed, beta, C, ldc, EpilogueView{epilogue, C, ldc, 1, false});
     return true;
@@ -581,6 +581,7 @@ bool sgemmSparse(bool transA, bool transB, int64_t m, int64_t n, int64_t k, floa
   // C = Dᵀ·S (D stored k × m): Cᵀ = Sᵀ·D, whose rows are the rows of Sᵀ, into a buffer, then transposed into C.
   if (!transA || transB || beta != 0.0f || epilogue) return false;
   if (st.rows != n || st.cols != k) return false;
+  float* packed = scratch(kSharedB, size_t(k) * size_t(m));
   if (!packSparseB(D, ldd, false, k, m, ks.sparseWidth, packed)) return false;
   float* ct = scratch(kPackB, size_t(n) * size_t(m));
   sparseTimesDense(ks, threads, st, m, k, alpha, packed, 0.0f, ct, m, EpilogueView{});

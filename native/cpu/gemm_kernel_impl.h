@@ -297,13 +297,15 @@ DGC_GEMM_TARGET DGC_GEMM_INLINE void sparseRowBlock(int64_t nnz, const float* __
   DGC_GEMM_PRAGMA_UNROLL
   for (int v = 0; v < NV; ++v) acc[v] = V::zero();
   const bool partial = lastValid < W;
-  constexpr int64_t kAhead = 4;  // rows of B requested this many terms ahead (random rows defeat the prefetcher)
+  // The rows of B that the terms select are random: the hardware prefetcher cannot see them coming, so each is
+  // requested kAhead terms early, one prefetch per 64-byte line.
+  constexpr int64_t kAhead = 4;
+  constexpr int kVecsPerLine = W * int(sizeof(float)) >= 64 ? 1 : 64 / (W * int(sizeof(float)));
   for (int64_t e = 0; e < nnz; ++e) {
     if (e + kAhead < nnz) {
       const float* ahead = b + int64_t(idx[e + kAhead]) * ldb;
       DGC_GEMM_PRAGMA_UNROLL
-      for (int v = 0; v < NV; v += 64 / (W * int(sizeof(float))) > 0 ? 64 / (W * int(sizeof(float))) : 1)
-        V::prefetch(ahead + v * W);
+      for (int v = 0; v < NV; v += kVecsPerLine) V::prefetch(ahead + v * W);
     }
     const T av = V::set1(val[e]);
     const float* row = b + int64_t(idx[e]) * ldb;
