@@ -72,7 +72,7 @@ export function detach(x: Tensor): Tensor {
   return wrap(native.clone(x.handle));
 }
 
-/** Above this fraction of nonzero entries a product from the nonzeros is no faster than the dense one (bench/ops.ts). */
+/** Above this fraction of nonzero entries a product from the nonzeros is no faster than the dense one (bench/sparse-inputs.ts: break-even ~27–30%). */
 export const ROW_SPARSE_MAX_DENSITY = 0.25;
 
 /**

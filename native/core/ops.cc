@@ -1,7 +1,5 @@
 #include "ops.h"
 
-#include "row_sparse.h"
-
 #include <cmath>
 #include <algorithm>
 #include <cstring>
