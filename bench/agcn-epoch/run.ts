@@ -8,6 +8,9 @@
 // The AE is not pretrained (timing only: the work per epoch does not depend on the weights). Needs ../shared/data
 // (or DGCLUST_DATA) for USPS; ACM is embedded.
 //
+// Also each side's CPU time per epoch (process user + system, step and evaluation; epochs 2..E): on a shared
+// machine the neighbours move the wall times of the two sides differently from run to run, their CPU times less.
+//
 // What each side's epoch is:
 //   dgclust: one forward pass (Q, P and the prediction taken from it), the loss, backward, Adam; evaluation: the
 //            argmax of Z and of Q and their ACC / NMI / ARI / F1, and the trainer's NaN check of the parameters.
@@ -41,14 +44,33 @@ function loadInput(name: string) {
 if (args[0] === '--child') {
   dg.setNumThreads(threads);
   const { s, input } = loadInput(args[1]);
-  const r = fit(agcnSpec, input, s, { seed: 0, keepEmbedding: false });
+  // CPU time (user + system) of each training epoch, step and evaluation together: what the process itself spent,
+  // which neighbouring jobs on a shared machine disturb less than they disturb the wall time.
+  let cpu0 = process.cpuUsage();
+  const cpuMs: number[] = [];
+  const r = fit(agcnSpec, input, s, {
+    seed: 0,
+    keepEmbedding: false,
+    callbacks: {
+      onPhase: (phase) => {
+        if (phase === 'train') cpu0 = process.cpuUsage();
+      },
+      onEpoch: (e) => {
+        if (e.phase !== 'train') return;
+        const c = process.cpuUsage(cpu0);
+        cpuMs.push((c.user + c.system) / 1000);
+        cpu0 = process.cpuUsage();
+      },
+    },
+  });
   const main = r.events.filter((e) => e.phase === 'train').slice(1); // the first epoch warms caches up
   input.dispose();
-  process.stdout.write(`${JSON.stringify({ stepMs: median(main.map((e) => e.trainMs)), evalMs: median(main.map((e) => e.evalMs)), peakRssBytes: statusBytes('VmHWM') })}\n`);
+  process.stdout.write(`${JSON.stringify({ stepMs: median(main.map((e) => e.trainMs)), evalMs: median(main.map((e) => e.evalMs)),
+    cpuMs: median(cpuMs.slice(1)), peakRssBytes: statusBytes('VmHWM') })}\n`);
   process.exit(0);
 }
 
-interface Side { stepMs: number; evalMs: number; peakRssBytes: number }
+interface Side { stepMs: number; evalMs: number; cpuMs?: number; peakRssBytes: number }
 
 function runChild(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Side | null {
   const r = spawnSync(cmd, argv, { encoding: 'utf8', env, maxBuffer: 1 << 24 });
@@ -78,7 +100,11 @@ for (const name of datasets) {
     if (b) ptRuns.push(b);
   }
   fs.rmSync(dir, { recursive: true, force: true });
-  const agg = (xs: Side[]): Side | null => (xs.length ? { stepMs: median(xs.map((x) => x.stepMs)), evalMs: median(xs.map((x) => x.evalMs)), peakRssBytes: Math.max(...xs.map((x) => x.peakRssBytes)) } : null);
+  const agg = (xs: Side[]): Side | null => (xs.length ? {
+    stepMs: median(xs.map((x) => x.stepMs)), evalMs: median(xs.map((x) => x.evalMs)),
+    cpuMs: xs.every((x) => x.cpuMs !== undefined) ? median(xs.map((x) => x.cpuMs!)) : undefined,
+    peakRssBytes: Math.max(...xs.map((x) => x.peakRssBytes)),
+  } : null);
   const dgs = agg(dgRuns);
   const pts = agg(ptRuns);
   const f = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
@@ -86,13 +112,14 @@ for (const name of datasets) {
   rows.push([
     name, `${data.features.rows}×${data.features.cols}`, f(dgs?.stepMs), f(pts?.stepMs), dgs && pts ? f(pts.stepMs / dgs.stepMs, 2) : 'n/a',
     f(dgs?.evalMs), f(pts?.evalMs), dgs && pts ? f((pts.stepMs + pts.evalMs) / (dgs.stepMs + dgs.evalMs), 2) : 'n/a',
+    f(dgs?.cpuMs), f(pts?.cpuMs), dgs?.cpuMs && pts?.cpuMs ? f(pts.cpuMs / dgs.cpuMs, 2) : 'n/a',
     mb(dgs?.peakRssBytes), mb(pts?.peakRssBytes),
   ]);
   results.push({ dataset: name, n: data.features.rows, d: data.features.cols, epochs, reps, dgclust: dgRuns, torch: ptRuns });
 }
 
 const table = markdownTable(['dataset', 'N×d', 'dgclust step ms', 'PyTorch step ms', 'step speed-up', 'dgclust eval ms', 'PyTorch eval ms',
-  'epoch + eval speed-up', 'dgclust peak RSS MiB', 'PyTorch peak RSS MiB'], rows);
+  'epoch + eval speed-up', 'dgclust epoch CPU ms', 'PyTorch epoch CPU ms', 'CPU-time speed-up', 'dgclust peak RSS MiB', 'PyTorch peak RSS MiB'], rows);
 console.log(`AGCN epoch, ${threads} thread${threads > 1 ? 's' : ''}, medians of epochs 2..${epochs} over ${reps} alternating runs per side; ${machine().cpu}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
 console.log(table);
 const cores = [...new Set((results as { torch: { openblasCore?: string | null }[] }[]).flatMap((r) => r.torch.map((t) => t.openblasCore ?? 'none')))];
