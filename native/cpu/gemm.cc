@@ -67,8 +67,9 @@
 //   per k slice an FMA chain from zero in k order, then the micro-kernel's epilogue — over the nonzero terms
 //   only. A zero term is fma(0, b, s) = s for finite b, so the values are the dense product's, bit for bit; where
 //   the dense product would take another path (direct, skinny) or the operand holds Inf/NaN, it declines.
-//   Rows of the sparse matrix go to the threads; the dense operand is repacked into column panels of one
-//   register block (k × 128 floats with AVX-512) that stay in L2 while the rows select from them.
+//   Rows of the sparse matrix go to the threads; the dense operand is packed by the kernel set's pack routine
+//   into column panels of one register block (k × 128 floats with AVX-512) that stay in L2 while the rows
+//   select from them.
 //
 // RESULT (bench/gemm/run.sh, 2 threads, quiet machine): 3025×1870×500 and 10000×500×2000 in all four forms
 //   at 157–211 GFLOP/s, 0.99–1.2× Debian's OpenBLAS 0.3.21 (its Cooperlake AVX-512 kernels); 10000×2000×10
@@ -405,51 +406,22 @@ void gemmSkinnyTransposedA(const KernelSet& ks, int threads, int64_t m, int64_t 
 
 // ---- Products with a row-sparse operand (sgemmSparse) -------------------------------------------------
 
-// The dense operand of a sparse product, k × n, repacked as column panels of `width` (the kernel set's register
-// block) stored one after the other, each k × nb contiguous (panel q at dst + q·width·k, row stride nb): the rows a
-// sparse row selects are then 512-byte runs of one compact ~1 MiB block that stays in L2, instead of segments
-// strided over all of D. D is stored k × n (row stride ldd), or n × k when `transposed`. Returns whether every
-// value is finite (the test of sgemmSparse, folded into the copy).
-bool packSparseB(const float* D, int64_t ldd, bool transposed, int64_t k, int64_t n, int64_t width, float* dst) {
+// Whether n floats are all finite: an integer test of the exponent bits, which the compiler vectorises (a float
+// test would not be, without -ffast-math).
+bool allFinite(const float* p, int64_t n) {
   uint32_t bad = 0;
-  for (int64_t j0 = 0; j0 < n; j0 += width) {
-    const int64_t nb = std::min(width, n - j0);
-    float* panel = dst + j0 * k;
-    if (!transposed) {
-      for (int64_t p = 0; p < k; ++p) {
-        const float* src = D + p * ldd + j0;
-        float* out = panel + p * nb;
-        for (int64_t j = 0; j < nb; ++j) {
-          uint32_t u;
-          std::memcpy(&u, src + j, sizeof u);
-          bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-          out[j] = src[j];
-        }
-      }
-    } else {  // D is n × k: 32 × 32 tiles keep both sides within a few cache lines
-      constexpr int64_t kTile = 32;
-      for (int64_t p0 = 0; p0 < k; p0 += kTile) {
-        const int64_t p1 = std::min(k, p0 + kTile);
-        for (int64_t jj = 0; jj < nb; jj += kTile) {
-          const int64_t j1 = std::min(nb, jj + kTile);
-          for (int64_t j = jj; j < j1; ++j) {
-            const float* src = D + (j0 + j) * ldd;
-            for (int64_t p = p0; p < p1; ++p) {
-              uint32_t u;
-              std::memcpy(&u, src + p, sizeof u);
-              bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-              panel[p * nb + j] = src[p];
-            }
-          }
-        }
-      }
-    }
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, p + i, sizeof u);
+    bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
   }
   return bad == 0;
 }
 
-// Rows of C = alpha·R·B + beta·C, R sparse in CSR (its column indices are rows of B, k of them), B packed by
-// packSparseB. Each row is cut into the packed path's k slices (kSliceLength: the same slices, hence the same
+// Rows of C = alpha·R·B + beta·C, R sparse in CSR (its column indices are rows of B, k of them), B packed as the
+// packed path packs op(B) (KernelSet::pack) in column panels of sparseWidth: panel q at packedB + q·width·k, k-major,
+// row stride its width rounded up to whole vectors. The rows a sparse row selects are then 512-byte runs of one
+// compact ~1 MiB panel that stays in L2, instead of segments strided over all of B. Each row is cut into the packed path's k slices (kSliceLength: the same slices, hence the same
 // sums) and each slice's terms go through the kernel set's sparseRow, one register block of columns at a time.
 // Chunks of rows go to the threads (a row's values do not depend on who computes it); within a chunk the column
 // panels are the outer loop, so the panel being read stays in L2 across the chunk's rows. (Measured on the Xeon
@@ -462,6 +434,7 @@ void sparseTimesDense(const KernelSet& ks, int threads, const CsrView& r, int64_
   forChunks(threads, r.rows, evenBlock(r.rows, 1, 512, threads), [&](int64_t i0, int64_t i1) {
     for (int64_t j0 = 0; j0 < n; j0 += width) {
       const int nb = static_cast<int>(std::min(width, n - j0));
+      const int64_t ldb = (nb + ks.vecWidth - 1) / ks.vecWidth * ks.vecWidth;
       const float* panel = packedB + j0 * k;
       for (int64_t i = i0; i < i1; ++i) {
         int64_t e = r.start[i];
@@ -472,7 +445,7 @@ void sparseTimesDense(const KernelSet& ks, int threads, const CsrView& r, int64_
           while (f < end && r.col[f] < limit) ++f;
           // Later slices add onto the first, as in gemmSplitM (beta 1); a slice without terms still adds its
           // zero sum, as the dense product does.
-          ks.sparseRow(f - e, r.val + e, r.col + e, panel, nb, nb, alpha, sl == 0 ? beta : 1.0f, c + i * ldc + j0);
+          ks.sparseRow(f - e, r.val + e, r.col + e, panel, ldb, nb, alpha, sl == 0 ? beta : 1.0f, c + i * ldc + j0);
           e = f;
         }
       }
@@ -573,16 +546,21 @@ bool sgemmSparse(bool transA, bool transB, int64_t m, int64_t n, int64_t k, floa
   if (sparseIsA) {
     const CsrView& r = transA ? st : s;  // the rows of op(S)
     if (r.rows != m || r.cols != k) return false;
-    float* packed = scratch(kSharedB, size_t(k) * size_t(n));
-    if (!packSparseB(D, ldd, transB, k, n, ks.sparseWidth, packed)) return false;
+    // op(D) as sgemm sees its B (n × k rows), packed by the kernel set's own packing routine
+    const int64_t padded = ceilDiv(n, ks.vecWidth) * ks.vecWidth;
+    float* packed = scratch(kSharedB, size_t(k) * size_t(padded));
+    ks.pack(transB ? Operand{D, ldd, 1} : Operand{D, 1, ldd}, n, k, ks.sparseWidth, ks.vecWidth, packed);
+    if (!allFinite(packed, k * padded)) return false;
     sparseTimesDense(ks, threads, r, n, k, alpha, packed, beta, C, ldc, EpilogueView{epilogue, C, ldc, 1, false});
     return true;
   }
   // C = Dᵀ·S (D stored k × m): Cᵀ = Sᵀ·D, whose rows are the rows of Sᵀ, into a buffer, then transposed into C.
   if (!transA || transB || beta != 0.0f || epilogue) return false;
   if (st.rows != n || st.cols != k) return false;
-  float* packed = scratch(kSharedB, size_t(k) * size_t(m));
-  if (!packSparseB(D, ldd, false, k, m, ks.sparseWidth, packed)) return false;
+  const int64_t padded = ceilDiv(m, ks.vecWidth) * ks.vecWidth;
+  float* packed = scratch(kSharedB, size_t(k) * size_t(padded));
+  ks.pack(Operand{D, 1, ldd}, m, k, ks.sparseWidth, ks.vecWidth, packed);
+  if (!allFinite(packed, k * padded)) return false;
   float* ct = scratch(kPackB, size_t(n) * size_t(m));
   sparseTimesDense(ks, threads, st, m, k, alpha, packed, 0.0f, ct, m, EpilogueView{});
   transposeInto(ct, n, m, m, C, ldc);
